@@ -1,0 +1,155 @@
+//! The `Handler` behind every socket opened from C: a table of function
+//! pointers plus `user_data`, replaceable per event as the original's
+//! `on(event, cb)` allows.
+
+use std::any::Any;
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::guard::{handle_of, set_last_error, to_c_string};
+use super::types::*;
+use crate::error::Error;
+use crate::events::{Event, Handler};
+use crate::socket::Socket;
+
+#[derive(Clone, Copy)]
+pub struct CallbackTable {
+    pub on_connect: sack_tcp_connect_cb,
+    pub on_ready: sack_tcp_ready_cb,
+    pub on_message: sack_tcp_message_cb,
+    pub on_close: sack_tcp_close_cb,
+    pub on_error: sack_tcp_error_cb,
+    pub on_drain: sack_tcp_drain_cb,
+    pub user_data: *mut c_void,
+}
+
+// SAFETY: the table holds plain function pointers and the user's opaque
+// pointer. The header documents that callbacks run on runtime threads, so
+// handing `user_data` to them is what the user asked for.
+unsafe impl Send for CallbackTable {}
+
+impl CallbackTable {
+    pub fn from_options(o: &sack_tcp_options) -> CallbackTable {
+        CallbackTable {
+            on_connect: o.on_connect,
+            on_ready: o.on_ready,
+            on_message: o.on_message,
+            on_close: o.on_close,
+            on_error: o.on_error,
+            on_drain: o.on_drain,
+            user_data: o.user_data,
+        }
+    }
+}
+
+pub struct CHandler {
+    table: Mutex<CallbackTable>,
+}
+
+impl CHandler {
+    pub fn new(table: CallbackTable) -> Arc<CHandler> {
+        Arc::new(CHandler {
+            table: Mutex::new(table),
+        })
+    }
+
+    /// The table of a socket opened through the C surface.
+    pub fn table_of(socket: &Socket) -> MutexGuard<'_, CallbackTable> {
+        let handler = socket
+            .handler()
+            .as_any()
+            .downcast_ref::<CHandler>()
+            .expect("sockets reachable from C carry a CHandler");
+        handler.lock()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CallbackTable> {
+        // The table is plain data copied in and out whole; poisoning cannot
+        // leave it inconsistent.
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn error_call(t: &CallbackTable, handle: *mut sack_tcp, error: &Error, data: &[u8]) {
+    let Some(f) = t.on_error else { return };
+    let message = to_c_string(&error.to_string());
+    let data_ptr = if data.is_empty() {
+        ptr::null()
+    } else {
+        data.as_ptr()
+    };
+    // SAFETY: the user registered `f` with this signature; every pointer is
+    // valid for the duration of the call, as the header promises.
+    unsafe {
+        f(
+            t.user_data,
+            handle,
+            error.code() as sack_tcp_result,
+            message.as_ptr(),
+            data_ptr,
+            data.len(),
+        )
+    };
+}
+
+impl Handler for CHandler {
+    fn handle(&self, socket: &Socket, event: Event<'_>) {
+        // Copied out so that a callback may replace callbacks (or call any
+        // other function) without meeting this lock.
+        let t = *self.lock();
+        let handle = handle_of(socket);
+        let ud = t.user_data;
+        // SAFETY (every call below): the user registered the function with
+        // this signature; `handle` and any data pointer are valid for the
+        // duration of the call, as the header promises.
+        match event {
+            Event::Connect(status) => {
+                let Some(f) = t.on_connect else { return };
+                let code = match status {
+                    Ok(()) => SACK_TCP_OK,
+                    Err(error) => {
+                        set_last_error(error);
+                        error.code() as sack_tcp_result
+                    }
+                };
+                unsafe { f(ud, handle, code) };
+            }
+            Event::Ready => {
+                if let Some(f) = t.on_ready {
+                    unsafe { f(ud, handle) };
+                }
+            }
+            Event::Message(data) => {
+                if let Some(f) = t.on_message {
+                    unsafe { f(ud, handle, data.as_ptr(), data.len()) };
+                }
+            }
+            Event::Text(text) => {
+                if let Some(f) = t.on_message {
+                    let with_nul = text.bytes_with_nul();
+                    unsafe { f(ud, handle, with_nul.as_ptr(), with_nul.len() - 1) };
+                }
+            }
+            Event::Drain => {
+                if let Some(f) = t.on_drain {
+                    unsafe { f(ud, handle) };
+                }
+            }
+            Event::Error { error, data } => error_call(&t, handle, error, data),
+            Event::Close => {
+                if let Some(f) = t.on_close {
+                    unsafe { f(ud, handle) };
+                }
+            }
+        }
+    }
+
+    fn for_accepted(&self) -> Arc<dyn Handler> {
+        CHandler::new(*self.lock())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

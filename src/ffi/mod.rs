@@ -1,0 +1,175 @@
+//! The C surface. Every function here checks its arguments, converts them,
+//! calls the safe core and converts the result back, inside a panic guard.
+//! No logic lives here.
+
+#![allow(non_camel_case_types)]
+// The exports are called from C, where Rust's `unsafe fn` marker means
+// nothing; each pointer they dereference is checked and its contract is in
+// the header and in a SAFETY comment.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+mod guard;
+mod handler;
+mod options;
+mod socket;
+pub mod types;
+
+use std::ffi::c_char;
+
+use guard::{guard, guard_value, last_error_ptr, read_versioned};
+use types::*;
+
+use crate::error::Code;
+use crate::runtime::{self, RuntimeConfig};
+
+pub use socket::*;
+
+/// Fills `options` with the defaults for this version of the library,
+/// including `struct_size`. Call it before setting any field.
+///
+/// Returns `SACK_TCP_ERR_NULL_POINTER` if `options` is NULL.
+#[no_mangle]
+pub extern "C" fn sack_tcp_runtime_options_init(
+    options: *mut sack_tcp_runtime_options,
+) -> sack_tcp_result {
+    guard(|| {
+        // SAFETY: `write_out` checks for NULL; otherwise the caller passes a
+        // writable struct, as the signature says.
+        unsafe {
+            guard::write_out(
+                options,
+                "options",
+                sack_tcp_runtime_options {
+                    struct_size: std::mem::size_of::<sack_tcp_runtime_options>(),
+                    worker_threads: 0,
+                },
+            )
+        }
+    })
+}
+
+/// Starts the background runtime with `options` (NULL = defaults).
+///
+/// Optional: the first `sack_tcp_open` starts the runtime with defaults.
+/// Call this first to choose the number of worker threads. Returns
+/// `SACK_TCP_ERR_INVALID_ARGUMENT` if the runtime is already running (stop
+/// it with `sack_tcp_shutdown` first), `SACK_TCP_ERR_RUNTIME` if threads
+/// could not be started.
+#[no_mangle]
+pub extern "C" fn sack_tcp_runtime_start(
+    options: *const sack_tcp_runtime_options,
+) -> sack_tcp_result {
+    guard(|| {
+        let config = if options.is_null() {
+            RuntimeConfig::default()
+        } else {
+            let defaults = sack_tcp_runtime_options {
+                struct_size: 0,
+                worker_threads: 0,
+            };
+            let min = std::mem::size_of::<sack_tcp_runtime_options>();
+            // SAFETY: non-NULL; the caller passes a struct filled by
+            // `sack_tcp_runtime_options_init`.
+            let o = unsafe { read_versioned(options, min, defaults, "runtime options")? };
+            RuntimeConfig {
+                worker_threads: o.worker_threads as usize,
+            }
+        };
+        runtime::start(config)
+    })
+}
+
+/// Closes every socket, waits for their `close` callbacks, then stops the
+/// runtime and joins its threads before returning. Safe to call when
+/// nothing is running. Handles you hold stay valid (closed) until you
+/// `sack_tcp_free` them. A later `sack_tcp_open` starts a fresh runtime.
+///
+/// Must not be called from a callback or a runtime thread:
+/// that returns `SACK_TCP_ERR_WOULD_DEADLOCK` and does nothing. Returns
+/// `SACK_TCP_ERR_TIMED_OUT` if some socket could not finish closing within
+/// 10 seconds (a callback that never returns); the runtime is stopped anyway.
+#[no_mangle]
+pub extern "C" fn sack_tcp_shutdown() -> sack_tcp_result {
+    guard(runtime::shutdown)
+}
+
+/// The number of socket objects alive: open sockets, closed ones not yet
+/// freed, and ones still finishing. After `sack_tcp_shutdown` with every
+/// handle freed, it is 0, which is what the test suite checks.
+#[no_mangle]
+pub extern "C" fn sack_tcp_live_handles() -> usize {
+    guard_value(0, crate::socket::live_count)
+}
+
+/// A static, NUL-terminated description of `code` (never NULL). Unknown
+/// codes give "unknown error code".
+#[no_mangle]
+pub extern "C" fn sack_tcp_strerror(code: sack_tcp_result) -> *const c_char {
+    guard_value(c"unknown error code".as_ptr(), || {
+        match Code::from_i32(code) {
+            Some(code) => code.description().as_ptr(),
+            None => c"unknown error code".as_ptr(),
+        }
+    })
+}
+
+/// The name of `code`'s constant, e.g. "SACK_TCP_ERR_REFUSED" (static,
+/// never NULL), for logs and test output.
+#[no_mangle]
+pub extern "C" fn sack_tcp_error_name(code: sack_tcp_result) -> *const c_char {
+    guard_value(c"SACK_TCP_ERR_UNKNOWN".as_ptr(), || {
+        match Code::from_i32(code) {
+            Some(code) => code.name().as_ptr(),
+            None => c"SACK_TCP_ERR_UNKNOWN".as_ptr(),
+        }
+    })
+}
+
+/// A detailed message about the most recent failure on the calling thread
+/// (the address at fault, the OS error text, ...). Never NULL; empty if
+/// nothing failed yet. Valid until the next failing sack_tcp call on this
+/// thread. Inside a failed connect callback it describes that failure.
+#[no_mangle]
+pub extern "C" fn sack_tcp_last_error_message() -> *const c_char {
+    guard_value(c"".as_ptr(), last_error_ptr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_constants_match_the_rust_codes() {
+        let constants = [
+            (SACK_TCP_OK, Code::Ok),
+            (SACK_TCP_ERR_INVALID_ARGUMENT, Code::InvalidArgument),
+            (SACK_TCP_ERR_NULL_POINTER, Code::NullPointer),
+            (SACK_TCP_ERR_BAD_ADDRESS, Code::BadAddress),
+            (SACK_TCP_ERR_RESOLVE, Code::Resolve),
+            (SACK_TCP_ERR_REFUSED, Code::Refused),
+            (SACK_TCP_ERR_UNREACHABLE, Code::Unreachable),
+            (SACK_TCP_ERR_TIMED_OUT, Code::TimedOut),
+            (SACK_TCP_ERR_ADDRESS_IN_USE, Code::AddressInUse),
+            (
+                SACK_TCP_ERR_ADDRESS_NOT_AVAILABLE,
+                Code::AddressNotAvailable,
+            ),
+            (SACK_TCP_ERR_PERMISSION_DENIED, Code::PermissionDenied),
+            (SACK_TCP_ERR_CLOSED, Code::Closed),
+            (SACK_TCP_ERR_QUEUE_FULL, Code::QueueFull),
+            (SACK_TCP_ERR_NOT_APPLICABLE, Code::NotApplicable),
+            (SACK_TCP_ERR_RESET, Code::Reset),
+            (SACK_TCP_ERR_CANCELED, Code::Canceled),
+            (SACK_TCP_ERR_IO, Code::Io),
+            (SACK_TCP_ERR_RUNTIME, Code::Runtime),
+            (SACK_TCP_ERR_WOULD_DEADLOCK, Code::WouldDeadlock),
+            (SACK_TCP_ERR_PANIC, Code::Panic),
+        ];
+        assert_eq!(constants.len(), Code::ALL.len());
+        for (value, code) in constants {
+            assert_eq!(value, code as i32, "{:?}", code.name());
+            let named = unsafe { std::ffi::CStr::from_ptr(sack_tcp_error_name(value)) };
+            assert_eq!(named, code.name());
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! `sack_tcp_options` ⇄ [`Options`]: defaults, range checks and the copy of
+//! the C strings.
+
+use std::ffi::c_char;
+use std::ptr;
+use std::time::Duration;
+
+use super::guard::opt_str;
+use super::types::*;
+use crate::address::Family;
+use crate::error::{Error, Result};
+use crate::options::{self, Options};
+
+pub fn defaults() -> sack_tcp_options {
+    let d = Options::default();
+    sack_tcp_options {
+        struct_size: std::mem::size_of::<sack_tcp_options>(),
+        port: 0,
+        address: ptr::null(),
+        family: SACK_TCP_FAMILY_ANY,
+        to_address: ptr::null(),
+        to_port: 0,
+        read_strings: d.read_strings,
+        reuse_address: d.reuse_address,
+        reuse_port: d.reuse_port,
+        no_delay: d.no_delay,
+        keep_alive_ms: 0,
+        connect_timeout_ms: 0,
+        read_buffer_size: d.read_buffer_size,
+        send_queue_limit: d.send_queue_limit,
+        send_queue_low_mark: d.send_queue_low_mark,
+        backlog: 0,
+        close_timeout_ms: 0,
+        on_connect: None,
+        on_ready: None,
+        on_message: None,
+        on_close: None,
+        on_error: None,
+        on_drain: None,
+        user_data: ptr::null_mut(),
+    }
+}
+
+/// The smallest `struct_size` accepted: the first published layout.
+pub const MIN_OPTIONS_SIZE: usize = std::mem::size_of::<sack_tcp_options>();
+
+fn port(value: i32, name: &str) -> Result<u16> {
+    u16::try_from(value)
+        .map_err(|_| Error::invalid(format!("`{name}` is {value}; a port is 0..65535")))
+}
+
+fn family(value: i32) -> Result<Family> {
+    match value {
+        SACK_TCP_FAMILY_ANY => Ok(Family::Any),
+        SACK_TCP_FAMILY_IPV4 => Ok(Family::V4),
+        SACK_TCP_FAMILY_IPV6 => Ok(Family::V6),
+        other => Err(Error::invalid(format!(
+            "`family` is {other}; use SACK_TCP_FAMILY_ANY (0), _IPV4 (4) or _IPV6 (6)"
+        ))),
+    }
+}
+
+fn millis(value: u32) -> Option<Duration> {
+    (value > 0).then(|| Duration::from_millis(u64::from(value)))
+}
+
+/// Converts everything but the strings, which the caller has already copied.
+pub fn convert(
+    o: &sack_tcp_options,
+    address: Option<String>,
+    to_address: Option<String>,
+) -> Result<Options> {
+    let backlog = match o.backlog {
+        0 => None,
+        n => Some(u32::try_from(n).map_err(|_| {
+            Error::invalid(format!(
+                "`backlog` is {n}; it must be positive (0 = default)"
+            ))
+        })?),
+    };
+    let to_port = match port(o.to_port, "to_port")? {
+        0 => None,
+        p => Some(p),
+    };
+    let or_default = |value: usize, default: usize| if value == 0 { default } else { value };
+    Ok(Options {
+        port: port(o.port, "port")?,
+        address,
+        family: family(o.family)?,
+        to_address,
+        to_port,
+        read_strings: o.read_strings,
+        reuse_address: o.reuse_address,
+        reuse_port: o.reuse_port,
+        no_delay: o.no_delay,
+        keep_alive: millis(o.keep_alive_ms),
+        connect_timeout: millis(o.connect_timeout_ms),
+        read_buffer_size: or_default(o.read_buffer_size, options::DEFAULT_READ_BUFFER_SIZE),
+        send_queue_limit: or_default(o.send_queue_limit, options::DEFAULT_SEND_QUEUE_LIMIT),
+        send_queue_low_mark: o.send_queue_low_mark,
+        backlog,
+        close_timeout: millis(o.close_timeout_ms).unwrap_or(options::DEFAULT_CLOSE_TIMEOUT),
+    })
+}
+
+/// Copies the C strings and converts.
+///
+/// # Safety
+/// The string fields must be NULL or NUL-terminated strings.
+pub unsafe fn from_c(o: &sack_tcp_options) -> Result<Options> {
+    // SAFETY: forwarded from this function's contract.
+    let (address, to_address) = unsafe {
+        (
+            str_field(o.address, "address")?,
+            str_field(o.to_address, "to_address")?,
+        )
+    };
+    convert(o, address, to_address)
+}
+
+/// # Safety
+/// `ptr` must be NULL or NUL-terminated.
+unsafe fn str_field(ptr: *const c_char, name: &str) -> Result<Option<String>> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { opt_str(ptr, name) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Code;
+
+    #[test]
+    fn defaults_convert_to_default_options() {
+        let o = convert(&defaults(), None, None).unwrap();
+        assert_eq!(o, Options::default());
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        type Setter = fn(&mut sack_tcp_options);
+        let cases: [(&str, Setter); 5] = [
+            ("port", |o| o.port = 65536),
+            ("port", |o| o.port = -1),
+            ("to_port", |o| o.to_port = 70000),
+            ("family", |o| o.family = 5),
+            ("backlog", |o| o.backlog = -3),
+        ];
+        for (name, set) in cases {
+            let mut o = defaults();
+            set(&mut o);
+            let err = convert(&o, None, None).unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument, "{name}");
+            assert!(err.message().contains(name), "{name}: {}", err.message());
+        }
+    }
+}

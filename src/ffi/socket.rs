@@ -1,0 +1,411 @@
+//! Exported socket functions.
+
+use std::ffi::{c_char, c_void};
+use std::net::SocketAddr;
+
+use super::guard::{self, guard, read_versioned, socket, write_out};
+use super::handler::{CHandler, CallbackTable};
+use super::options;
+use super::types::*;
+use crate::error::{Error, Result};
+use crate::socket::Socket;
+
+/// Fills `options` with the defaults for this version of the library,
+/// including `struct_size`. Call it before setting any field.
+///
+/// Returns `SACK_TCP_ERR_NULL_POINTER` if `options` is NULL.
+#[no_mangle]
+pub extern "C" fn sack_tcp_options_init(options: *mut sack_tcp_options) -> sack_tcp_result {
+    // SAFETY: `write_out` checks for NULL; otherwise the caller passes a
+    // writable struct, as the signature says.
+    guard(|| unsafe { write_out(options, "options", options::defaults()) })
+}
+
+/// Opens a socket and writes its handle to `*out`.
+///
+/// Without `to_address` this binds and listens before returning: a bad
+/// address, a port in use (`SACK_TCP_ERR_ADDRESS_IN_USE`) or a permission
+/// problem is returned here. With `to_address` it starts connecting and
+/// returns at once; the outcome arrives through the connect callback, which
+/// may run (on a runtime thread) before this function returns, so use the
+/// callback's `socket` argument rather than the variable `*out` is stored in.
+///
+/// Starts the runtime on first use. On failure `*out` is not written and no
+/// callback fires.
+#[no_mangle]
+pub extern "C" fn sack_tcp_open(
+    options: *const sack_tcp_options,
+    out: *mut *mut sack_tcp,
+) -> sack_tcp_result {
+    guard(|| {
+        if out.is_null() {
+            return Err(guard::null("out"));
+        }
+        // SAFETY: checked for NULL inside; the caller passes a struct filled
+        // by `sack_tcp_options_init`.
+        let raw = unsafe {
+            read_versioned(
+                options,
+                options::MIN_OPTIONS_SIZE,
+                options::defaults(),
+                "options",
+            )?
+        };
+        // SAFETY: the string fields are NULL or C strings, per the header.
+        let opts = unsafe { options::from_c(&raw)? };
+        let handler = CHandler::new(CallbackTable::from_options(&raw));
+        let sock = Socket::open(&opts, handler)?;
+        // SAFETY: `out` is non-NULL (checked above) and writable per the header.
+        unsafe { write_out(out, "out", guard::handle_of(&sock)) }
+    })
+}
+
+/// Runs `f` on the socket behind `handle`.
+fn with_socket(handle: *const sack_tcp, f: impl FnOnce(&Socket) -> Result<()>) -> sack_tcp_result {
+    // SAFETY: the header requires a handle the caller holds (or the one the
+    // running callback was given); `socket` rejects NULL.
+    guard(|| f(unsafe { socket(handle)? }))
+}
+
+/// Copies `len` bytes from `data` and queues them for sending; returns at
+/// once. Callable from any thread and from inside any callback. Bytes from
+/// one thread go out in the order of its calls. When nothing is queued the
+/// bytes are written straight to the kernel by this call.
+///
+/// Errors: `SACK_TCP_ERR_QUEUE_FULL` if the queued bytes plus `len` would
+/// exceed `send_queue_limit` (nothing is queued; the drain callback fires
+/// once the queue is low again), `SACK_TCP_ERR_CLOSED` once a close has been
+/// requested or the connection ended, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+/// listener, `SACK_TCP_ERR_NULL_POINTER` if `data` is NULL and `len` is not
+/// 0. Sending before the client is connected queues the bytes.
+#[no_mangle]
+pub extern "C" fn sack_tcp_send(
+    handle: *mut sack_tcp,
+    data: *const c_void,
+    len: usize,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        if len == 0 {
+            return s.send(&[]);
+        }
+        if data.is_null() {
+            return Err(guard::null("data"));
+        }
+        // SAFETY: non-NULL; the caller promises `len` readable bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
+        s.send(bytes)
+    })
+}
+
+/// Starts a graceful close and returns at once.
+///
+/// Connection: no message callback starts after this returns (when called
+/// from this socket's own callbacks; from another thread one already being
+/// delivered may finish). Every queued byte is sent, then FIN; the socket
+/// then waits (up to `close_timeout_ms`) for the peer's FIN and fires
+/// `close`. While connecting it cancels the attempt: the connect callback
+/// gets `SACK_TCP_ERR_CANCELED`, then `close`.
+/// Listener: stops accepting on every address it listens on, then fires
+/// `close`; connections it accepted stay open.
+///
+/// Calling it again while closing is harmless; after `close` has fired it
+/// returns `SACK_TCP_ERR_CLOSED`.
+#[no_mangle]
+pub extern "C" fn sack_tcp_close(handle: *mut sack_tcp) -> sack_tcp_result {
+    with_socket(handle, Socket::close)
+}
+
+/// Closes abortively: queued bytes are discarded and the peer gets a reset
+/// (RST). On a listener, the same as `sack_tcp_close`. `close` follows.
+#[no_mangle]
+pub extern "C" fn sack_tcp_abort(handle: *mut sack_tcp) -> sack_tcp_result {
+    with_socket(handle, Socket::abort)
+}
+
+/// Adds a reference to `handle`, to be released by another `sack_tcp_free`.
+/// Use it to keep a handle you pass to another thread.
+#[no_mangle]
+pub extern "C" fn sack_tcp_retain(handle: *mut sack_tcp) -> sack_tcp_result {
+    with_socket(handle, Socket::retain)
+}
+
+/// Releases one reference. NULL is ignored. When the last reference goes
+/// and the socket is still open, it is closed gracefully (its callbacks,
+/// `close` included, still fire, so keep `user_data` valid until then).
+/// Do not use the handle after releasing your last reference, except as
+/// the argument a callback receives.
+#[no_mangle]
+pub extern "C" fn sack_tcp_free(handle: *mut sack_tcp) {
+    if handle.is_null() {
+        return;
+    }
+    let _ = guard(|| {
+        // SAFETY: non-NULL, and the caller still holds the reference it is
+        // releasing.
+        let sock = unsafe { socket(handle)? };
+        let last = sock.release()?;
+        // May free the socket; `sock` is not used after this.
+        drop(last);
+        Ok(())
+    });
+}
+
+/// Stores one callback in the socket's table (the shared body of the
+/// `sack_tcp_on_*` setters, which cbindgen needs written out one by one).
+fn set_callback(handle: *mut sack_tcp, set: impl FnOnce(&mut CallbackTable)) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        check_not_closed(s)?;
+        set(&mut CHandler::table_of(s));
+        Ok(())
+    })
+}
+
+fn check_not_closed(s: &Socket) -> Result<()> {
+    if s.is_closed() {
+        Err(Error::closed())
+    } else {
+        Ok(())
+    }
+}
+
+/// Sets the connect callback (see `sack_tcp_connect_cb`). On a listener it
+/// applies to connections accepted from now on.
+///
+/// Every `sack_tcp_on_*` setter takes effect from the next event, removes
+/// the callback when given NULL, and returns `SACK_TCP_ERR_CLOSED` after
+/// `close` has fired. Replace an accepted connection's callbacks inside its
+/// connect callback to be sure no other event came before.
+#[no_mangle]
+pub extern "C" fn sack_tcp_on_connect(
+    handle: *mut sack_tcp,
+    callback: sack_tcp_connect_cb,
+) -> sack_tcp_result {
+    set_callback(handle, |t| t.on_connect = callback)
+}
+
+/// Sets the ready callback (see `sack_tcp_ready_cb`).
+#[no_mangle]
+pub extern "C" fn sack_tcp_on_ready(
+    handle: *mut sack_tcp,
+    callback: sack_tcp_ready_cb,
+) -> sack_tcp_result {
+    set_callback(handle, |t| t.on_ready = callback)
+}
+
+/// Sets the message callback (see `sack_tcp_message_cb`). On a listener it
+/// is the default for connections accepted from now on.
+#[no_mangle]
+pub extern "C" fn sack_tcp_on_message(
+    handle: *mut sack_tcp,
+    callback: sack_tcp_message_cb,
+) -> sack_tcp_result {
+    set_callback(handle, |t| t.on_message = callback)
+}
+
+/// Sets the close callback (see `sack_tcp_close_cb`).
+#[no_mangle]
+pub extern "C" fn sack_tcp_on_close(
+    handle: *mut sack_tcp,
+    callback: sack_tcp_close_cb,
+) -> sack_tcp_result {
+    set_callback(handle, |t| t.on_close = callback)
+}
+
+/// Sets the error callback (see `sack_tcp_error_cb`).
+#[no_mangle]
+pub extern "C" fn sack_tcp_on_error(
+    handle: *mut sack_tcp,
+    callback: sack_tcp_error_cb,
+) -> sack_tcp_result {
+    set_callback(handle, |t| t.on_error = callback)
+}
+
+/// Sets the drain callback (see `sack_tcp_drain_cb`).
+#[no_mangle]
+pub extern "C" fn sack_tcp_on_drain(
+    handle: *mut sack_tcp,
+    callback: sack_tcp_drain_cb,
+) -> sack_tcp_result {
+    set_callback(handle, |t| t.on_drain = callback)
+}
+
+/// Replaces the `user_data` passed to this socket's callbacks, from the
+/// next event on. Returns `SACK_TCP_ERR_CLOSED` after `close` has fired.
+#[no_mangle]
+pub extern "C" fn sack_tcp_set_user_data(
+    handle: *mut sack_tcp,
+    user_data: *mut c_void,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        check_not_closed(s)?;
+        CHandler::table_of(s).user_data = user_data;
+        Ok(())
+    })
+}
+
+/// Writes the socket's current `user_data` to `*out`. Works on closed
+/// handles too.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_user_data(
+    handle: *const sack_tcp,
+    out: *mut *mut c_void,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        let ud = CHandler::table_of(s).user_data;
+        // SAFETY: `write_out` checks NULL; otherwise writable per the header.
+        unsafe { write_out(out, "out", ud) }
+    })
+}
+
+/// Switches text mode (`readStrings`) on or off from the next read. On a
+/// listener it sets the mode connections accepted from now on start with.
+#[no_mangle]
+pub extern "C" fn sack_tcp_set_read_strings(handle: *mut sack_tcp, on: bool) -> sack_tcp_result {
+    with_socket(handle, |s| s.set_read_strings(on))
+}
+
+/// Writes whether text mode is on to `*out`.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_read_strings(
+    handle: *const sack_tcp,
+    out: *mut bool,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        check_not_closed(s)?;
+        // SAFETY: `write_out` checks NULL; otherwise writable per the header.
+        unsafe { write_out(out, "out", s.read_strings()) }
+    })
+}
+
+/// Writes the number of bytes accepted by `sack_tcp_send` and not yet
+/// handed to the kernel to `*out`. `SACK_TCP_ERR_NOT_APPLICABLE` on a listener.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_queued_bytes(
+    handle: *const sack_tcp,
+    out: *mut usize,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        let queued = s.queued_bytes()?;
+        // SAFETY: `write_out` checks NULL; otherwise writable per the header.
+        unsafe { write_out(out, "out", queued) }
+    })
+}
+
+/// Writes whether the socket is a listener to `*out`.
+#[no_mangle]
+pub extern "C" fn sack_tcp_is_listener(handle: *const sack_tcp, out: *mut bool) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        // SAFETY: `write_out` checks NULL; otherwise writable per the header.
+        unsafe { write_out(out, "out", s.is_listener()) }
+    })
+}
+
+/// Copies the textual IP of `addr` (no brackets, no port) into `buf`.
+fn write_ip(addr: SocketAddr, buf: *mut c_char, buf_len: usize) -> Result<()> {
+    if buf.is_null() {
+        return Err(guard::null("buf"));
+    }
+    let text = addr.ip().to_string();
+    if text.len() + 1 > buf_len {
+        return Err(Error::invalid(format!(
+            "buffer of {buf_len} bytes cannot hold \"{text}\" and its NUL; use SACK_TCP_ADDRESS_MAX"
+        )));
+    }
+    // SAFETY: `buf` is non-NULL and, per the header, valid for `buf_len`
+    // bytes, of which we write text.len() + 1 <= buf_len.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
+        buf.add(text.len()).write(0);
+    }
+    Ok(())
+}
+
+/// Writes the local IP address (e.g. "127.0.0.1" or "::1") into `buf`, a
+/// buffer of `buf_len` bytes (`SACK_TCP_ADDRESS_MAX` always suffices). For a
+/// listener, its first bound address.
+/// `SACK_TCP_ERR_CLOSED` before a client connects and after `close`.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_local_address(
+    handle: *const sack_tcp,
+    buf: *mut c_char,
+    buf_len: usize,
+) -> sack_tcp_result {
+    with_socket(handle, |s| write_ip(s.local_addr()?, buf, buf_len))
+}
+
+/// Writes the local port to `*out`. For a listener opened on port 0, the
+/// port the OS picked.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_local_port(
+    handle: *const sack_tcp,
+    out: *mut u16,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        let port = s.local_addr()?.port();
+        // SAFETY: `write_out` checks NULL; otherwise writable per the header.
+        unsafe { write_out(out, "out", port) }
+    })
+}
+
+/// Writes the peer's IP address into `buf` (see
+/// `sack_tcp_get_local_address`). `SACK_TCP_ERR_NOT_APPLICABLE` on a listener.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_remote_address(
+    handle: *const sack_tcp,
+    buf: *mut c_char,
+    buf_len: usize,
+) -> sack_tcp_result {
+    with_socket(handle, |s| write_ip(s.peer_addr()?, buf, buf_len))
+}
+
+/// Writes the peer's port to `*out`. `SACK_TCP_ERR_NOT_APPLICABLE` on a listener.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_remote_port(
+    handle: *const sack_tcp,
+    out: *mut u16,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        let port = s.peer_addr()?.port();
+        // SAFETY: `write_out` checks NULL; otherwise writable per the header.
+        unsafe { write_out(out, "out", port) }
+    })
+}
+
+/// A listener's bound ports, one per listening socket (the original's
+/// `ports`, for this socket only). Writes up to `capacity` ports to `ports`
+/// and the total number to `*count`. With `ports` NULL (and `capacity` 0)
+/// only `*count` is written. `SACK_TCP_ERR_INVALID_ARGUMENT` if `capacity`
+/// is too small (nothing written); `SACK_TCP_ERR_NOT_APPLICABLE` on a
+/// connection.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_ports(
+    handle: *const sack_tcp,
+    ports: *mut u16,
+    capacity: usize,
+    count: *mut usize,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        let addrs = s.listen_addrs()?;
+        if count.is_null() {
+            return Err(guard::null("count"));
+        }
+        if !ports.is_null() || capacity > 0 {
+            if ports.is_null() {
+                return Err(guard::null("ports"));
+            }
+            if capacity < addrs.len() {
+                return Err(Error::invalid(format!(
+                    "capacity {capacity} is smaller than the {} bound ports",
+                    addrs.len()
+                )));
+            }
+            for (i, addr) in addrs.iter().enumerate() {
+                // SAFETY: `ports` is non-NULL and valid for `capacity`
+                // elements per the header; i < addrs.len() <= capacity.
+                unsafe { ports.add(i).write(addr.port()) };
+            }
+        }
+        // SAFETY: checked non-NULL above; writable per the header.
+        unsafe { write_out(count, "count", addrs.len()) }
+    })
+}

@@ -1,0 +1,222 @@
+//! The C-visible types: the opaque handle, result codes, callback
+//! signatures and the versioned options structs. Their doc comments are the
+//! header's documentation.
+
+use std::ffi::{c_char, c_void};
+
+/// A TCP socket: a listener, a client, or a connection a listener accepted.
+///
+/// Opaque. You get one from `sack_tcp_open` (a listener or a client) or as
+/// the `socket` argument of a listener's connect callback (an accepted
+/// connection). Either way you own one reference to it and must release it
+/// with `sack_tcp_free` exactly once (more if you called `sack_tcp_retain`).
+///
+/// The handle stays valid until you release your last reference, even after
+/// the socket has closed: calls on a closed handle return
+/// `SACK_TCP_ERR_CLOSED`, never undefined behaviour. The handle passed to a
+/// callback is valid for the duration of that callback even if you released
+/// it already.
+pub struct sack_tcp {
+    _private: [u8; 0],
+}
+
+/// Every fallible function returns one: `SACK_TCP_OK` (0) or a negative
+/// `SACK_TCP_ERR_*` code. `sack_tcp_strerror` names it and
+/// `sack_tcp_last_error_message` explains the last failure on this thread.
+pub type sack_tcp_result = i32;
+
+/// Success.
+pub const SACK_TCP_OK: sack_tcp_result = 0;
+/// An argument is out of range or inconsistent (the message names it).
+pub const SACK_TCP_ERR_INVALID_ARGUMENT: sack_tcp_result = -1;
+/// A required pointer argument was NULL.
+pub const SACK_TCP_ERR_NULL_POINTER: sack_tcp_result = -2;
+/// An address string could not be parsed, or names no port where one is needed.
+pub const SACK_TCP_ERR_BAD_ADDRESS: sack_tcp_result = -3;
+/// A host name did not resolve (or not to an address of the requested family).
+pub const SACK_TCP_ERR_RESOLVE: sack_tcp_result = -4;
+/// The peer refused the connection (ECONNREFUSED).
+pub const SACK_TCP_ERR_REFUSED: sack_tcp_result = -5;
+/// No route to the network or host (ENETUNREACH, EHOSTUNREACH).
+pub const SACK_TCP_ERR_UNREACHABLE: sack_tcp_result = -6;
+/// The connect timeout (or a graceful close's timeout) expired.
+pub const SACK_TCP_ERR_TIMED_OUT: sack_tcp_result = -7;
+/// The address and port are taken (EADDRINUSE).
+pub const SACK_TCP_ERR_ADDRESS_IN_USE: sack_tcp_result = -8;
+/// The address is not one of this machine's (EADDRNOTAVAIL).
+pub const SACK_TCP_ERR_ADDRESS_NOT_AVAILABLE: sack_tcp_result = -9;
+/// The OS refused the operation (EACCES, EPERM), e.g. a port below 1024.
+pub const SACK_TCP_ERR_PERMISSION_DENIED: sack_tcp_result = -10;
+/// The socket is closed or closing; nothing more can be done with it.
+pub const SACK_TCP_ERR_CLOSED: sack_tcp_result = -11;
+/// `sack_tcp_send` would take the send queue over its byte limit.
+pub const SACK_TCP_ERR_QUEUE_FULL: sack_tcp_result = -12;
+/// The operation or option does not apply to this kind of socket
+/// (sending on a listener, a backlog for a client, ...).
+pub const SACK_TCP_ERR_NOT_APPLICABLE: sack_tcp_result = -13;
+/// The peer reset the connection (ECONNRESET, EPIPE).
+pub const SACK_TCP_ERR_RESET: sack_tcp_result = -14;
+/// The operation was canceled, e.g. a connect attempt by `sack_tcp_close`.
+pub const SACK_TCP_ERR_CANCELED: sack_tcp_result = -15;
+/// Another input/output error; the message has the OS text.
+pub const SACK_TCP_ERR_IO: sack_tcp_result = -16;
+/// The runtime could not start, or `sack_tcp_shutdown` is in progress.
+pub const SACK_TCP_ERR_RUNTIME: sack_tcp_result = -17;
+/// The call would wait for itself: `sack_tcp_shutdown` from inside a callback.
+pub const SACK_TCP_ERR_WOULD_DEADLOCK: sack_tcp_result = -18;
+/// An internal error (a Rust panic) was caught; please report it.
+pub const SACK_TCP_ERR_PANIC: sack_tcp_result = -19;
+
+/// `family`: let the address decide; the default wildcard is dual-stack `[::]`.
+pub const SACK_TCP_FAMILY_ANY: i32 = 0;
+/// `family`: IPv4 only; the default wildcard is `0.0.0.0`.
+pub const SACK_TCP_FAMILY_IPV4: i32 = 4;
+/// `family`: IPv6 only; the default wildcard is `[::]` with IPV6_V6ONLY set.
+pub const SACK_TCP_FAMILY_IPV6: i32 = 6;
+
+/// Room for any address `sack_tcp_get_local_address` or
+/// `sack_tcp_get_remote_address` writes, NUL included.
+pub const SACK_TCP_ADDRESS_MAX: usize = 64;
+
+/// Fires once per connection attempt.
+///
+/// - Listener: a connection was accepted. `socket` is the new connection
+///   (yours to `sack_tcp_free`), `status` is `SACK_TCP_OK`, and `user_data`
+///   is the listener's. The connection starts with the listener's callbacks,
+///   user data and text mode; replace any of them here, before its first
+///   other callback.
+/// - Client: the connection was made (`SACK_TCP_OK`) or failed (a negative
+///   code: `SACK_TCP_ERR_REFUSED`, `_UNREACHABLE`, `_TIMED_OUT`, `_RESOLVE`,
+///   `_CANCELED`, ...). During a failed connect callback
+///   `sack_tcp_last_error_message()` describes the failure. A failed connect
+///   is followed by `close` and nothing else.
+pub type sack_tcp_connect_cb = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, socket: *mut sack_tcp, status: sack_tcp_result),
+>;
+
+/// Fires when `socket` can send: right after a successful connect callback
+/// (not at all if you closed the socket inside it). Data sent earlier was
+/// queued and is written first.
+pub type sack_tcp_ready_cb =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, socket: *mut sack_tcp)>;
+
+/// Fires for received data, at most the read buffer size per call.
+///
+/// `data` is borrowed until the callback returns. In text mode
+/// (`read_strings`) it is valid UTF-8 that never splits a character across
+/// two calls, invalid bytes replaced by U+FFFD, and `data[len]` is a NUL, so
+/// it may be used as a C string (text may itself contain U+0000; `len` is
+/// authoritative). No message callback starts after a close was requested
+/// from this socket's own callbacks or has begun.
+pub type sack_tcp_message_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        socket: *mut sack_tcp,
+        data: *const u8,
+        len: usize,
+    ),
+>;
+
+/// The last callback `socket` ever gets, exactly once, after its descriptor
+/// is closed. After it returns the library never touches `user_data` again.
+/// Releasing the handle here (`sack_tcp_free`) is the usual pattern.
+pub type sack_tcp_close_cb =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, socket: *mut sack_tcp)>;
+
+/// Reports a failure on an established socket, always followed by `close`
+/// for a connection (for example `SACK_TCP_ERR_RESET` when the peer resets,
+/// `SACK_TCP_ERR_TIMED_OUT` when a graceful close could not flush). On a
+/// listener it reports an accept failure (`SACK_TCP_ERR_IO`, e.g. out of
+/// descriptors) and the listener keeps going. `message` and `data` are
+/// borrowed until the callback returns; `data` is NULL when `len` is 0.
+pub type sack_tcp_error_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        socket: *mut sack_tcp,
+        code: sack_tcp_result,
+        message: *const c_char,
+        data: *const u8,
+        len: usize,
+    ),
+>;
+
+/// Fires when the send queue falls to or below `send_queue_low_mark` after
+/// having been above it (or after a send was refused with
+/// `SACK_TCP_ERR_QUEUE_FULL`).
+pub type sack_tcp_drain_cb =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, socket: *mut sack_tcp)>;
+
+/// Options for `sack_tcp_open`. Fill with `sack_tcp_options_init`, then set
+/// what you need. Strings are copied before `sack_tcp_open` returns.
+///
+/// `to_address` set makes a client; otherwise the socket is a listener.
+/// Fields are only ever appended; `struct_size` tells the library which
+/// version of the struct you compiled against.
+#[repr(C)]
+pub struct sack_tcp_options {
+    /// `sizeof(sack_tcp_options)`, set by `sack_tcp_options_init`.
+    pub struct_size: usize,
+    /// Listener: the port to listen on (0 picks a free one; read it back with
+    /// `sack_tcp_get_local_port`). Client: the local port to bind (0 = any).
+    /// 0..65535. A port inside `address` overrides it.
+    pub port: i32,
+    /// Listener: the address to listen on, e.g. "127.0.0.1", "[::1]:8080",
+    /// "localhost" (every address it resolves to is bound). NULL listens on
+    /// the wildcard of `family`. Client: the local address to bind (NULL =
+    /// let the OS choose).
+    pub address: *const c_char,
+    /// `SACK_TCP_FAMILY_ANY`, `_IPV4` or `_IPV6`: filters resolved names and
+    /// picks the default wildcard.
+    pub family: i32,
+    /// Client only: where to connect, "host[:port]", "[v6]:port", a bare
+    /// IPv6 literal, or a bare port (meaning localhost). Every resolved
+    /// address is tried in turn. A port may be a number or a service name.
+    pub to_address: *const c_char,
+    /// Client only: the port to use when `to_address` has none (0 = unset).
+    pub to_port: i32,
+    /// Deliver text (UTF-8, NUL-terminated, whole characters) instead of bytes.
+    pub read_strings: bool,
+    /// Set SO_REUSEADDR (off by default): rebind a port still in TIME_WAIT.
+    pub reuse_address: bool,
+    /// Set SO_REUSEPORT (off by default): several listeners share one port.
+    pub reuse_port: bool,
+    /// Set TCP_NODELAY (on by default).
+    pub no_delay: bool,
+    /// Enable TCP keepalive with this idle time in milliseconds (0 = off).
+    pub keep_alive_ms: u32,
+    /// Client only: fail the connect with `SACK_TCP_ERR_TIMED_OUT` after this
+    /// many milliseconds, resolution included (0 = the OS's own timeout).
+    pub connect_timeout_ms: u32,
+    /// Largest chunk one message callback gets (0 = 4096; 16 .. 16 MiB).
+    pub read_buffer_size: usize,
+    /// Bytes `sack_tcp_send` may hold unsent before it returns
+    /// `SACK_TCP_ERR_QUEUE_FULL` (0 = 16 MiB; SIZE_MAX = no limit).
+    pub send_queue_limit: usize,
+    /// The drain callback fires when the queue falls to this many bytes or
+    /// fewer (default 0: when it empties). Must be below the limit.
+    pub send_queue_low_mark: usize,
+    /// Listener only: the listen backlog (0 = 4096).
+    pub backlog: i32,
+    /// How long a graceful close may take to flush and see the peer's FIN,
+    /// in milliseconds, before the connection is dropped (0 = 10000).
+    pub close_timeout_ms: u32,
+    pub on_connect: sack_tcp_connect_cb,
+    pub on_ready: sack_tcp_ready_cb,
+    pub on_message: sack_tcp_message_cb,
+    pub on_close: sack_tcp_close_cb,
+    pub on_error: sack_tcp_error_cb,
+    pub on_drain: sack_tcp_drain_cb,
+    /// Passed to every callback of this socket (and, for a listener, of the
+    /// connections it accepts, until they replace it).
+    pub user_data: *mut c_void,
+}
+
+/// Settings for `sack_tcp_runtime_start`. Fill with
+/// `sack_tcp_runtime_options_init`.
+#[repr(C)]
+pub struct sack_tcp_runtime_options {
+    /// `sizeof(sack_tcp_runtime_options)`, set by the init function.
+    pub struct_size: usize,
+    /// Worker threads running sockets and callbacks (0 = one per CPU).
+    pub worker_threads: u32,
+}

@@ -1,0 +1,273 @@
+//! The background tokio runtime: started lazily on first use, optionally
+//! configured first, and shut down explicitly so that unloading the library
+//! leaves no thread behind.
+//!
+//! Every socket task is spawned through [`spawn_socket_task`], which counts
+//! it, catches its panics and hands it the shutdown signal; `shutdown` uses
+//! the count to wait until every socket has delivered its `close` callback
+//! before it stops the worker threads.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::error::{Code, Error, Result};
+
+/// How long `shutdown` waits for sockets to finish their close callbacks,
+/// and then for worker threads to exit, before giving up on a stuck one.
+const TASK_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+const WORKER_JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RuntimeConfig {
+    /// 0 picks the number of CPUs.
+    pub worker_threads: usize,
+}
+
+enum State {
+    Stopped { config: RuntimeConfig },
+    Running(Arc<Running>),
+    ShuttingDown,
+}
+
+struct Running {
+    // Taken out by `shutdown`, which may run while sockets still hold a
+    // `RuntimeRef` for a moment; hence a Mutex rather than ownership.
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    handle: tokio::runtime::Handle,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Arc<TaskCount>,
+}
+
+static STATE: Mutex<State> = Mutex::new(State::Stopped {
+    config: RuntimeConfig { worker_threads: 0 },
+});
+
+fn state() -> MutexGuard<'static, State> {
+    // A panic while holding this lock cannot leave State half-written (every
+    // update is a single assignment), so a poisoned lock is still usable.
+    STATE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Sets the configuration used when the runtime starts. Starts it at once so
+/// that a bad configuration is reported here rather than at the first open.
+pub fn start(config: RuntimeConfig) -> Result<()> {
+    let mut st = state();
+    match &*st {
+        State::Running(_) => Err(Error::new(
+            Code::InvalidArgument,
+            "the runtime is already running; configure it before the first socket is opened \
+             or after sack_tcp_shutdown",
+        )),
+        State::ShuttingDown => Err(shutting_down()),
+        State::Stopped { .. } => {
+            let running = build(config)?;
+            *st = State::Running(running);
+            Ok(())
+        }
+    }
+}
+
+fn shutting_down() -> Error {
+    Error::new(Code::Runtime, "sack_tcp_shutdown is in progress")
+}
+
+fn build(config: RuntimeConfig) -> Result<Arc<Running>> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().thread_name("sack_tcp-worker");
+    if config.worker_threads > 0 {
+        builder.worker_threads(config.worker_threads);
+    }
+    let runtime = builder
+        .build()
+        .map_err(|e| Error::from_io("starting the runtime", &e))?;
+    let (shutdown_tx, _) = watch::channel(false);
+    Ok(Arc::new(Running {
+        handle: runtime.handle().clone(),
+        runtime: Mutex::new(Some(runtime)),
+        shutdown_tx,
+        tasks: Arc::new(TaskCount::default()),
+    }))
+}
+
+/// What a socket needs from the runtime: somewhere to spawn, and the signal
+/// that tells its task to close because the runtime is going away.
+#[derive(Clone)]
+pub struct RuntimeRef {
+    running: Arc<Running>,
+}
+
+impl RuntimeRef {
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        &self.running.handle
+    }
+}
+
+/// The running runtime, started with the configured (or default) settings
+/// if this is the first use.
+pub fn get() -> Result<RuntimeRef> {
+    let mut st = state();
+    let running = match &*st {
+        State::Running(running) => running.clone(),
+        State::ShuttingDown => return Err(shutting_down()),
+        State::Stopped { config } => {
+            let running = build(*config)?;
+            *st = State::Running(running.clone());
+            running
+        }
+    };
+    Ok(RuntimeRef { running })
+}
+
+/// Resolves when the runtime starts shutting down.
+pub struct ShutdownSignal {
+    rx: watch::Receiver<bool>,
+}
+
+impl ShutdownSignal {
+    pub async fn wait(&mut self) {
+        // An Err means the sender is gone, which also means shutdown.
+        let _ = self.rx.wait_for(|down| *down).await;
+    }
+}
+
+/// Spawns the task that owns a socket. `on_panic` runs if the task panics,
+/// so the socket can still report an error and close instead of vanishing.
+pub fn spawn_socket_task<F, P>(rt: &RuntimeRef, task: impl FnOnce(ShutdownSignal) -> F, on_panic: P)
+where
+    F: Future<Output = ()> + Send + 'static,
+    P: FnOnce() + Send + 'static,
+{
+    let signal = ShutdownSignal {
+        rx: rt.running.shutdown_tx.subscribe(),
+    };
+    let guard = TaskGuard::new(rt.running.tasks.clone());
+    let fut = task(signal);
+    rt.running.handle.spawn(async move {
+        let _guard = guard;
+        if (CatchUnwind {
+            inner: Box::pin(fut),
+        })
+        .await
+        .is_err()
+        {
+            on_panic();
+        }
+    });
+}
+
+/// True on a thread that belongs to the runtime, where blocking on the
+/// runtime's own shutdown would deadlock.
+fn on_runtime_thread() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
+}
+
+/// Closes every socket (each gets its `close` callback), waits for their
+/// tasks to end, then stops and joins the worker threads. A later open
+/// starts a fresh runtime.
+pub fn shutdown() -> Result<()> {
+    if on_runtime_thread() || crate::events::in_callback() {
+        return Err(Error::new(
+            Code::WouldDeadlock,
+            "sack_tcp_shutdown was called from inside a callback or a runtime thread; \
+             it would wait for itself",
+        ));
+    }
+    let running = {
+        let mut st = state();
+        match std::mem::replace(&mut *st, State::ShuttingDown) {
+            State::Running(running) => running,
+            other => {
+                *st = other;
+                return Ok(());
+            }
+        }
+    };
+    let _ = running.shutdown_tx.send(true);
+    let drained = running.tasks.wait_zero(TASK_DRAIN_TIMEOUT);
+    let runtime = running
+        .runtime
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(runtime) = runtime {
+        runtime.shutdown_timeout(WORKER_JOIN_TIMEOUT);
+    }
+    *state() = State::Stopped {
+        config: RuntimeConfig::default(),
+    };
+    if drained {
+        Ok(())
+    } else {
+        Err(Error::new(
+            Code::TimedOut,
+            "some sockets did not finish closing within 10 s (a callback may be blocked); \
+             the runtime was stopped anyway",
+        ))
+    }
+}
+
+#[derive(Default)]
+struct TaskCount {
+    count: Mutex<usize>,
+    zero: Condvar,
+}
+
+impl TaskCount {
+    fn wait_zero(&self, timeout: Duration) -> bool {
+        let count = self.count.lock().unwrap_or_else(|p| p.into_inner());
+        let (count, _) = self
+            .zero
+            .wait_timeout_while(count, timeout, |n| *n > 0)
+            .unwrap_or_else(|p| p.into_inner());
+        *count == 0
+    }
+}
+
+struct TaskGuard {
+    tasks: Arc<TaskCount>,
+}
+
+impl TaskGuard {
+    fn new(tasks: Arc<TaskCount>) -> TaskGuard {
+        *tasks.count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        TaskGuard { tasks }
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        let mut count = self.tasks.count.lock().unwrap_or_else(|p| p.into_inner());
+        *count -= 1;
+        if *count == 0 {
+            self.tasks.zero.notify_all();
+        }
+    }
+}
+
+/// `catch_unwind` for a future, so a bug in a socket task becomes an error
+/// and a close for that socket rather than a silently dropped connection.
+/// The future is boxed so that polling it needs no unsafe pin projection.
+struct CatchUnwind<F> {
+    inner: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::result::Result<F::Output, ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.inner.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}

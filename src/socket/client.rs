@@ -1,0 +1,184 @@
+//! Client sockets: resolve, bind if asked, try every address in turn, then
+//! hand the stream to the connection task.
+
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+
+use tokio::net::{TcpSocket, TcpStream};
+
+use super::net::{self, BindFlags};
+use super::{conn, finish, Connection, Phase, Role, Socket};
+use crate::address::{self, Resolver};
+use crate::error::{Code, Error, Result};
+use crate::events::{self, Event, Handler};
+use crate::options::ClientPlan;
+use crate::runtime::{self, RuntimeRef, ShutdownSignal};
+
+pub(super) fn open(
+    rt: &RuntimeRef,
+    plan: ClientPlan,
+    handler: Arc<dyn Handler>,
+    read_strings: bool,
+    resolver: Arc<dyn Resolver>,
+) -> Result<Arc<Socket>> {
+    // Bind addresses are resolved here, like a listener's, so a bad one
+    // fails the open call instead of arriving later as a connect error.
+    let binds = if plan.bind.is_some() || plan.bind_port != 0 {
+        address::resolve_bind(plan.bind.as_ref(), plan.bind_port, plan.family)?
+    } else {
+        Vec::new()
+    };
+    let socket = Socket::new(
+        handler,
+        read_strings,
+        Role::Connection(Connection::new(Phase::Connecting, plan.conn)),
+    );
+    let task_socket = socket.clone();
+    let panic_socket = socket.clone();
+    runtime::spawn_socket_task(
+        rt,
+        move |shutdown| run(task_socket, plan, binds, resolver, shutdown),
+        move || super::finish_after_panic(&panic_socket),
+    );
+    Ok(socket)
+}
+
+async fn run(
+    socket: Arc<Socket>,
+    plan: ClientPlan,
+    binds: Vec<SocketAddr>,
+    resolver: Arc<dyn Resolver>,
+    mut shutdown: ShutdownSignal,
+) {
+    let conn = socket.connection().expect("client task on a listener");
+    let mut attempt = pin!(connect(&plan, &binds, resolver.as_ref()));
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.wait() => break Err(canceled("the runtime is shutting down")),
+            _ = conn.wake.notified() => {
+                // Woken by a send queued while connecting, or by a close,
+                // which cancels the attempt.
+                if conn.lock().close_request.is_some() {
+                    break Err(canceled("the socket was closed while connecting"));
+                }
+            }
+            result = &mut attempt => break result,
+        }
+    };
+    let stream = match outcome {
+        Ok(stream) => stream,
+        Err(error) => {
+            {
+                let mut st = conn.lock();
+                st.phase = Phase::Closed;
+                st.queue.clear();
+            }
+            events::emit(&socket, Event::Connect(Err(&error)));
+            finish(&socket, None);
+            return;
+        }
+    };
+    let stream = Arc::new(stream);
+    {
+        let mut st = conn.lock();
+        st.local = stream.local_addr().ok();
+        st.peer = stream.peer_addr().ok();
+        st.stream = Some(stream.clone());
+        st.phase = Phase::Open;
+    }
+    events::emit(&socket, Event::Connect(Ok(())));
+    if !socket.gate().messages_stopped() {
+        events::emit(&socket, Event::Ready);
+    }
+    conn::run(socket, stream, shutdown).await;
+}
+
+fn canceled(why: &str) -> Error {
+    Error::new(Code::Canceled, why)
+}
+
+/// Resolves and connects within the connect timeout, if one is set.
+async fn connect(
+    plan: &ClientPlan,
+    binds: &[SocketAddr],
+    resolver: &dyn Resolver,
+) -> Result<TcpStream> {
+    let attempt = async {
+        let targets =
+            address::resolve_connect(&plan.target, plan.to_port, plan.family, resolver).await?;
+        connect_any(plan, &targets, binds).await
+    };
+    match plan.connect_timeout {
+        None => attempt.await,
+        Some(limit) => tokio::time::timeout(limit, attempt)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    Code::TimedOut,
+                    format!("connect timed out after {} ms", limit.as_millis()),
+                ))
+            }),
+    }
+}
+
+/// Tries each address in order; the error of the last attempt is reported,
+/// with every attempt listed in its message.
+async fn connect_any(
+    plan: &ClientPlan,
+    targets: &[SocketAddr],
+    binds: &[SocketAddr],
+) -> Result<TcpStream> {
+    let mut failures: Vec<String> = Vec::new();
+    let mut last = None;
+    for target in targets {
+        match connect_one(plan, target, binds).await {
+            Ok(stream) => {
+                net::configure_stream(&stream, &plan.conn)
+                    .map_err(|e| Error::from_io("configuring the connection", &e))?;
+                return Ok(stream);
+            }
+            Err(error) => {
+                failures.push(format!("{target}: {}", error.message()));
+                last = Some(error.code());
+            }
+        }
+    }
+    Err(Error::new(
+        last.unwrap_or(Code::Resolve),
+        format!("could not connect: {}", failures.join("; ")),
+    ))
+}
+
+async fn connect_one(
+    plan: &ClientPlan,
+    target: &SocketAddr,
+    binds: &[SocketAddr],
+) -> Result<TcpStream> {
+    let flags = BindFlags {
+        reuse_address: plan.reuse_address,
+        reuse_port: plan.reuse_port,
+        v6_only: false,
+    };
+    let socket = net::new_socket(target, &flags).map_err(|e| Error::from_io("socket", &e))?;
+    if !binds.is_empty() {
+        let bind = binds
+            .iter()
+            .find(|b| b.is_ipv6() == target.is_ipv6())
+            .ok_or_else(|| {
+                Error::new(
+                    Code::AddressNotAvailable,
+                    format!("no bind address of the same family as {target}"),
+                )
+            })?;
+        socket
+            .bind(&(*bind).into())
+            .map_err(|e| Error::from_io(&format!("bind {bind}"), &e))?;
+    }
+    let socket = TcpSocket::from_std_stream(socket.into());
+    socket
+        .connect(*target)
+        .await
+        .map_err(|e| Error::from_io("connect", &e))
+}

@@ -1,0 +1,306 @@
+//! The task that drives an established connection: reads into a per-thread
+//! buffer and delivers messages, writes what `send` could not write inline,
+//! and carries out graceful and abortive closes.
+
+use std::cell::Cell;
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{Interest, Ready};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::send_queue::MAX_IOVECS;
+use super::{finish, CloseMode, Connection, Phase, Socket};
+use crate::error::{Code, Error};
+use crate::events::{self, Event, TextChunk};
+use crate::runtime::ShutdownSignal;
+use crate::text::{split_on_char_boundaries, Utf8Carry};
+
+thread_local! {
+    /// One read buffer per worker thread instead of one per connection: an
+    /// idle connection then holds no read memory at all.
+    static READ_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+fn with_read_buffer<R>(size: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    // Taken out rather than borrowed, so nothing a callback does on this
+    // thread can find it borrowed.
+    let mut buf = READ_BUFFER.with(Cell::take);
+    if buf.len() < size {
+        buf.resize(size, 0);
+    }
+    let result = f(&mut buf[..size]);
+    READ_BUFFER.with(|cell| cell.set(buf));
+    result
+}
+
+/// Writes as much of `data` as the kernel takes right now; returns the rest.
+/// Errors are left for the task, which meets them on its next write.
+pub(super) fn write_inline<'a>(stream: &TcpStream, mut data: &'a [u8]) -> &'a [u8] {
+    while !data.is_empty() {
+        match stream.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    data
+}
+
+/// How the connection ended.
+enum End {
+    /// Both directions finished cleanly.
+    Done,
+    /// Reset on purpose: an abort, a runtime shutdown, or a close timeout
+    /// that left nothing unsent.
+    Reset,
+    /// Closed without a reset after the close timeout: everything was
+    /// written, only the peer's FIN never came.
+    Dropped,
+    /// An error the user hears about before `close`.
+    Failed(Error),
+}
+
+struct Driver<'a> {
+    socket: &'a Arc<Socket>,
+    conn: &'a Connection,
+    stream: &'a TcpStream,
+    text: Utf8Carry,
+    /// Set once a close begins; the close must finish by then.
+    deadline: Option<Instant>,
+    fin_sent: bool,
+    peer_eof: bool,
+}
+
+pub(super) async fn run(socket: Arc<Socket>, stream: Arc<TcpStream>, mut shutdown: ShutdownSignal) {
+    let conn = socket.connection().expect("connection task on a listener");
+    let mut driver = Driver {
+        socket: &socket,
+        conn,
+        stream: &stream,
+        text: Utf8Carry::new(),
+        deadline: None,
+        fin_sent: false,
+        peer_eof: false,
+    };
+    let end = loop {
+        let interest = match driver.next_interest() {
+            Ok(interest) => interest,
+            Err(end) => break end,
+        };
+        let deadline = driver.deadline;
+        tokio::select! {
+            biased;
+            _ = shutdown.wait() => break End::Reset,
+            _ = conn.wake.notified() => continue,
+            _ = sleep_until(deadline), if deadline.is_some() => break driver.timed_out(),
+            ready = stream.ready(interest) => match ready {
+                Ok(ready) => {
+                    if let Err(end) = driver.on_ready(ready) {
+                        break end;
+                    }
+                }
+                Err(e) => break End::Failed(Error::from_io("waiting for the socket", &e)),
+            },
+        }
+    };
+    let failure = driver.tear_down(end);
+    // The last reference to the stream: dropping it closes the descriptor,
+    // which must happen before the user hears `close`.
+    drop(stream);
+    finish(&socket, failure.as_ref());
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
+impl Driver<'_> {
+    /// Applies close requests, sends FIN once the queue is flushed, and says
+    /// what to wait for next (or that the connection is done).
+    fn next_interest(&mut self) -> Result<Interest, End> {
+        let mut st = self.conn.lock();
+        match st.close_request {
+            Some(CloseMode::Abort) => return Err(End::Reset),
+            Some(CloseMode::Graceful) if st.phase == Phase::Open => {
+                st.phase = Phase::Closing;
+                self.start_deadline();
+            }
+            _ => {}
+        }
+        if st.phase == Phase::Closing && st.queue.is_empty() {
+            if !self.fin_sent {
+                self.fin_sent = true;
+                // ENOTCONN here means the peer already reset; the read side
+                // reports that.
+                let _ = socket2::SockRef::from(self.stream).shutdown(std::net::Shutdown::Write);
+            }
+            if self.peer_eof {
+                return Err(End::Done);
+            }
+        }
+        let wants_write = !st.queue.is_empty();
+        Ok(match (self.peer_eof, wants_write) {
+            (false, false) => Interest::READABLE,
+            (false, true) => Interest::READABLE | Interest::WRITABLE,
+            (true, _) => Interest::WRITABLE,
+        })
+    }
+
+    fn start_deadline(&mut self) {
+        if self.deadline.is_none() {
+            self.deadline = Some(Instant::now() + self.conn.settings.close_timeout);
+        }
+    }
+
+    fn timed_out(&mut self) -> End {
+        let unsent = self.conn.lock().queue.len();
+        if unsent == 0 {
+            return End::Dropped;
+        }
+        End::Failed(Error::new(
+            Code::TimedOut,
+            format!(
+                "graceful close timed out after {:?} with {unsent} bytes unsent; connection reset",
+                self.conn.settings.close_timeout
+            ),
+        ))
+    }
+
+    fn on_ready(&mut self, ready: Ready) -> Result<(), End> {
+        if ready.is_writable() || ready.is_write_closed() {
+            self.flush()?;
+        }
+        if ready.is_readable() || ready.is_read_closed() {
+            self.read()?;
+        }
+        Ok(())
+    }
+
+    /// Writes queued bytes until the kernel pushes back, then fires drain if
+    /// it was armed and the queue is low enough.
+    fn flush(&mut self) -> Result<(), End> {
+        let mut st = self.conn.lock();
+        while !st.queue.is_empty() {
+            let written = {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let n = st.queue.io_slices(&mut slices);
+                self.stream.try_write_vectored(&slices[..n])
+            };
+            match written {
+                Ok(0) => return Err(End::Failed(Error::new(Code::Io, "write returned 0 bytes"))),
+                Ok(n) => st.queue.consume(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(End::Failed(Error::from_io("write", &e))),
+            }
+        }
+        let drained = st.drain_armed
+            && st.phase == Phase::Open
+            && st.close_request.is_none()
+            && st.queue.len() <= self.conn.settings.send_queue_low_mark;
+        if drained {
+            st.drain_armed = false;
+        }
+        drop(st);
+        if drained {
+            events::emit(self.socket, Event::Drain);
+        }
+        Ok(())
+    }
+
+    fn read(&mut self) -> Result<(), End> {
+        let size = self.conn.settings.read_buffer_size;
+        let outcome = with_read_buffer(size, |buf| match self.stream.try_read(buf) {
+            Ok(0) => Ok(None),
+            Ok(n) => {
+                self.deliver(&buf[..n]);
+                Ok(Some(n))
+            }
+            Err(e) => Err(e),
+        });
+        match outcome {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => {
+                self.on_peer_eof();
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(End::Failed(Error::from_io("read", &e))),
+        }
+    }
+
+    fn on_peer_eof(&mut self) {
+        self.peer_eof = true;
+        // A half-finished character at the end of the stream still reaches
+        // the user, as U+FFFD, before the close.
+        if self.text.pending_len() > 0 && self.socket.read_strings() {
+            let mut out = Vec::new();
+            self.text.finish(&mut out);
+            self.deliver_text(&out);
+        }
+        let mut st = self.conn.lock();
+        if st.phase == Phase::Open {
+            // Like Node's default (allowHalfOpen false): the peer ended, so
+            // flush what is queued and end our side too.
+            st.phase = Phase::Closing;
+            drop(st);
+            self.socket.gate.stop_messages();
+            self.start_deadline();
+        }
+    }
+
+    fn deliver(&mut self, data: &[u8]) {
+        if self.socket.gate.messages_stopped() {
+            return; // draining a closing socket: nobody wants these bytes
+        }
+        if self.socket.read_strings() {
+            let mut out = Vec::with_capacity(data.len() + 4);
+            self.text.decode(data, &mut out);
+            self.deliver_text(&out);
+        } else if self.text.pending_len() > 0 {
+            // Text mode was switched off with a partial character held back:
+            // those bytes come first, raw.
+            let mut joined = self.text.take_pending();
+            joined.extend_from_slice(data);
+            for piece in joined.chunks(self.conn.settings.read_buffer_size) {
+                events::emit(self.socket, Event::Message(piece));
+            }
+        } else {
+            events::emit(self.socket, Event::Message(data));
+        }
+    }
+
+    fn deliver_text(&self, text: &[u8]) {
+        let mut with_nul = Vec::new();
+        for piece in split_on_char_boundaries(text, self.conn.settings.read_buffer_size) {
+            with_nul.clear();
+            with_nul.extend_from_slice(piece);
+            with_nul.push(0);
+            let chunk = TextChunk::new(&with_nul).expect("decoder produced invalid UTF-8");
+            events::emit(self.socket, Event::Text(chunk));
+        }
+    }
+
+    /// Marks the connection closed and arranges a reset where one is due;
+    /// returns the failure the user must hear about before `close`.
+    fn tear_down(&mut self, end: End) -> Option<Error> {
+        if matches!(end, End::Reset | End::Failed(_)) {
+            // SO_LINGER 0: closing the descriptor then sends RST, not FIN.
+            let _ = socket2::SockRef::from(self.stream).set_linger(Some(Duration::ZERO));
+        }
+        let mut st = self.conn.lock();
+        st.phase = Phase::Closed;
+        st.stream = None;
+        st.queue.clear();
+        match end {
+            End::Failed(error) => Some(error),
+            End::Done | End::Reset | End::Dropped => None,
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! The socket object: one type for listeners, clients and accepted
+//! connections, as in the original `Network.TCP`.
+//!
+//! A [`Socket`] is shared between the user (through its handle), the task
+//! that drives it, and for a moment the dispatcher. User references are
+//! counted apart from Rust's `Arc` count: while any exist, the socket keeps
+//! an `Arc` to itself, which is what lets the C handle be a plain pointer
+//! that stays valid until the user's last `sack_tcp_free`.
+
+mod client;
+mod conn;
+mod listener;
+mod net;
+mod send_queue;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use crate::address::{Resolver, SystemResolver};
+use crate::error::{Code, Error, Result};
+use crate::events::{self, Event, Handler};
+use crate::options::{ConnSettings, Options, Plan};
+use crate::runtime;
+
+pub use send_queue::SendQueue;
+
+static LIVE_SOCKETS: AtomicUsize = AtomicUsize::new(0);
+
+/// Sockets not yet dropped: open ones, closed ones the user still holds,
+/// and ones whose task is still finishing. Tests expect 0 after shutdown.
+pub fn live_count() -> usize {
+    LIVE_SOCKETS.load(Ordering::SeqCst)
+}
+
+/// How a close was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseMode {
+    /// Flush the queue, send FIN, wait for the peer's FIN.
+    Graceful,
+    /// Drop the queue and reset the connection.
+    Abort,
+}
+
+/// The delivery state the dispatcher checks before every callback.
+#[derive(Debug, Default)]
+pub struct Gate {
+    closed: AtomicBool,
+    messages_stopped: AtomicBool,
+}
+
+impl Gate {
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub fn mark_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    pub fn messages_stopped(&self) -> bool {
+        self.messages_stopped.load(Ordering::Acquire)
+    }
+
+    fn stop_messages(&self) {
+        self.messages_stopped.store(true, Ordering::Release);
+    }
+}
+
+pub struct Socket {
+    handler: Arc<dyn Handler>,
+    gate: Gate,
+    read_strings: AtomicBool,
+    user_refs: AtomicUsize,
+    /// Holds the socket alive while the user has references (see module doc).
+    self_ref: Mutex<Option<Arc<Socket>>>,
+    role: Role,
+}
+
+pub(crate) enum Role {
+    Listener(listener::Listener),
+    Connection(Connection),
+}
+
+/// State shared by a connection's task and the threads calling `send` and
+/// `close` on it.
+pub(crate) struct Connection {
+    state: Mutex<ConnState>,
+    /// Wakes the task: data was queued, or a close was requested.
+    wake: Notify,
+    settings: ConnSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Connecting,
+    Open,
+    /// No more messages are delivered; the queue is being flushed.
+    Closing,
+    Closed,
+}
+
+struct ConnState {
+    phase: Phase,
+    /// Present while connected, so `send` can write inline without waking
+    /// the task when nothing is queued.
+    stream: Option<Arc<TcpStream>>,
+    queue: SendQueue,
+    close_request: Option<CloseMode>,
+    /// Set when the queue rose above the low mark (or a send was refused);
+    /// the drain event fires when it falls back.
+    drain_armed: bool,
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing holding these locks runs user code or can leave the state
+    // half-updated, so a poisoned lock is safe to keep using.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Connection {
+    fn new(phase: Phase, settings: ConnSettings) -> Connection {
+        Connection {
+            state: Mutex::new(ConnState {
+                phase,
+                stream: None,
+                queue: SendQueue::default(),
+                close_request: None,
+                drain_armed: false,
+                local: None,
+                peer: None,
+            }),
+            wake: Notify::new(),
+            settings,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ConnState> {
+        lock(&self.state)
+    }
+}
+
+impl Socket {
+    fn new(handler: Arc<dyn Handler>, read_strings: bool, role: Role) -> Arc<Socket> {
+        let socket = Arc::new(Socket {
+            handler,
+            gate: Gate::default(),
+            read_strings: AtomicBool::new(read_strings),
+            user_refs: AtomicUsize::new(1),
+            self_ref: Mutex::new(None),
+            role,
+        });
+        *lock(&socket.self_ref) = Some(socket.clone());
+        LIVE_SOCKETS.fetch_add(1, Ordering::SeqCst);
+        socket
+    }
+
+    /// Opens a listener or, when `to_address` is set, starts a client
+    /// connecting. Bind errors and malformed options come back here; connect
+    /// errors arrive through the connect event.
+    pub fn open(options: &Options, handler: Arc<dyn Handler>) -> Result<Arc<Socket>> {
+        Socket::open_with_resolver(options, handler, Arc::new(SystemResolver))
+    }
+
+    /// As [`Socket::open`], with the name resolver a client uses replaced
+    /// (tests substitute one so they never touch DNS).
+    pub fn open_with_resolver(
+        options: &Options,
+        handler: Arc<dyn Handler>,
+        resolver: Arc<dyn Resolver>,
+    ) -> Result<Arc<Socket>> {
+        let plan = options.plan()?;
+        let rt = runtime::get()?;
+        match plan {
+            Plan::Server(plan) => listener::open(&rt, plan, handler, options.read_strings),
+            Plan::Client(plan) => client::open(&rt, plan, handler, options.read_strings, resolver),
+        }
+    }
+
+    pub(crate) fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    pub fn handler(&self) -> &Arc<dyn Handler> {
+        &self.handler
+    }
+
+    pub fn is_listener(&self) -> bool {
+        matches!(self.role, Role::Listener(_))
+    }
+
+    /// True once the close event has been delivered (or is being delivered).
+    pub fn is_closed(&self) -> bool {
+        self.gate.is_closed()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.gate.is_closed() {
+            Err(Error::closed())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn connection(&self) -> Result<&Connection> {
+        match &self.role {
+            Role::Connection(conn) => Ok(conn),
+            Role::Listener(_) => Err(Error::new(
+                Code::NotApplicable,
+                "this is a listening socket; it has no connection to send on or read from",
+            )),
+        }
+    }
+
+    /// Adds a user reference (`sack_tcp_retain`).
+    pub fn retain(&self) -> Result<()> {
+        self.user_refs
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n > 0).then_some(n + 1)
+            })
+            .map(|_| ())
+            .map_err(|_| Error::invalid("retain on a handle whose references were all released"))
+    }
+
+    /// Drops a user reference (`sack_tcp_free`). The last one closes the
+    /// socket gracefully if it is still open, since nobody could close it
+    /// afterwards, and hands back the socket's reference to itself: the
+    /// caller drops it once it no longer uses `self`, because that drop may
+    /// free the socket.
+    #[must_use = "drop the returned reference after the last use of the socket"]
+    pub fn release(&self) -> Result<Option<Arc<Socket>>> {
+        let before = self
+            .user_refs
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .map_err(|_| Error::invalid("free on a handle that was already released"))?;
+        if before > 1 {
+            return Ok(None);
+        }
+        let _ = self.request_close(CloseMode::Graceful);
+        Ok(lock(&self.self_ref).take())
+    }
+
+    pub fn read_strings(&self) -> bool {
+        self.read_strings.load(Ordering::Relaxed)
+    }
+
+    /// Switches text mode; it applies from the next read on.
+    pub fn set_read_strings(&self, on: bool) -> Result<()> {
+        self.check_open()?;
+        self.read_strings.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Copies `data` and queues it, writing at once when nothing is queued
+    /// ahead of it. Never blocks and never runs a callback.
+    pub fn send(&self, data: &[u8]) -> Result<()> {
+        let conn = self.connection()?;
+        self.check_open()?;
+        let mut st = conn.lock();
+        if st.close_request.is_some() || matches!(st.phase, Phase::Closing | Phase::Closed) {
+            return Err(Error::closed());
+        }
+        let limit = conn.settings.send_queue_limit;
+        if st.queue.len().saturating_add(data.len()) > limit {
+            st.drain_armed = true;
+            return Err(Error::new(
+                Code::QueueFull,
+                format!(
+                    "{} bytes queued + {} new would exceed the send queue limit of {limit}",
+                    st.queue.len(),
+                    data.len()
+                ),
+            ));
+        }
+        let mut rest = data;
+        if st.phase == Phase::Open && st.queue.is_empty() {
+            if let Some(stream) = &st.stream {
+                rest = conn::write_inline(stream, rest);
+            }
+        }
+        if rest.is_empty() {
+            return Ok(());
+        }
+        st.queue.push(rest);
+        if st.queue.len() > conn.settings.send_queue_low_mark {
+            st.drain_armed = true;
+        }
+        drop(st);
+        conn.wake.notify_one();
+        Ok(())
+    }
+
+    /// Bytes accepted by `send` and not yet handed to the kernel.
+    pub fn queued_bytes(&self) -> Result<usize> {
+        let conn = self.connection()?;
+        self.check_open()?;
+        let len = conn.lock().queue.len();
+        Ok(len)
+    }
+
+    /// Starts a graceful close (`sack_tcp_close`).
+    pub fn close(&self) -> Result<()> {
+        self.request_close(CloseMode::Graceful)
+    }
+
+    /// Resets the connection, or closes a listener (`sack_tcp_abort`).
+    pub fn abort(&self) -> Result<()> {
+        self.request_close(CloseMode::Abort)
+    }
+
+    fn request_close(&self, mode: CloseMode) -> Result<()> {
+        self.check_open()?;
+        match &self.role {
+            Role::Listener(l) => l.request_close(),
+            Role::Connection(conn) => {
+                let mut st = conn.lock();
+                if st.phase == Phase::Closed {
+                    return Err(Error::closed());
+                }
+                // An abort may upgrade a graceful close; never the reverse.
+                if st.close_request != Some(CloseMode::Abort) {
+                    st.close_request = Some(mode);
+                }
+                drop(st);
+                self.gate.stop_messages();
+                conn.wake.notify_one();
+            }
+        }
+        Ok(())
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.check_open()?;
+        match &self.role {
+            Role::Listener(l) => Ok(l.addrs()[0]),
+            Role::Connection(conn) => conn.lock().local.ok_or_else(not_connected),
+        }
+    }
+
+    pub fn peer_addr(&self) -> Result<SocketAddr> {
+        let conn = self.connection()?;
+        self.check_open()?;
+        let peer = conn.lock().peer;
+        peer.ok_or_else(not_connected)
+    }
+
+    /// Every address a listener is bound to (one per listening socket).
+    pub fn listen_addrs(&self) -> Result<Vec<SocketAddr>> {
+        self.check_open()?;
+        match &self.role {
+            Role::Listener(l) => Ok(l.addrs().to_vec()),
+            Role::Connection(_) => Err(Error::new(
+                Code::NotApplicable,
+                "this is a connection, not a listener; use the local port getter",
+            )),
+        }
+    }
+}
+
+fn not_connected() -> Error {
+    Error::new(Code::Closed, "the socket is not connected yet")
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        LIVE_SOCKETS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Used by the tasks: delivers the error (if any) and then the close event
+/// exactly once, whatever path ended the socket.
+pub(crate) fn finish(socket: &Arc<Socket>, error: Option<&Error>) {
+    if socket.gate.is_closed() {
+        return;
+    }
+    socket.gate.stop_messages();
+    if let Some(error) = error {
+        events::emit(socket, Event::Error { error, data: &[] });
+    }
+    events::emit(socket, Event::Close);
+}
+
+/// What a panicking task leaves behind: the socket reports the panic and
+/// closes, so the user still gets exactly one close.
+pub(crate) fn finish_after_panic(socket: &Arc<Socket>) {
+    if let Role::Connection(conn) = &socket.role {
+        let mut st = conn.lock();
+        st.phase = Phase::Closed;
+        st.stream = None;
+        st.queue.clear();
+    }
+    let error = Error::new(Code::Panic, "internal error: the socket's task panicked");
+    finish(socket, Some(&error));
+}
