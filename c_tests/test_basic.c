@@ -1,0 +1,50 @@
+/* Echo over IPv4 and IPv6, event order, getters. */
+#include <string.h>
+
+#include "harness.h"
+
+static void echo_over(const char *ip) {
+    server srv;
+    server_start(&srv, ip, NULL);
+    srv.echo = true;
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = client_open(&cli, ip, srv.port, NULL);
+    WAIT_UNTIL(cli.readies == 1);
+    CHECK_EQ(cli.connect_status, SACK_TCP_OK);
+    CHECK_OK(sack_tcp_send(c, "hello, world", 12));
+    WAIT_UNTIL(cli.data_len == 12);
+    CHECK(memcmp(cli.data, "hello, world", 12) == 0);
+
+    char addr[SACK_TCP_ADDRESS_MAX];
+    uint16_t port = 0;
+    CHECK_OK(sack_tcp_get_remote_address(c, addr, sizeof addr));
+    CHECK_STR(addr, ip);
+    CHECK_OK(sack_tcp_get_remote_port(c, &port));
+    CHECK_EQ(port, srv.port);
+    CHECK_OK(sack_tcp_get_local_address(c, addr, sizeof addr));
+    CHECK_STR(addr, ip);
+
+    /* The server side sees the client's port as its remote port. */
+    WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].readies == 1);
+    uint16_t client_port = 0, peer_port = 0;
+    CHECK_OK(sack_tcp_get_local_port(c, &client_port));
+    CHECK_OK(sack_tcp_get_remote_port(srv.conns[0].sock, &peer_port));
+    CHECK_EQ(peer_port, client_port);
+
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+    CHECK_STR(cli.log, "CRMX");
+    CHECK_STR(srv.conns[0].log, "CRMX");
+    CHECK(!cli.overlap && !cli.callback_after_close);
+    CHECK_EQ(cli.errors, 0);
+    sack_tcp_free(c);
+    server_stop(&srv);
+    CHECK_STR(srv.rec.log, "X");
+    server_destroy(&srv);
+    recorder_destroy(&cli);
+}
+
+TEST(echo_ipv4) { echo_over("127.0.0.1"); }
+
+TEST(echo_ipv6) { echo_over("::1"); }
