@@ -1,0 +1,187 @@
+//! The core driven from Rust, without the C layer: a handler made of a
+//! channel, and a substituted resolver so name resolution is tested
+//! without DNS.
+
+use std::any::Any;
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::pin::Pin;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sack_tcp::address::Resolver;
+use sack_tcp::error::Code;
+use sack_tcp::events::{Event, Handler};
+use sack_tcp::options::Options;
+use sack_tcp::socket::Socket;
+
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    Connect(Option<Code>),
+    Ready,
+    Message(Vec<u8>),
+    Error(Code),
+    Close,
+}
+
+struct ChannelHandler {
+    tx: Mutex<Sender<Seen>>,
+}
+
+impl Handler for ChannelHandler {
+    fn handle(&self, _socket: &Socket, event: Event<'_>) {
+        let seen = match event {
+            Event::Connect(r) => Seen::Connect(r.err().map(|e| e.code())),
+            Event::Ready => Seen::Ready,
+            Event::Message(d) => Seen::Message(d.to_vec()),
+            Event::Text(t) => Seen::Message(t.as_str().as_bytes().to_vec()),
+            Event::Drain => return,
+            Event::Error { error, .. } => Seen::Error(error.code()),
+            Event::Close => Seen::Close,
+        };
+        let _ = self.tx.lock().unwrap().send(seen);
+    }
+
+    fn for_accepted(&self) -> Arc<dyn Handler> {
+        Arc::new(ChannelHandler {
+            tx: Mutex::new(self.tx.lock().unwrap().clone()),
+        })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+fn handler() -> (Arc<dyn Handler>, Receiver<Seen>) {
+    let (tx, rx) = channel();
+    (Arc::new(ChannelHandler { tx: Mutex::new(tx) }), rx)
+}
+
+fn next(rx: &Receiver<Seen>) -> Seen {
+    rx.recv_timeout(Duration::from_secs(10)).expect("event within 10 s")
+}
+
+/// Answers every name with a fixed list and records what it was asked.
+struct FixedResolver {
+    answer: Vec<SocketAddr>,
+    asked: Mutex<Vec<(String, u16)>>,
+}
+
+impl Resolver for FixedResolver {
+    fn resolve(
+        &self,
+        name: &str,
+        port: u16,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static>> {
+        self.asked.lock().unwrap().push((name.to_owned(), port));
+        let answer = self.answer.iter().map(|a| SocketAddr::new(a.ip(), port)).collect();
+        Box::pin(async move { Ok(answer) })
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn every_resolved_address_is_tried_in_turn() {
+    // ::1 refuses on this port (nothing listens there), 127.0.0.1 accepts.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let resolver = Arc::new(FixedResolver {
+        answer: vec!["[::1]:0".parse().unwrap(), "127.0.0.1:0".parse().unwrap()],
+        asked: Mutex::new(Vec::new()),
+    });
+    let (h, rx) = handler();
+    let options = Options {
+        to_address: Some(format!("some.test.name:{port}")),
+        ..Options::default()
+    };
+    let sock = Socket::open_with_resolver(&options, h, resolver.clone()).unwrap();
+    assert_eq!(next(&rx), Seen::Connect(None));
+    assert_eq!(next(&rx), Seen::Ready);
+    assert_eq!(
+        resolver.asked.lock().unwrap().as_slice(),
+        &[("some.test.name".to_owned(), port)]
+    );
+    assert_eq!(sock.peer_addr().unwrap().port(), port);
+    sock.abort().unwrap();
+    assert_eq!(next(&rx), Seen::Close);
+    drop(sock.release().unwrap());
+}
+
+#[test]
+fn all_addresses_failing_reports_the_last_error() {
+    let port = free_port();
+    let resolver = Arc::new(FixedResolver {
+        answer: vec!["127.0.0.1:0".parse().unwrap(), "127.0.0.1:0".parse().unwrap()],
+        asked: Mutex::new(Vec::new()),
+    });
+    let (h, rx) = handler();
+    let options = Options {
+        to_address: Some("name.test".into()),
+        to_port: Some(port),
+        ..Options::default()
+    };
+    let sock = Socket::open_with_resolver(&options, h, resolver).unwrap();
+    assert_eq!(next(&rx), Seen::Connect(Some(Code::Refused)));
+    assert_eq!(next(&rx), Seen::Close);
+    assert_eq!(sock.send(b"late").unwrap_err().code(), Code::Closed);
+    drop(sock.release().unwrap());
+}
+
+#[test]
+fn resolver_returning_nothing_is_a_resolve_error() {
+    let resolver = Arc::new(FixedResolver {
+        answer: vec![],
+        asked: Mutex::new(Vec::new()),
+    });
+    let (h, rx) = handler();
+    let options = Options {
+        to_address: Some("nowhere.test:80".into()),
+        ..Options::default()
+    };
+    let sock = Socket::open_with_resolver(&options, h, resolver).unwrap();
+    assert_eq!(next(&rx), Seen::Connect(Some(Code::Resolve)));
+    assert_eq!(next(&rx), Seen::Close);
+    drop(sock.release().unwrap());
+}
+
+#[test]
+fn echo_through_the_core() {
+    let (server_handler, server_rx) = handler();
+    let server = Socket::open(
+        &Options {
+            address: Some("127.0.0.1".into()),
+            ..Options::default()
+        },
+        server_handler,
+    )
+    .unwrap();
+    let port = server.local_addr().unwrap().port();
+    let (h, rx) = handler();
+    let client = Socket::open(
+        &Options {
+            to_address: Some(format!("127.0.0.1:{port}")),
+            ..Options::default()
+        },
+        h,
+    )
+    .unwrap();
+    assert_eq!(next(&rx), Seen::Connect(None));
+    assert_eq!(next(&rx), Seen::Ready);
+    client.send(b"ping").unwrap();
+    assert_eq!(next(&server_rx), Seen::Connect(None));
+    assert_eq!(next(&server_rx), Seen::Ready);
+    assert_eq!(next(&server_rx), Seen::Message(b"ping".to_vec()));
+    client.close().unwrap();
+    assert_eq!(next(&rx), Seen::Close);
+    assert_eq!(next(&server_rx), Seen::Close);
+    server.close().unwrap();
+    assert_eq!(next(&server_rx), Seen::Close);
+    drop(client.release().unwrap());
+    drop(server.release().unwrap());
+}
