@@ -61,7 +61,8 @@ fn handler() -> (Arc<dyn Handler>, Receiver<Seen>) {
 }
 
 fn next(rx: &Receiver<Seen>) -> Seen {
-    rx.recv_timeout(Duration::from_secs(10)).expect("event within 10 s")
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("event within 10 s")
 }
 
 /// Answers every name with a fixed list and records what it was asked.
@@ -77,13 +78,21 @@ impl Resolver for FixedResolver {
         port: u16,
     ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static>> {
         self.asked.lock().unwrap().push((name.to_owned(), port));
-        let answer = self.answer.iter().map(|a| SocketAddr::new(a.ip(), port)).collect();
+        let answer = self
+            .answer
+            .iter()
+            .map(|a| SocketAddr::new(a.ip(), port))
+            .collect();
         Box::pin(async move { Ok(answer) })
     }
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -117,7 +126,10 @@ fn every_resolved_address_is_tried_in_turn() {
 fn all_addresses_failing_reports_the_last_error() {
     let port = free_port();
     let resolver = Arc::new(FixedResolver {
-        answer: vec!["127.0.0.1:0".parse().unwrap(), "127.0.0.1:0".parse().unwrap()],
+        answer: vec![
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        ],
         asked: Mutex::new(Vec::new()),
     });
     let (h, rx) = handler();

@@ -9,7 +9,7 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use super::net::{self, BindFlags};
 use super::{conn, finish, Connection, Phase, Role, Socket};
-use crate::address::{self, Resolver};
+use crate::address::{self, Family, Resolver};
 use crate::error::{Code, Error, Result};
 use crate::events::{self, Event, Handler};
 use crate::options::ClientPlan;
@@ -24,10 +24,11 @@ pub(super) fn open(
 ) -> Result<Arc<Socket>> {
     // Bind addresses are resolved here, like a listener's, so a bad one
     // fails the open call instead of arriving later as a connect error.
-    let binds = if plan.bind.is_some() || plan.bind_port != 0 {
-        address::resolve_bind(plan.bind.as_ref(), plan.bind_port, plan.family)?
-    } else {
-        Vec::new()
+    // A bind port without an address binds the wildcard of each target's
+    // family at connect time instead (see `local_address_for`).
+    let binds = match &plan.bind {
+        Some(bind) => address::resolve_bind(Some(bind), plan.bind_port, plan.family)?,
+        None => Vec::new(),
     };
     let socket = Socket::new(
         handler,
@@ -162,18 +163,9 @@ async fn connect_one(
         v6_only: false,
     };
     let socket = net::new_socket(target, &flags).map_err(|e| Error::from_io("socket", &e))?;
-    if !binds.is_empty() {
-        let bind = binds
-            .iter()
-            .find(|b| b.is_ipv6() == target.is_ipv6())
-            .ok_or_else(|| {
-                Error::new(
-                    Code::AddressNotAvailable,
-                    format!("no bind address of the same family as {target}"),
-                )
-            })?;
+    if let Some(bind) = local_address_for(plan, target, binds)? {
         socket
-            .bind(&(*bind).into())
+            .bind(&bind.into())
             .map_err(|e| Error::from_io(&format!("bind {bind}"), &e))?;
     }
     let socket = TcpSocket::from_std_stream(socket.into());
@@ -181,4 +173,36 @@ async fn connect_one(
         .connect(*target)
         .await
         .map_err(|e| Error::from_io("connect", &e))
+}
+
+/// The local address to bind before connecting to `target`, if any: a
+/// resolved `address` of the same family, or the family's wildcard when
+/// only a local port was given.
+fn local_address_for(
+    plan: &ClientPlan,
+    target: &SocketAddr,
+    binds: &[SocketAddr],
+) -> Result<Option<SocketAddr>> {
+    if binds.is_empty() {
+        if plan.bind_port == 0 {
+            return Ok(None);
+        }
+        let family = if target.is_ipv6() {
+            Family::V6
+        } else {
+            Family::V4
+        };
+        return Ok(Some(address::wildcard(family, plan.bind_port)));
+    }
+    binds
+        .iter()
+        .find(|b| b.is_ipv6() == target.is_ipv6())
+        .copied()
+        .map(Some)
+        .ok_or_else(|| {
+            Error::new(
+                Code::AddressNotAvailable,
+                format!("no bind address of the same family as {target}"),
+            )
+        })
 }
