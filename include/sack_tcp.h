@@ -392,6 +392,27 @@ typedef struct {
  */
 #define SACK_TCP_ERR_PANIC -19
 
+/**
+ * A certificate, key or CA bundle is not well-formed PEM/DER.
+ */
+#define SACK_TCP_ERR_BAD_PEM -20
+
+/**
+ * An encrypted private key could not be decrypted with the passphrase
+ * given (or none was given).
+ */
+#define SACK_TCP_ERR_WRONG_PASSPHRASE -21
+
+/**
+ * The private key does not belong to the certificate.
+ */
+#define SACK_TCP_ERR_KEY_MISMATCH -22
+
+/**
+ * The key type or its encryption scheme is not supported.
+ */
+#define SACK_TCP_ERR_UNSUPPORTED_KEY -23
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

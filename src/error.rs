@@ -31,10 +31,14 @@ pub enum Code {
     Runtime = -17,
     WouldDeadlock = -18,
     Panic = -19,
+    BadPem = -20,
+    WrongPassphrase = -21,
+    KeyMismatch = -22,
+    UnsupportedKey = -23,
 }
 
 impl Code {
-    pub const ALL: [Code; 20] = [
+    pub const ALL: [Code; 24] = [
         Code::Ok,
         Code::InvalidArgument,
         Code::NullPointer,
@@ -55,6 +59,10 @@ impl Code {
         Code::Runtime,
         Code::WouldDeadlock,
         Code::Panic,
+        Code::BadPem,
+        Code::WrongPassphrase,
+        Code::KeyMismatch,
+        Code::UnsupportedKey,
     ];
 
     pub fn from_i32(value: i32) -> Option<Code> {
@@ -85,6 +93,10 @@ impl Code {
             Code::Runtime => c"runtime is shutting down or could not start",
             Code::WouldDeadlock => c"call would deadlock (made from inside a callback)",
             Code::Panic => c"internal error (a panic was caught)",
+            Code::BadPem => c"malformed PEM, certificate or key",
+            Code::WrongPassphrase => c"wrong or missing passphrase for an encrypted private key",
+            Code::KeyMismatch => c"private key does not match the certificate",
+            Code::UnsupportedKey => c"unsupported key type or key encryption",
         }
     }
 
@@ -111,6 +123,10 @@ impl Code {
             Code::Runtime => c"SACK_TCP_ERR_RUNTIME",
             Code::WouldDeadlock => c"SACK_TCP_ERR_WOULD_DEADLOCK",
             Code::Panic => c"SACK_TCP_ERR_PANIC",
+            Code::BadPem => c"SACK_TCP_ERR_BAD_PEM",
+            Code::WrongPassphrase => c"SACK_TCP_ERR_WRONG_PASSPHRASE",
+            Code::KeyMismatch => c"SACK_TCP_ERR_KEY_MISMATCH",
+            Code::UnsupportedKey => c"SACK_TCP_ERR_UNSUPPORTED_KEY",
         }
     }
 }

@@ -13,3 +13,4 @@ pub mod runtime;
 pub mod socket;
 mod sys;
 pub mod text;
+pub mod tls;

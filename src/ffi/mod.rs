@@ -164,6 +164,10 @@ mod tests {
             (SACK_TCP_ERR_RUNTIME, Code::Runtime),
             (SACK_TCP_ERR_WOULD_DEADLOCK, Code::WouldDeadlock),
             (SACK_TCP_ERR_PANIC, Code::Panic),
+            (SACK_TCP_ERR_BAD_PEM, Code::BadPem),
+            (SACK_TCP_ERR_WRONG_PASSPHRASE, Code::WrongPassphrase),
+            (SACK_TCP_ERR_KEY_MISMATCH, Code::KeyMismatch),
+            (SACK_TCP_ERR_UNSUPPORTED_KEY, Code::UnsupportedKey),
         ];
         assert_eq!(constants.len(), Code::ALL.len());
         for (value, code) in constants {

@@ -66,6 +66,15 @@ pub const SACK_TCP_ERR_RUNTIME: sack_tcp_result = -17;
 pub const SACK_TCP_ERR_WOULD_DEADLOCK: sack_tcp_result = -18;
 /// An internal error (a Rust panic) was caught; please report it.
 pub const SACK_TCP_ERR_PANIC: sack_tcp_result = -19;
+/// A certificate, key or CA bundle is not well-formed PEM/DER.
+pub const SACK_TCP_ERR_BAD_PEM: sack_tcp_result = -20;
+/// An encrypted private key could not be decrypted with the passphrase
+/// given (or none was given).
+pub const SACK_TCP_ERR_WRONG_PASSPHRASE: sack_tcp_result = -21;
+/// The private key does not belong to the certificate.
+pub const SACK_TCP_ERR_KEY_MISMATCH: sack_tcp_result = -22;
+/// The key type or its encryption scheme is not supported.
+pub const SACK_TCP_ERR_UNSUPPORTED_KEY: sack_tcp_result = -23;
 
 /// `family`: let the address decide; the default wildcard is dual-stack `[::]`.
 pub const SACK_TCP_FAMILY_ANY: i32 = 0;

@@ -1,0 +1,1 @@
+//! Certificate and private key loading (being written).
