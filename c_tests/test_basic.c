@@ -48,3 +48,49 @@ static void echo_over(const char *ip) {
 TEST(echo_ipv4) { echo_over("127.0.0.1"); }
 
 TEST(echo_ipv6) { echo_over("::1"); }
+
+/* Threads of this process, from /proc (Linux). */
+static int thread_count(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    CHECK(f != NULL);
+    char line[256];
+    int threads = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &threads) == 1) break;
+    fclose(f);
+    return threads;
+}
+
+/* Shutdown with a listener and connections still open: every socket gets
+ * its close callback before shutdown returns, the handles stay valid but
+ * closed, and the runtime's threads are gone. */
+TEST(shutdown_closes_everything_and_joins_threads) {
+    int before = thread_count();
+    server srv;
+    server_start(&srv, "127.0.0.1", NULL);
+    srv.echo = true;
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = client_open(&cli, "127.0.0.1", srv.port, NULL);
+    WAIT_UNTIL(cli.readies == 1 && srv.n_conns == 1 && srv.conns[0].readies == 1);
+    CHECK_OK(sack_tcp_send(c, "x", 1));
+    WAIT_UNTIL(cli.data_len == 1);
+    CHECK(thread_count() > before);
+
+    CHECK_OK(sack_tcp_shutdown());
+    /* No waiting: shutdown returned only after every close callback ran. */
+    harness_lock();
+    int client_closes = cli.closes, conn_closes = srv.conns[0].closes, listener_closes = srv.rec.closes;
+    harness_unlock();
+    CHECK_EQ(client_closes, 1);
+    CHECK_EQ(conn_closes, 1);
+    CHECK_EQ(listener_closes, 1);
+    CHECK_EQ(thread_count(), before);
+    CHECK_RESULT(sack_tcp_send(c, "y", 1), SACK_TCP_ERR_CLOSED);
+
+    sack_tcp_free(c);
+    sack_tcp_free(srv.listener);
+    CHECK_EQ(sack_tcp_live_handles(), 0);
+    server_destroy(&srv);
+    recorder_destroy(&cli);
+}
