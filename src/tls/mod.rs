@@ -1,4 +1,8 @@
-//! TLS: certificate and key loading now; the SNI store, client
-//! verification, TLS/plain detection and STARTTLS follow (issue 3).
+//! TLS: certificate and key loading, the SNI certificate store, server
+//! verification for clients, and TLS-or-plain detection. The connection
+//! driver in `socket` runs the rustls session itself.
 
 pub mod certs;
+pub mod detect;
+pub mod sni;
+pub mod verify;
