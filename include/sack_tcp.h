@@ -85,6 +85,21 @@
 #define SACK_TCP_ADDRESS_MAX 64
 
 /**
+ * `client_auth`: do not ask clients for certificates.
+ */
+#define SACK_TCP_CLIENT_AUTH_NONE 0
+
+/**
+ * `client_auth`: ask; verify a certificate if the client sends one.
+ */
+#define SACK_TCP_CLIENT_AUTH_REQUEST 1
+
+/**
+ * `client_auth`: refuse clients without a valid certificate.
+ */
+#define SACK_TCP_CLIENT_AUTH_REQUIRE 2
+
+/**
  * A TCP socket: a listener, a client, or a connection a listener accepted.
  *
  * Opaque. You get one from `sack_tcp_open` (a listener or a client) or as
@@ -190,6 +205,30 @@ typedef void (*sack_tcp_error_cb)(void *user_data,
 typedef void (*sack_tcp_drain_cb)(void *user_data, sack_tcp *socket);
 
 /**
+ * One certificate of a TLS server, chosen by SNI (the original's `hosts`
+ * entries). All strings are copied during the call that takes them.
+ */
+typedef struct {
+    /**
+     * The names this certificate serves, '~'-separated; a name may be a
+     * wildcard such as "*.example.com" (one label). Matching ignores case.
+     */
+    const char *host;
+    /**
+     * PEM certificate chain, leaf first.
+     */
+    const char *cert;
+    /**
+     * PEM private key (see `sack_tcp_options.key` for the formats).
+     */
+    const char *key;
+    /**
+     * Decrypts `key` when it is encrypted; may be NULL.
+     */
+    const char *passphrase;
+} sack_tcp_tls_host;
+
+/**
  * Options for `sack_tcp_open`. Fill with `sack_tcp_options_init`, then set
  * what you need. Strings are copied before `sack_tcp_open` returns.
  *
@@ -289,6 +328,82 @@ typedef struct {
      * connections it accepts, until they replace it).
      */
     void *user_data;
+    /**
+     * Client: speak TLS from the start. The connect callback fires when TCP
+     * connects, ready when the handshake is done; data sent before ready is
+     * queued. Not for servers (they speak TLS when given `cert` or `hosts`).
+     */
+    bool ssl;
+    /**
+     * PEM certificate chain, leaf first. Server: the default certificate
+     * (makes the listener a TLS server). Client: a client certificate.
+     */
+    const char *cert;
+    /**
+     * PEM private key for `cert`: PKCS#8, PKCS#1 or SEC1, plain or
+     * encrypted (PKCS#8 "ENCRYPTED PRIVATE KEY" or legacy OpenSSL
+     * "Proc-Type: 4,ENCRYPTED").
+     */
+    const char *key;
+    /**
+     * Decrypts an encrypted `key`. Not kept after loading.
+     */
+    const char *passphrase;
+    /**
+     * Server: the names the default certificate serves, '~'-separated.
+     * Client: the name sent as SNI and verified, instead of `to_address`'s
+     * host (an IP address is verified against the certificate's IP SANs).
+     */
+    const char *host;
+    /**
+     * PEM bundle of trusted roots. Client: verify the server against these
+     * only (without it: the system's roots, with Mozilla's as fallback).
+     * Server: the roots client certificates must chain to (`client_auth`).
+     */
+    const char *ca;
+    /**
+     * Server: more certificates, chosen by the name the client asks for
+     * (SNI): `hosts_count` entries. Copied during `sack_tcp_open`.
+     */
+    const sack_tcp_tls_host *hosts;
+    size_t hosts_count;
+    /**
+     * Server: decide per connection, from its first bytes, between TLS and
+     * plain TCP, so one port serves both. A client that sends nothing for
+     * `handshake_timeout_ms` is served as plain. Without it a plain client
+     * on a TLS port gets error 6 (`SACK_TCP_TLS_HANDSHAKE_FAILED`) and is
+     * closed.
+     */
+    bool allow_ssl_fallback;
+    /**
+     * Server: load the certificates but start every connection plain;
+     * `sack_tcp_set_ssl(conn, true)` upgrades one (STARTTLS).
+     */
+    bool starttls;
+    /**
+     * Client: DANGEROUS. Accept any server certificate for any name. Only
+     * handshake signatures are still checked.
+     */
+    bool tls_insecure_skip_verify;
+    /**
+     * Server: `SACK_TCP_CLIENT_AUTH_NONE` (default), `_REQUEST` (verify a
+     * client certificate if one is sent) or `_REQUIRE` (refuse clients
+     * without one). Needs `ca`.
+     */
+    int32_t client_auth;
+    /**
+     * ALPN protocols to offer (client) or accept (server), comma-separated
+     * in order of preference, e.g. "h2,http/1.1". Read the result with
+     * `sack_tcp_get_alpn`.
+     */
+    const char *alpn;
+    /**
+     * A TLS handshake (and, with `allow_ssl_fallback`, the wait for a
+     * client's first bytes) must finish within this many milliseconds
+     * (0 = 10000); otherwise the connection gets `SACK_TCP_ERR_TIMED_OUT`
+     * and closes.
+     */
+    uint32_t handshake_timeout_ms;
 } sack_tcp_options;
 
 /**
@@ -412,6 +527,49 @@ typedef struct {
  * The key type or its encryption scheme is not supported.
  */
 #define SACK_TCP_ERR_UNSUPPORTED_KEY -23
+
+/**
+ * Error callback only: the server's certificate chain does not lead to a
+ * trusted root (client side).
+ */
+#define SACK_TCP_TLS_UNKNOWN_ISSUER 1
+
+/**
+ * Error callback only: the server's certificate does not cover the name
+ * (or IP address) the client connected to.
+ */
+#define SACK_TCP_TLS_BAD_NAME 2
+
+/**
+ * Error callback only: the server's certificate has expired.
+ */
+#define SACK_TCP_TLS_EXPIRED 3
+
+/**
+ * Error callback only: the server's certificate is self-signed and not
+ * among the trusted ones.
+ */
+#define SACK_TCP_TLS_SELF_SIGNED 4
+
+/**
+ * Error callback only: another certificate problem (not yet valid,
+ * revoked, bad signature, or a client certificate the server rejected).
+ */
+#define SACK_TCP_TLS_BAD_CERTIFICATE 5
+
+/**
+ * Error callback only, the original's error 6: the TLS handshake failed.
+ * `data` carries the first bytes received from the peer (up to 4 KiB),
+ * e.g. a plain-text request sent to a TLS port.
+ */
+#define SACK_TCP_TLS_HANDSHAKE_FAILED 6
+
+/**
+ * Error callback only, the original's error 7: a client asked (by SNI) for
+ * a host name no certificate serves and there is no default certificate.
+ * `data` carries the requested name (not NUL-terminated; `len` bytes).
+ */
+#define SACK_TCP_TLS_HOST_MISMATCH 7
 
 #ifdef __cplusplus
 extern "C" {
@@ -667,6 +825,58 @@ sack_tcp_result sack_tcp_get_ports(const sack_tcp *handle,
                                    uint16_t *ports,
                                    size_t capacity,
                                    size_t *count);
+
+/**
+ * `addCert`: a running TLS server serves `cert` (PEM chain) with `key`
+ * (PEM, decrypted with `passphrase` if encrypted; may be NULL) to clients
+ * asking for any of `hosts` ('~'-separated names, wildcards allowed), from
+ * the next handshake on. Later certificates win for the same name.
+ *
+ * Errors: `SACK_TCP_ERR_NOT_APPLICABLE` on a plain server or on a
+ * connection, `SACK_TCP_ERR_BAD_PEM`, `SACK_TCP_ERR_WRONG_PASSPHRASE`,
+ * `SACK_TCP_ERR_KEY_MISMATCH`, `SACK_TCP_ERR_INVALID_ARGUMENT` for a bad
+ * host list. Strings are copied; the passphrase is not kept.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_add_cert(sack_tcp *handle,
+                                  const char *hosts,
+                                  const char *cert,
+                                  const char *key,
+                                  const char *passphrase);
+
+/**
+ * The `ssl` setter. `true` on a plain connection starts a TLS handshake
+ * over it (STARTTLS): a client offers TLS to the server; an accepted
+ * connection (of a server opened with certificates and `starttls`) waits
+ * for the client's hello. Bytes queued before the call go out plain first;
+ * bytes sent after it are encrypted once the handshake is done, and the
+ * ready callback fires again then. Call it from this socket's own callback
+ * (e.g. on the message that agreed to upgrade) so no plain byte is read
+ * after the switch. `true` on a TLS connection does nothing.
+ *
+ * `false` returns `SACK_TCP_ERR_NOT_APPLICABLE` on a TLS connection (TLS
+ * cannot be switched off) and does nothing on a plain one.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_set_ssl(sack_tcp *handle, bool on);
+
+/**
+ * The `ssl` getter: writes to `*out` whether the connection is secure (TLS
+ * with its handshake done).
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_get_ssl(const sack_tcp *handle, bool *out);
+
+/**
+ * The `allowSSLfallback` setter on a TLS listener, for connections
+ * accepted from now on. `SACK_TCP_ERR_NOT_APPLICABLE` elsewhere.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_set_allow_ssl_fallback(sack_tcp *handle, bool on);
+
+/**
+ * Writes the ALPN protocol the TLS handshake settled on into `buf` as a C
+ * string (empty if none was negotiated or the connection is plain).
+ * `SACK_TCP_ERR_INVALID_ARGUMENT` if `buf_len` cannot hold it and its NUL.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_get_alpn(const sack_tcp *handle, char *buf, size_t buf_len);
 
 #ifdef __cplusplus
 }  // extern "C"

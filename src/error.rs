@@ -12,6 +12,15 @@ use std::io;
 #[repr(i32)]
 pub enum Code {
     Ok = 0,
+    // Positive codes are the original API's TLS error numbers; they only
+    // ever reach the error callback, never a return value.
+    TlsUnknownIssuer = 1,
+    TlsBadName = 2,
+    TlsExpired = 3,
+    TlsSelfSigned = 4,
+    TlsBadCertificate = 5,
+    TlsHandshake = 6,
+    TlsHostMismatch = 7,
     InvalidArgument = -1,
     NullPointer = -2,
     BadAddress = -3,
@@ -38,8 +47,15 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 31] = [
         Code::Ok,
+        Code::TlsUnknownIssuer,
+        Code::TlsBadName,
+        Code::TlsExpired,
+        Code::TlsSelfSigned,
+        Code::TlsBadCertificate,
+        Code::TlsHandshake,
+        Code::TlsHostMismatch,
         Code::InvalidArgument,
         Code::NullPointer,
         Code::BadAddress,
@@ -74,6 +90,17 @@ impl Code {
     pub fn description(self) -> &'static CStr {
         match self {
             Code::Ok => c"success",
+            Code::TlsUnknownIssuer => {
+                c"TLS: the server's certificate is not signed by a trusted authority"
+            }
+            Code::TlsBadName => {
+                c"TLS: the server's certificate is not valid for the requested name"
+            }
+            Code::TlsExpired => c"TLS: the server's certificate has expired",
+            Code::TlsSelfSigned => c"TLS: the server's certificate is self-signed and not trusted",
+            Code::TlsBadCertificate => c"TLS: the peer's certificate was rejected",
+            Code::TlsHandshake => c"TLS handshake failed",
+            Code::TlsHostMismatch => c"TLS: no certificate for the host name the client asked for",
             Code::InvalidArgument => c"invalid argument",
             Code::NullPointer => c"a required pointer argument was NULL",
             Code::BadAddress => c"malformed address string",
@@ -104,6 +131,13 @@ impl Code {
     pub fn name(self) -> &'static CStr {
         match self {
             Code::Ok => c"SACK_TCP_OK",
+            Code::TlsUnknownIssuer => c"SACK_TCP_TLS_UNKNOWN_ISSUER",
+            Code::TlsBadName => c"SACK_TCP_TLS_BAD_NAME",
+            Code::TlsExpired => c"SACK_TCP_TLS_EXPIRED",
+            Code::TlsSelfSigned => c"SACK_TCP_TLS_SELF_SIGNED",
+            Code::TlsBadCertificate => c"SACK_TCP_TLS_BAD_CERTIFICATE",
+            Code::TlsHandshake => c"SACK_TCP_TLS_HANDSHAKE_FAILED",
+            Code::TlsHostMismatch => c"SACK_TCP_TLS_HOST_MISMATCH",
             Code::InvalidArgument => c"SACK_TCP_ERR_INVALID_ARGUMENT",
             Code::NullPointer => c"SACK_TCP_ERR_NULL_POINTER",
             Code::BadAddress => c"SACK_TCP_ERR_BAD_ADDRESS",
@@ -137,6 +171,9 @@ impl Code {
 pub struct Error {
     code: Code,
     message: String,
+    /// Bytes that come with the error to the error callback: the first
+    /// bytes of a failed handshake, or the host name nobody serves.
+    data: Vec<u8>,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -146,7 +183,17 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            data: Vec::new(),
         }
+    }
+
+    pub fn with_data(mut self, data: Vec<u8>) -> Error {
+        self.data = data;
+        self
+    }
+
+    pub fn data(&self) -> &[u8] {
+        &self.data
     }
 
     pub fn code(&self) -> Code {
@@ -227,7 +274,7 @@ mod tests {
         for code in Code::ALL {
             assert_eq!(Code::from_i32(code as i32), Some(code));
         }
-        assert_eq!(Code::from_i32(1), None);
+        assert_eq!(Code::from_i32(8), None);
         assert_eq!(Code::from_i32(-1000), None);
     }
 

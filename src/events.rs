@@ -29,8 +29,9 @@ pub enum Event<'a> {
     Text(TextChunk<'a>),
     /// The send queue fell to or below the low mark.
     Drain,
-    /// Something went wrong; `data` carries extra bytes when the error has any.
-    Error { error: &'a Error, data: &'a [u8] },
+    /// Something went wrong; `Error::data` carries extra bytes when the
+    /// error has any.
+    Error(&'a Error),
     /// The last event a socket ever gets.
     Close,
 }

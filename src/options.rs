@@ -14,6 +14,106 @@ pub const MAX_READ_BUFFER_SIZE: usize = 16 << 20;
 pub const DEFAULT_SEND_QUEUE_LIMIT: usize = 16 << 20;
 pub const DEFAULT_BACKLOG: u32 = 4096;
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether a TLS server asks connecting clients for a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    #[default]
+    None,
+    /// Ask, and verify one if given, but accept clients without one.
+    Request,
+    /// Refuse clients without a certificate the `ca` vouches for.
+    Require,
+}
+
+/// One entry of the original's `hosts` array.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct HostCert {
+    /// Names served, '~'-separated; `*.example.com` wildcards allowed.
+    pub hosts: String,
+    pub cert: String,
+    pub key: String,
+    pub passphrase: Option<String>,
+}
+
+impl std::fmt::Debug for HostCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys and passphrases never reach logs or panic messages.
+        f.debug_struct("HostCert")
+            .field("hosts", &self.hosts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The TLS half of the options. What applies depends on the kind of socket:
+/// see `Options::plan`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Client: speak TLS from the start.
+    pub ssl: bool,
+    /// Server: the default certificate chain. Client: a client certificate.
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub passphrase: Option<String>,
+    /// Server: the names the default certificate serves ('~'-separated).
+    /// Client: the name to send (SNI) and verify instead of `to_address`'s.
+    pub host: Option<String>,
+    /// Client: the roots that vouch for the server. Server: the roots that
+    /// vouch for client certificates.
+    pub ca: Option<String>,
+    pub hosts: Vec<HostCert>,
+    pub allow_fallback: bool,
+    /// Server: load certificates but start every connection plain, for a
+    /// later upgrade (`sack_tcp_set_ssl`).
+    pub starttls: bool,
+    pub insecure_skip_verify: bool,
+    pub client_auth: ClientAuth,
+    pub alpn: Vec<Vec<u8>>,
+    pub handshake_timeout: Duration,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            ssl: false,
+            cert: None,
+            key: None,
+            passphrase: None,
+            host: None,
+            ca: None,
+            hosts: Vec::new(),
+            allow_fallback: false,
+            starttls: false,
+            insecure_skip_verify: false,
+            client_auth: ClientAuth::None,
+            alpn: Vec::new(),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+impl std::fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("ssl", &self.ssl)
+            .field("has_cert", &self.cert.is_some())
+            .field("host", &self.host)
+            .field("hosts", &self.hosts)
+            .field("allow_fallback", &self.allow_fallback)
+            .field("starttls", &self.starttls)
+            .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .field("client_auth", &self.client_auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsOptions {
+    /// A server speaks TLS (or can upgrade to it) when it has certificates.
+    pub fn has_server_certs(&self) -> bool {
+        self.cert.is_some() || !self.hosts.is_empty()
+    }
+}
 
 /// Everything `sack_tcp_open` accepts, in Rust terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +136,7 @@ pub struct Options {
     /// `None` means the default; a client rejects any explicit value.
     pub backlog: Option<u32>,
     pub close_timeout: Duration,
+    pub tls: TlsOptions,
 }
 
 impl Default for Options {
@@ -57,6 +158,7 @@ impl Default for Options {
             send_queue_low_mark: 0,
             backlog: None,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -82,6 +184,8 @@ pub struct ServerPlan {
     pub reuse_port: bool,
     pub backlog: u32,
     pub conn: ConnSettings,
+    /// Present when the server has certificates.
+    pub tls: Option<TlsOptions>,
 }
 
 /// A client's plan.
@@ -96,6 +200,8 @@ pub struct ClientPlan {
     pub reuse_port: bool,
     pub connect_timeout: Option<Duration>,
     pub conn: ConnSettings,
+    /// Always present: a plain client may still upgrade (STARTTLS).
+    pub tls: TlsOptions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +254,7 @@ impl Options {
                 if self.connect_timeout.is_some() {
                     return Err(not_applicable("connect timeout", "server"));
                 }
+                let tls = self.server_tls()?;
                 Ok(Plan::Server(ServerPlan {
                     bind,
                     port: self.port,
@@ -156,12 +263,14 @@ impl Options {
                     reuse_port: self.reuse_port,
                     backlog: self.backlog.unwrap_or(DEFAULT_BACKLOG),
                     conn,
+                    tls,
                 }))
             }
             Some(to) => {
                 if self.backlog.is_some() {
                     return Err(not_applicable("backlog", "client"));
                 }
+                self.check_client_tls()?;
                 let target = address::parse(to)?;
                 if target.port.is_none() && self.to_port.is_none() {
                     return Err(Error::new(
@@ -179,9 +288,82 @@ impl Options {
                     reuse_port: self.reuse_port,
                     connect_timeout: self.connect_timeout,
                     conn,
+                    tls: self.tls.clone(),
                 }))
             }
         }
+    }
+}
+
+impl Options {
+    /// The server's TLS options, or None for a plain server; refuses TLS
+    /// options that mean nothing without certificates or on a server.
+    fn server_tls(&self) -> Result<Option<TlsOptions>> {
+        let t = &self.tls;
+        if t.ssl {
+            return Err(not_applicable(
+                "ssl",
+                "server (a server speaks TLS when given cert or hosts)",
+            ));
+        }
+        if t.insecure_skip_verify {
+            return Err(not_applicable("tls_insecure_skip_verify", "server"));
+        }
+        if !t.has_server_certs() {
+            for (set, name) in [
+                (t.allow_fallback, "allowSSLfallback"),
+                (t.starttls, "starttls"),
+                (t.client_auth != ClientAuth::None, "client_auth"),
+                (t.key.is_some(), "key"),
+                (t.passphrase.is_some(), "passphrase"),
+                (t.host.is_some(), "host"),
+                (t.ca.is_some(), "ca"),
+                (!t.alpn.is_empty(), "alpn"),
+            ] {
+                if set {
+                    return Err(not_applicable(name, "server without cert or hosts"));
+                }
+            }
+            return Ok(None);
+        }
+        if t.cert.is_some() != t.key.is_some() {
+            return Err(Error::invalid("`cert` and `key` must be given together"));
+        }
+        if t.client_auth != ClientAuth::None && t.ca.is_none() {
+            return Err(Error::invalid(
+                "client_auth needs `ca`: the roots that vouch for client certificates",
+            ));
+        }
+        if t.allow_fallback && t.starttls {
+            return Err(Error::invalid(
+                "allowSSLfallback and starttls exclude each other: one detects TLS, \
+                 the other waits to be told",
+            ));
+        }
+        Ok(Some(t.clone()))
+    }
+
+    fn check_client_tls(&self) -> Result<()> {
+        let t = &self.tls;
+        for (set, name) in [
+            (!t.hosts.is_empty(), "hosts"),
+            (t.allow_fallback, "allowSSLfallback"),
+            (
+                t.starttls,
+                "starttls (a client upgrades with sack_tcp_set_ssl)",
+            ),
+            (t.client_auth != ClientAuth::None, "client_auth"),
+        ] {
+            if set {
+                return Err(not_applicable(name, "client"));
+            }
+        }
+        if t.cert.is_some() != t.key.is_some() {
+            return Err(Error::invalid(
+                "a client certificate needs both `cert` and `key`",
+            ));
+        }
+        Ok(())
     }
 }
 

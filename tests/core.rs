@@ -38,7 +38,7 @@ impl Handler for ChannelHandler {
             Event::Message(d) => Seen::Message(d.to_vec()),
             Event::Text(t) => Seen::Message(t.as_str().as_bytes().to_vec()),
             Event::Drain => return,
-            Event::Error { error, .. } => Seen::Error(error.code()),
+            Event::Error(error) => Seen::Error(error.code()),
             Event::Close => Seen::Close,
         };
         let _ = self.tx.lock().unwrap().send(seen);

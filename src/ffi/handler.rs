@@ -136,7 +136,7 @@ impl Handler for CHandler {
                     unsafe { f(ud, handle) };
                 }
             }
-            Event::Error { error, data } => error_call(&t, handle, error, data),
+            Event::Error(error) => error_call(&t, handle, error, error.data()),
             Event::Close => {
                 if let Some(f) = t.on_close {
                     unsafe { f(ud, handle) };

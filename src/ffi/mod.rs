@@ -142,6 +142,13 @@ mod tests {
     fn c_constants_match_the_rust_codes() {
         let constants = [
             (SACK_TCP_OK, Code::Ok),
+            (SACK_TCP_TLS_UNKNOWN_ISSUER, Code::TlsUnknownIssuer),
+            (SACK_TCP_TLS_BAD_NAME, Code::TlsBadName),
+            (SACK_TCP_TLS_EXPIRED, Code::TlsExpired),
+            (SACK_TCP_TLS_SELF_SIGNED, Code::TlsSelfSigned),
+            (SACK_TCP_TLS_BAD_CERTIFICATE, Code::TlsBadCertificate),
+            (SACK_TCP_TLS_HANDSHAKE_FAILED, Code::TlsHandshake),
+            (SACK_TCP_TLS_HOST_MISMATCH, Code::TlsHostMismatch),
             (SACK_TCP_ERR_INVALID_ARGUMENT, Code::InvalidArgument),
             (SACK_TCP_ERR_NULL_POINTER, Code::NullPointer),
             (SACK_TCP_ERR_BAD_ADDRESS, Code::BadAddress),

@@ -9,7 +9,7 @@ use super::guard::opt_str;
 use super::types::*;
 use crate::address::Family;
 use crate::error::{Error, Result};
-use crate::options::{self, Options};
+use crate::options::{self, ClientAuth, HostCert, Options, TlsOptions};
 
 pub fn defaults() -> sack_tcp_options {
     let d = Options::default();
@@ -38,6 +38,20 @@ pub fn defaults() -> sack_tcp_options {
         on_error: None,
         on_drain: None,
         user_data: ptr::null_mut(),
+        ssl: false,
+        cert: ptr::null(),
+        key: ptr::null(),
+        passphrase: ptr::null(),
+        host: ptr::null(),
+        ca: ptr::null(),
+        hosts: ptr::null(),
+        hosts_count: 0,
+        allow_ssl_fallback: false,
+        starttls: false,
+        tls_insecure_skip_verify: false,
+        client_auth: SACK_TCP_CLIENT_AUTH_NONE,
+        alpn: ptr::null(),
+        handshake_timeout_ms: 0,
     }
 }
 
@@ -64,12 +78,81 @@ fn millis(value: u32) -> Option<Duration> {
     (value > 0).then(|| Duration::from_millis(u64::from(value)))
 }
 
+fn client_auth(value: i32) -> Result<ClientAuth> {
+    match value {
+        SACK_TCP_CLIENT_AUTH_NONE => Ok(ClientAuth::None),
+        SACK_TCP_CLIENT_AUTH_REQUEST => Ok(ClientAuth::Request),
+        SACK_TCP_CLIENT_AUTH_REQUIRE => Ok(ClientAuth::Require),
+        other => Err(Error::invalid(format!(
+            "`client_auth` is {other}; use SACK_TCP_CLIENT_AUTH_NONE (0), _REQUEST (1) or _REQUIRE (2)"
+        ))),
+    }
+}
+
+/// "h2,http/1.1" as ALPN protocol names.
+pub fn parse_alpn(list: &str) -> Result<Vec<Vec<u8>>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            if p.len() > 255 {
+                Err(Error::invalid(format!(
+                    "ALPN protocol \"{p}\" is longer than 255 bytes"
+                )))
+            } else {
+                Ok(p.as_bytes().to_vec())
+            }
+        })
+        .collect()
+}
+
+/// The strings of `sack_tcp_options`, copied out of C memory.
+#[derive(Default)]
+pub struct CStrings {
+    pub address: Option<String>,
+    pub to_address: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub passphrase: Option<String>,
+    pub host: Option<String>,
+    pub ca: Option<String>,
+    pub alpn: Option<String>,
+    pub hosts: Vec<HostCert>,
+}
+
 /// Converts everything but the strings, which the caller has already copied.
-pub fn convert(
-    o: &sack_tcp_options,
-    address: Option<String>,
-    to_address: Option<String>,
-) -> Result<Options> {
+pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
+    let CStrings {
+        address,
+        to_address,
+        cert,
+        key,
+        passphrase,
+        host,
+        ca,
+        alpn,
+        hosts,
+    } = strings;
+    let tls = TlsOptions {
+        ssl: o.ssl,
+        cert,
+        key,
+        passphrase,
+        host,
+        ca,
+        hosts,
+        allow_fallback: o.allow_ssl_fallback,
+        starttls: o.starttls,
+        insecure_skip_verify: o.tls_insecure_skip_verify,
+        client_auth: client_auth(o.client_auth)?,
+        alpn: alpn
+            .as_deref()
+            .map(parse_alpn)
+            .transpose()?
+            .unwrap_or_default(),
+        handshake_timeout: millis(o.handshake_timeout_ms)
+            .unwrap_or(options::DEFAULT_HANDSHAKE_TIMEOUT),
+    };
     let backlog = match o.backlog {
         0 => None,
         n => Some(u32::try_from(n).map_err(|_| {
@@ -100,6 +183,7 @@ pub fn convert(
         send_queue_low_mark: o.send_queue_low_mark,
         backlog,
         close_timeout: millis(o.close_timeout_ms).unwrap_or(options::DEFAULT_CLOSE_TIMEOUT),
+        tls,
     })
 }
 
@@ -108,14 +192,54 @@ pub fn convert(
 /// # Safety
 /// The string fields must be NULL or NUL-terminated strings.
 pub unsafe fn from_c(o: &sack_tcp_options) -> Result<Options> {
-    // SAFETY: forwarded from this function's contract.
-    let (address, to_address) = unsafe {
-        (
-            str_field(o.address, "address")?,
-            str_field(o.to_address, "to_address")?,
-        )
+    // SAFETY (each call): forwarded from this function's contract.
+    let strings = unsafe {
+        CStrings {
+            address: str_field(o.address, "address")?,
+            to_address: str_field(o.to_address, "to_address")?,
+            cert: str_field(o.cert, "cert")?,
+            key: str_field(o.key, "key")?,
+            passphrase: str_field(o.passphrase, "passphrase")?,
+            host: str_field(o.host, "host")?,
+            ca: str_field(o.ca, "ca")?,
+            alpn: str_field(o.alpn, "alpn")?,
+            hosts: host_entries(o.hosts, o.hosts_count)?,
+        }
     };
-    convert(o, address, to_address)
+    convert(o, strings)
+}
+
+/// # Safety
+/// `ptr` must be NULL (with `count` 0) or point to `count` entries whose
+/// strings are NULL or NUL-terminated.
+unsafe fn host_entries(ptr: *const sack_tcp_tls_host, count: usize) -> Result<Vec<HostCert>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if ptr.is_null() {
+        return Err(super::guard::null("hosts"));
+    }
+    // SAFETY: non-NULL with `count` entries per this function's contract.
+    let entries = unsafe { std::slice::from_raw_parts(ptr, count) };
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let field = |p: *const c_char, name: &str| -> Result<Option<String>> {
+                // SAFETY: per this function's contract.
+                unsafe { str_field(p, &format!("hosts[{i}].{name}")) }
+            };
+            let required = |p: *const c_char, name: &str| -> Result<String> {
+                field(p, name)?.ok_or_else(|| super::guard::null(&format!("hosts[{i}].{name}")))
+            };
+            Ok(HostCert {
+                hosts: required(e.host, "host")?,
+                cert: required(e.cert, "cert")?,
+                key: required(e.key, "key")?,
+                passphrase: field(e.passphrase, "passphrase")?,
+            })
+        })
+        .collect()
 }
 
 /// # Safety
@@ -132,24 +256,25 @@ mod tests {
 
     #[test]
     fn defaults_convert_to_default_options() {
-        let o = convert(&defaults(), None, None).unwrap();
+        let o = convert(&defaults(), CStrings::default()).unwrap();
         assert_eq!(o, Options::default());
     }
 
     #[test]
     fn out_of_range_values_are_refused() {
         type Setter = fn(&mut sack_tcp_options);
-        let cases: [(&str, Setter); 5] = [
+        let cases: [(&str, Setter); 6] = [
             ("port", |o| o.port = 65536),
             ("port", |o| o.port = -1),
             ("to_port", |o| o.to_port = 70000),
             ("family", |o| o.family = 5),
             ("backlog", |o| o.backlog = -3),
+            ("client_auth", |o| o.client_auth = 3),
         ];
         for (name, set) in cases {
             let mut o = defaults();
             set(&mut o);
-            let err = convert(&o, None, None).unwrap_err();
+            let err = convert(&o, CStrings::default()).unwrap_err();
             assert_eq!(err.code(), Code::InvalidArgument, "{name}");
             assert!(err.message().contains(name), "{name}: {}", err.message());
         }

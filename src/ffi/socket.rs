@@ -300,24 +300,29 @@ pub extern "C" fn sack_tcp_is_listener(handle: *const sack_tcp, out: *mut bool) 
     })
 }
 
-/// Copies the textual IP of `addr` (no brackets, no port) into `buf`.
-fn write_ip(addr: SocketAddr, buf: *mut c_char, buf_len: usize) -> Result<()> {
+/// Copies `bytes` and a NUL into `buf`, a buffer of `buf_len` bytes.
+fn write_c_string(bytes: &[u8], buf: *mut c_char, buf_len: usize) -> Result<()> {
     if buf.is_null() {
         return Err(guard::null("buf"));
     }
-    let text = addr.ip().to_string();
-    if text.len() + 1 > buf_len {
+    if bytes.len() + 1 > buf_len {
         return Err(Error::invalid(format!(
-            "buffer of {buf_len} bytes cannot hold \"{text}\" and its NUL; use SACK_TCP_ADDRESS_MAX"
+            "a buffer of {buf_len} bytes cannot hold {} bytes and a NUL",
+            bytes.len()
         )));
     }
     // SAFETY: `buf` is non-NULL and, per the header, valid for `buf_len`
-    // bytes, of which we write text.len() + 1 <= buf_len.
+    // bytes, of which we write bytes.len() + 1 <= buf_len.
     unsafe {
-        std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
-        buf.add(text.len()).write(0);
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len());
+        buf.add(bytes.len()).write(0);
     }
     Ok(())
+}
+
+/// Copies the textual IP of `addr` (no brackets, no port) into `buf`.
+fn write_ip(addr: SocketAddr, buf: *mut c_char, buf_len: usize) -> Result<()> {
+    write_c_string(addr.ip().to_string().as_bytes(), buf, buf_len)
 }
 
 /// Writes the local IP address (e.g. "127.0.0.1" or "::1") into `buf`, a
@@ -407,5 +412,88 @@ pub extern "C" fn sack_tcp_get_ports(
         }
         // SAFETY: checked non-NULL above; writable per the header.
         unsafe { write_out(count, "count", addrs.len()) }
+    })
+}
+
+/// `addCert`: a running TLS server serves `cert` (PEM chain) with `key`
+/// (PEM, decrypted with `passphrase` if encrypted; may be NULL) to clients
+/// asking for any of `hosts` ('~'-separated names, wildcards allowed), from
+/// the next handshake on. Later certificates win for the same name.
+///
+/// Errors: `SACK_TCP_ERR_NOT_APPLICABLE` on a plain server or on a
+/// connection, `SACK_TCP_ERR_BAD_PEM`, `SACK_TCP_ERR_WRONG_PASSPHRASE`,
+/// `SACK_TCP_ERR_KEY_MISMATCH`, `SACK_TCP_ERR_INVALID_ARGUMENT` for a bad
+/// host list. Strings are copied; the passphrase is not kept.
+#[no_mangle]
+pub extern "C" fn sack_tcp_add_cert(
+    handle: *mut sack_tcp,
+    hosts: *const c_char,
+    cert: *const c_char,
+    key: *const c_char,
+    passphrase: *const c_char,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        // SAFETY (each call): the header requires NULL or C strings.
+        let (hosts, cert, key, passphrase) = unsafe {
+            (
+                guard::opt_str(hosts, "hosts")?.ok_or_else(|| guard::null("hosts"))?,
+                guard::opt_str(cert, "cert")?.ok_or_else(|| guard::null("cert"))?,
+                guard::opt_str(key, "key")?.ok_or_else(|| guard::null("key"))?,
+                guard::opt_str(passphrase, "passphrase")?,
+            )
+        };
+        s.add_cert(&hosts, &cert, &key, passphrase.as_deref())
+    })
+}
+
+/// The `ssl` setter. `true` on a plain connection starts a TLS handshake
+/// over it (STARTTLS): a client offers TLS to the server; an accepted
+/// connection (of a server opened with certificates and `starttls`) waits
+/// for the client's hello. Bytes queued before the call go out plain first;
+/// bytes sent after it are encrypted once the handshake is done, and the
+/// ready callback fires again then. Call it from this socket's own callback
+/// (e.g. on the message that agreed to upgrade) so no plain byte is read
+/// after the switch. `true` on a TLS connection does nothing.
+///
+/// `false` returns `SACK_TCP_ERR_NOT_APPLICABLE` on a TLS connection (TLS
+/// cannot be switched off) and does nothing on a plain one.
+#[no_mangle]
+pub extern "C" fn sack_tcp_set_ssl(handle: *mut sack_tcp, on: bool) -> sack_tcp_result {
+    with_socket(handle, |s| s.set_ssl(on))
+}
+
+/// The `ssl` getter: writes to `*out` whether the connection is secure (TLS
+/// with its handshake done).
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_ssl(handle: *const sack_tcp, out: *mut bool) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        let secure = s.is_secure()?;
+        // SAFETY: `write_out` checks NULL; otherwise writable per the header.
+        unsafe { write_out(out, "out", secure) }
+    })
+}
+
+/// The `allowSSLfallback` setter on a TLS listener, for connections
+/// accepted from now on. `SACK_TCP_ERR_NOT_APPLICABLE` elsewhere.
+#[no_mangle]
+pub extern "C" fn sack_tcp_set_allow_ssl_fallback(
+    handle: *mut sack_tcp,
+    on: bool,
+) -> sack_tcp_result {
+    with_socket(handle, |s| s.set_allow_ssl_fallback(on))
+}
+
+/// Writes the ALPN protocol the TLS handshake settled on into `buf` as a C
+/// string (empty if none was negotiated or the connection is plain).
+/// `SACK_TCP_ERR_INVALID_ARGUMENT` if `buf_len` cannot hold it and its NUL.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_alpn(
+    handle: *const sack_tcp,
+    buf: *mut c_char,
+    buf_len: usize,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        let protocol = s.alpn_protocol()?.unwrap_or_default();
+        write_c_string(&protocol, buf, buf_len)
     })
 }

@@ -76,6 +76,29 @@ pub const SACK_TCP_ERR_KEY_MISMATCH: sack_tcp_result = -22;
 /// The key type or its encryption scheme is not supported.
 pub const SACK_TCP_ERR_UNSUPPORTED_KEY: sack_tcp_result = -23;
 
+/// Error callback only: the server's certificate chain does not lead to a
+/// trusted root (client side).
+pub const SACK_TCP_TLS_UNKNOWN_ISSUER: sack_tcp_result = 1;
+/// Error callback only: the server's certificate does not cover the name
+/// (or IP address) the client connected to.
+pub const SACK_TCP_TLS_BAD_NAME: sack_tcp_result = 2;
+/// Error callback only: the server's certificate has expired.
+pub const SACK_TCP_TLS_EXPIRED: sack_tcp_result = 3;
+/// Error callback only: the server's certificate is self-signed and not
+/// among the trusted ones.
+pub const SACK_TCP_TLS_SELF_SIGNED: sack_tcp_result = 4;
+/// Error callback only: another certificate problem (not yet valid,
+/// revoked, bad signature, or a client certificate the server rejected).
+pub const SACK_TCP_TLS_BAD_CERTIFICATE: sack_tcp_result = 5;
+/// Error callback only, the original's error 6: the TLS handshake failed.
+/// `data` carries the first bytes received from the peer (up to 4 KiB),
+/// e.g. a plain-text request sent to a TLS port.
+pub const SACK_TCP_TLS_HANDSHAKE_FAILED: sack_tcp_result = 6;
+/// Error callback only, the original's error 7: a client asked (by SNI) for
+/// a host name no certificate serves and there is no default certificate.
+/// `data` carries the requested name (not NUL-terminated; `len` bytes).
+pub const SACK_TCP_TLS_HOST_MISMATCH: sack_tcp_result = 7;
+
 /// `family`: let the address decide; the default wildcard is dual-stack `[::]`.
 pub const SACK_TCP_FAMILY_ANY: i32 = 0;
 /// `family`: IPv4 only; the default wildcard is `0.0.0.0`.
@@ -218,7 +241,81 @@ pub struct sack_tcp_options {
     /// Passed to every callback of this socket (and, for a listener, of the
     /// connections it accepts, until they replace it).
     pub user_data: *mut c_void,
+
+    /* ---- TLS ---- */
+    /// Client: speak TLS from the start. The connect callback fires when TCP
+    /// connects, ready when the handshake is done; data sent before ready is
+    /// queued. Not for servers (they speak TLS when given `cert` or `hosts`).
+    pub ssl: bool,
+    /// PEM certificate chain, leaf first. Server: the default certificate
+    /// (makes the listener a TLS server). Client: a client certificate.
+    pub cert: *const c_char,
+    /// PEM private key for `cert`: PKCS#8, PKCS#1 or SEC1, plain or
+    /// encrypted (PKCS#8 "ENCRYPTED PRIVATE KEY" or legacy OpenSSL
+    /// "Proc-Type: 4,ENCRYPTED").
+    pub key: *const c_char,
+    /// Decrypts an encrypted `key`. Not kept after loading.
+    pub passphrase: *const c_char,
+    /// Server: the names the default certificate serves, '~'-separated.
+    /// Client: the name sent as SNI and verified, instead of `to_address`'s
+    /// host (an IP address is verified against the certificate's IP SANs).
+    pub host: *const c_char,
+    /// PEM bundle of trusted roots. Client: verify the server against these
+    /// only (without it: the system's roots, with Mozilla's as fallback).
+    /// Server: the roots client certificates must chain to (`client_auth`).
+    pub ca: *const c_char,
+    /// Server: more certificates, chosen by the name the client asks for
+    /// (SNI): `hosts_count` entries. Copied during `sack_tcp_open`.
+    pub hosts: *const sack_tcp_tls_host,
+    pub hosts_count: usize,
+    /// Server: decide per connection, from its first bytes, between TLS and
+    /// plain TCP, so one port serves both. A client that sends nothing for
+    /// `handshake_timeout_ms` is served as plain. Without it a plain client
+    /// on a TLS port gets error 6 (`SACK_TCP_TLS_HANDSHAKE_FAILED`) and is
+    /// closed.
+    pub allow_ssl_fallback: bool,
+    /// Server: load the certificates but start every connection plain;
+    /// `sack_tcp_set_ssl(conn, true)` upgrades one (STARTTLS).
+    pub starttls: bool,
+    /// Client: DANGEROUS. Accept any server certificate for any name. Only
+    /// handshake signatures are still checked.
+    pub tls_insecure_skip_verify: bool,
+    /// Server: `SACK_TCP_CLIENT_AUTH_NONE` (default), `_REQUEST` (verify a
+    /// client certificate if one is sent) or `_REQUIRE` (refuse clients
+    /// without one). Needs `ca`.
+    pub client_auth: i32,
+    /// ALPN protocols to offer (client) or accept (server), comma-separated
+    /// in order of preference, e.g. "h2,http/1.1". Read the result with
+    /// `sack_tcp_get_alpn`.
+    pub alpn: *const c_char,
+    /// A TLS handshake (and, with `allow_ssl_fallback`, the wait for a
+    /// client's first bytes) must finish within this many milliseconds
+    /// (0 = 10000); otherwise the connection gets `SACK_TCP_ERR_TIMED_OUT`
+    /// and closes.
+    pub handshake_timeout_ms: u32,
 }
+
+/// One certificate of a TLS server, chosen by SNI (the original's `hosts`
+/// entries). All strings are copied during the call that takes them.
+#[repr(C)]
+pub struct sack_tcp_tls_host {
+    /// The names this certificate serves, '~'-separated; a name may be a
+    /// wildcard such as "*.example.com" (one label). Matching ignores case.
+    pub host: *const c_char,
+    /// PEM certificate chain, leaf first.
+    pub cert: *const c_char,
+    /// PEM private key (see `sack_tcp_options.key` for the formats).
+    pub key: *const c_char,
+    /// Decrypts `key` when it is encrypted; may be NULL.
+    pub passphrase: *const c_char,
+}
+
+/// `client_auth`: do not ask clients for certificates.
+pub const SACK_TCP_CLIENT_AUTH_NONE: i32 = 0;
+/// `client_auth`: ask; verify a certificate if the client sends one.
+pub const SACK_TCP_CLIENT_AUTH_REQUEST: i32 = 1;
+/// `client_auth`: refuse clients without a valid certificate.
+pub const SACK_TCP_CLIENT_AUTH_REQUIRE: i32 = 2;
 
 /// Settings for `sack_tcp_runtime_start`. Fill with
 /// `sack_tcp_runtime_options_init`.

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use tokio::net::{TcpSocket, TcpStream};
 
 use super::net::{self, BindFlags};
+use super::session::{self, Session, TlsRole};
 use super::{conn, finish, Connection, Phase, Role, Socket};
 use crate::address::{self, Family, Resolver};
 use crate::error::{Code, Error, Result};
 use crate::events::{self, Event, Handler};
-use crate::options::ClientPlan;
+use crate::options::{ClientPlan, TlsOptions};
 use crate::runtime::{self, RuntimeRef, ShutdownSignal};
+use crate::tls::config::ClientTls;
 
 pub(super) fn open(
     rt: &RuntimeRef,
@@ -30,11 +32,26 @@ pub(super) fn open(
         Some(bind) => address::resolve_bind(Some(bind), plan.bind_port, plan.family)?,
         None => Vec::new(),
     };
-    let socket = Socket::new(
-        handler,
-        read_strings,
-        Role::Connection(Connection::new(Phase::Connecting, plan.conn)),
-    );
+    let connection = Connection::new(Phase::Connecting, plan.conn);
+    {
+        let mut st = connection.lock();
+        if wants_tls_settings(&plan.tls) {
+            // Built now so a bad `ca` or client key fails the open call.
+            let role = TlsRole::Client(ClientTls::build(&plan.tls, &plan.target)?);
+            if plan.tls.ssl {
+                // The ClientHello waits in the queue for the connection;
+                // data sent meanwhile waits inside rustls for the handshake.
+                let mut session = role.new_session()?;
+                let st = &mut *st;
+                session::pump(&mut session.conn, &mut st.queue, None);
+                st.session = Session::Tls(Box::new(session));
+            }
+            st.tls_role = Some(role);
+        } else {
+            st.lazy_client_target = Some(plan.target.clone());
+        }
+    }
+    let socket = Socket::new(handler, read_strings, Role::Connection(connection));
     let task_socket = socket.clone();
     let panic_socket = socket.clone();
     runtime::spawn_socket_task(
@@ -89,11 +106,25 @@ async fn run(
         st.stream = Some(stream.clone());
         st.phase = Phase::Open;
     }
+    let tls = conn.lock().session.is_tls();
     events::emit(&socket, Event::Connect(Ok(())));
-    if !socket.gate().messages_stopped() {
+    // A TLS client is ready when its handshake is done; the connection
+    // task raises that.
+    if !tls && !socket.gate().messages_stopped() {
         events::emit(&socket, Event::Ready);
     }
     conn::run(socket, stream, shutdown).await;
+}
+
+/// Whether any TLS option was given, in which case the client's TLS
+/// settings are built (and checked) at open, and no secret outlives it.
+fn wants_tls_settings(t: &TlsOptions) -> bool {
+    t.ssl
+        || t.cert.is_some()
+        || t.ca.is_some()
+        || t.host.is_some()
+        || t.insecure_skip_verify
+        || !t.alpn.is_empty()
 }
 
 fn canceled(why: &str) -> Error {

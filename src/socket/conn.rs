@@ -3,7 +3,7 @@
 //! and carries out graceful and abortive closes.
 
 use std::cell::Cell;
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, Read};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +12,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::send_queue::MAX_IOVECS;
-use super::{finish, CloseMode, Connection, Phase, Socket};
+use super::session::{self, Session, TlsRole};
+use super::{finish, CloseMode, ConnState, Connection, Phase, Socket};
 use crate::error::{Code, Error};
 use crate::events::{self, Event, TextChunk};
 use crate::runtime::ShutdownSignal;
@@ -61,6 +62,9 @@ enum End {
     Dropped,
     /// An error the user hears about before `close`.
     Failed(Error),
+    /// A TLS failure: reported like `Failed`, but closed with FIN so the
+    /// alert rustls queued reaches the peer.
+    TlsFailed(Error),
 }
 
 struct Driver<'a> {
@@ -70,6 +74,8 @@ struct Driver<'a> {
     text: Utf8Carry,
     /// Set once a close begins; the close must finish by then.
     deadline: Option<Instant>,
+    /// Set while a TLS handshake runs; it must finish by then.
+    handshake_deadline: Option<Instant>,
     fin_sent: bool,
     peer_eof: bool,
 }
@@ -82,6 +88,7 @@ pub(super) async fn run(socket: Arc<Socket>, stream: Arc<TcpStream>, mut shutdow
         stream: &stream,
         text: Utf8Carry::new(),
         deadline: None,
+        handshake_deadline: None,
         fin_sent: false,
         peer_eof: false,
     };
@@ -90,7 +97,10 @@ pub(super) async fn run(socket: Arc<Socket>, stream: Arc<TcpStream>, mut shutdow
             Ok(interest) => interest,
             Err(end) => break end,
         };
-        let deadline = driver.deadline;
+        let deadline = match (driver.deadline, driver.handshake_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
             biased;
             _ = shutdown.wait() => break End::Reset,
@@ -113,6 +123,21 @@ pub(super) async fn run(socket: Arc<Socket>, stream: Arc<TcpStream>, mut shutdow
     finish(&socket, failure.as_ref());
 }
 
+fn is_retry(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+/// Starts TLS's own close (a close_notify alert) ahead of our FIN.
+fn send_close_notify(st: &mut ConnState) {
+    if let Session::Tls(tls) = &mut st.session {
+        tls.conn.send_close_notify();
+        session::pump(&mut tls.conn, &mut st.queue, None);
+    }
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     if let Some(deadline) = deadline {
         tokio::time::sleep_until(deadline).await;
@@ -124,11 +149,17 @@ impl Driver<'_> {
     /// what to wait for next (or that the connection is done).
     fn next_interest(&mut self) -> Result<Interest, End> {
         let mut st = self.conn.lock();
+        if st.session.is_handshaking() && self.handshake_deadline.is_none() {
+            // A handshake began: at connect, at accept, or by STARTTLS.
+            let timeout = st.tls_role.as_ref().map(TlsRole::handshake_timeout);
+            self.handshake_deadline = timeout.map(|t| Instant::now() + t);
+        }
         match st.close_request {
             Some(CloseMode::Abort) => return Err(End::Reset),
             Some(CloseMode::Graceful) if st.phase == Phase::Open => {
                 st.phase = Phase::Closing;
                 self.start_deadline();
+                send_close_notify(&mut st);
             }
             _ => {}
         }
@@ -158,6 +189,21 @@ impl Driver<'_> {
     }
 
     fn timed_out(&mut self) -> End {
+        if self.handshake_deadline.is_some_and(|d| d <= Instant::now()) {
+            let timeout = self
+                .conn
+                .lock()
+                .tls_role
+                .as_ref()
+                .map(TlsRole::handshake_timeout);
+            return End::Failed(Error::new(
+                Code::TimedOut,
+                format!(
+                    "TLS handshake did not finish within {:?}",
+                    timeout.unwrap_or_default()
+                ),
+            ));
+        }
         let unsent = self.conn.lock().queue.len();
         if unsent == 0 {
             return End::Dropped;
@@ -215,23 +261,98 @@ impl Driver<'_> {
 
     fn read(&mut self) -> Result<(), End> {
         let size = self.conn.settings.read_buffer_size;
-        let outcome = with_read_buffer(size, |buf| match self.stream.try_read(buf) {
-            Ok(0) => Ok(None),
-            Ok(n) => {
+        with_read_buffer(size, |buf| {
+            let n = match self.stream.try_read(buf) {
+                Ok(0) => {
+                    self.on_peer_eof();
+                    return Ok(());
+                }
+                Ok(n) => n,
+                Err(e) if is_retry(&e) => return Ok(()),
+                Err(e) => return Err(End::Failed(Error::from_io("read", &e))),
+            };
+            if self.conn.lock().session.is_tls() {
+                self.read_tls(buf, n)
+            } else {
                 self.deliver(&buf[..n]);
-                Ok(Some(n))
-            }
-            Err(e) => Err(e),
-        });
-        match outcome {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => {
-                self.on_peer_eof();
                 Ok(())
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
-            Err(e) => Err(End::Failed(Error::from_io("read", &e))),
+        })
+    }
+
+    /// Feeds received records to rustls, sends what it answers, raises
+    /// ready when a handshake completes, then delivers the plaintext,
+    /// reusing `buf` (rustls has copied the records out of it).
+    fn read_tls(&mut self, buf: &mut [u8], n: usize) -> Result<(), End> {
+        {
+            let mut st = self.conn.lock();
+            let st = &mut *st;
+            let Session::Tls(tls) = &mut st.session else {
+                return Ok(());
+            };
+            tls.note_initial(&buf[..n]);
+            let mut input = &buf[..n];
+            while !input.is_empty() {
+                if let Err(e) = tls.conn.read_tls(&mut input) {
+                    return Err(End::Failed(Error::from_io("TLS read", &e)));
+                }
+                if let Err(e) = tls.conn.process_new_packets() {
+                    let role = st.tls_role.as_ref().expect("a TLS session has a role");
+                    let error = tls.failure(role, &e);
+                    // rustls queued an alert; let it go out before the close.
+                    session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
+                    return Err(End::TlsFailed(error));
+                }
+            }
+            session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
+        }
+        self.check_handshake_done();
+        loop {
+            let read = {
+                let mut st = self.conn.lock();
+                let Session::Tls(tls) = &mut st.session else {
+                    return Ok(());
+                };
+                tls.conn.reader().read(buf)
+            };
+            match read {
+                Ok(0) => {
+                    // close_notify: the peer ended cleanly.
+                    self.on_peer_eof();
+                    return Ok(());
+                }
+                Ok(k) => self.deliver(&buf[..k]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    self.on_peer_eof();
+                    return Ok(());
+                }
+                Err(e) => return Err(End::Failed(Error::from_io("TLS read", &e))),
+            }
+        }
+    }
+
+    /// Raises `ready` once per completed handshake (again after STARTTLS).
+    fn check_handshake_done(&mut self) {
+        if self.handshake_deadline.is_none() {
+            return;
+        }
+        {
+            let mut st = self.conn.lock();
+            let st = &mut *st;
+            let Session::Tls(tls) = &mut st.session else {
+                return;
+            };
+            if tls.conn.is_handshaking() {
+                return;
+            }
+            tls.alpn = tls.conn.alpn_protocol().map(<[u8]>::to_vec);
+            // rustls encrypted the plaintext it held; it is in the queue now.
+            st.tls_pending_plain = 0;
+        }
+        self.handshake_deadline = None;
+        if !self.socket.gate.messages_stopped() {
+            events::emit(self.socket, Event::Ready);
         }
     }
 
@@ -299,7 +420,7 @@ impl Driver<'_> {
         st.stream = None;
         st.queue.clear();
         match end {
-            End::Failed(error) => Some(error),
+            End::Failed(error) | End::TlsFailed(error) => Some(error),
             End::Done | End::Reset | End::Dropped => None,
         }
     }

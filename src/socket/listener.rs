@@ -11,21 +11,29 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::net::{self, BindFlags};
+use super::session::{Session, TlsRole};
 use super::{conn, finish, lock, Connection, Phase, Role, Socket};
 use crate::address::{self, Family};
 use crate::error::{Error, Result};
 use crate::events::{self, Event, Handler};
 use crate::options::{ConnSettings, ServerPlan};
 use crate::runtime::{self, RuntimeRef, ShutdownSignal};
+use crate::tls::config::ServerTls;
+use crate::tls::detect::{detect, Detected, DETECT_BYTES};
 
 /// After an accept error such as EMFILE, wait this long before retrying
 /// instead of spinning on a listener that stays readable.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+/// How often fallback detection looks again at a first segment too short
+/// to decide (a lone 0x16, say).
+const PEEK_RETRY: Duration = Duration::from_millis(5);
 
 pub(crate) struct Listener {
     addrs: Vec<SocketAddr>,
+    tls: Option<Arc<ServerTls>>,
     close_requested: Mutex<bool>,
     wake: Notify,
     conn_settings: ConnSettings,
@@ -34,6 +42,10 @@ pub(crate) struct Listener {
 impl Listener {
     pub(super) fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    pub(super) fn tls(&self) -> Option<&ServerTls> {
+        self.tls.as_deref()
     }
 
     pub(super) fn request_close(&self) {
@@ -48,6 +60,8 @@ pub(super) fn open(
     handler: Arc<dyn Handler>,
     read_strings: bool,
 ) -> Result<Arc<Socket>> {
+    // Certificates first: a bad key should not leave a port bound.
+    let tls = plan.tls.as_ref().map(ServerTls::build).transpose()?;
     let listeners = {
         // Registering with tokio's reactor needs the runtime's context.
         let _enter = rt.handle().enter();
@@ -63,6 +77,7 @@ pub(super) fn open(
         read_strings,
         Role::Listener(Listener {
             addrs,
+            tls,
             close_requested: Mutex::new(false),
             wake: Notify::new(),
             conn_settings: plan.conn,
@@ -145,7 +160,7 @@ async fn accept_loop(
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
                     let error = Error::from_io("accept", &e);
-                    events::emit(&socket, Event::Error { error: &error, data: &[] });
+                    events::emit(&socket, Event::Error(&error));
                     tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
                 }
             },
@@ -197,22 +212,35 @@ fn accept_one(
     let settings = listener.conn_settings;
     if let Err(e) = net::configure_stream(&stream, &settings) {
         let error = Error::from_io("configuring an accepted connection", &e);
-        events::emit(
-            server,
-            Event::Error {
-                error: &error,
-                data: &[],
-            },
-        );
+        events::emit(server, Event::Error(&error));
         return;
     }
     let stream = Arc::new(stream);
     let connection = Connection::new(Phase::Open, settings);
+    let role = listener.tls.clone().map(TlsRole::Server);
+    // TLS from the first byte, unless the server upgrades later (starttls)
+    // or decides per connection (fallback: decided in the task).
+    let (tls_now, detect) = match &listener.tls {
+        Some(tls) if tls.allow_fallback() => (false, true),
+        Some(tls) => (!tls.starttls, false),
+        None => (false, false),
+    };
     {
         let mut st = connection.lock();
         st.local = stream.local_addr().ok();
         st.peer = Some(peer);
         st.stream = Some(stream.clone());
+        if let (true, Some(role)) = (tls_now, &role) {
+            match role.new_session() {
+                Ok(session) => st.session = Session::Tls(Box::new(session)),
+                Err(error) => {
+                    drop(st);
+                    events::emit(server, Event::Error(&error));
+                    return;
+                }
+            }
+        }
+        st.tls_role = role;
     }
     let conn_socket = Socket::new(
         server.handler().for_accepted(),
@@ -227,12 +255,74 @@ fn accept_one(
     let panic_socket = conn_socket;
     runtime::spawn_socket_task(
         rt,
-        move |shutdown| async move {
-            if !task_socket.gate().messages_stopped() {
+        move |mut shutdown| async move {
+            let tls = tls_now || (detect && detect_tls(&task_socket, &stream, &mut shutdown).await);
+            // A TLS connection is ready when its handshake is done; the
+            // connection task raises that.
+            if !tls && !task_socket.gate().messages_stopped() {
                 events::emit(&task_socket, Event::Ready);
             }
             conn::run(task_socket, stream, shutdown).await;
         },
         move || super::finish_after_panic(&panic_socket),
     );
+}
+
+/// With allowSSLfallback: peeks (never consumes) at the first bytes until
+/// they say TLS or plain, and starts the TLS session for a TLS client. A
+/// client silent for the handshake timeout is served as plain, so protocols
+/// where the server speaks first still work on a fallback port. Returns
+/// whether the connection speaks TLS.
+async fn detect_tls(
+    socket: &Arc<Socket>,
+    stream: &TcpStream,
+    shutdown: &mut ShutdownSignal,
+) -> bool {
+    let Role::Connection(conn) = &socket.role else {
+        return false;
+    };
+    let Some(role) = conn.lock().tls_role.clone() else {
+        return false;
+    };
+    let deadline = Instant::now() + role.handshake_timeout();
+    let mut first = [0u8; DETECT_BYTES];
+    loop {
+        if conn.lock().close_request.is_some() {
+            return false; // the connection task carries out the close
+        }
+        let peeked = tokio::select! {
+            biased;
+            _ = shutdown.wait() => return false,
+            _ = conn.wake.notified() => continue,
+            _ = tokio::time::sleep_until(deadline) => return false,
+            peeked = stream.peek(&mut first) => peeked,
+        };
+        // EOF or an error: the connection task meets it on its first read.
+        let Ok(n @ 1..) = peeked else {
+            return false;
+        };
+        match detect(&first[..n]) {
+            Detected::Plain => return false,
+            Detected::Tls => break,
+            Detected::NeedMore => {
+                // The bytes seen so far stay readable, so peeking again at
+                // once would spin; give the rest of the hello time to come.
+                tokio::select! {
+                    _ = tokio::time::sleep(PEEK_RETRY) => {}
+                    _ = tokio::time::sleep_until(deadline) => return false,
+                }
+            }
+        }
+    }
+    match role.new_session() {
+        Ok(session) => {
+            conn.lock().session = Session::Tls(Box::new(session));
+            true
+        }
+        Err(error) => {
+            events::emit(socket, Event::Error(&error));
+            let _ = socket.abort();
+            false
+        }
+    }
 }

@@ -12,6 +12,7 @@ mod conn;
 mod listener;
 mod net;
 mod send_queue;
+mod session;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -27,6 +28,7 @@ use crate::options::{ConnSettings, Options, Plan};
 use crate::runtime;
 
 pub use send_queue::SendQueue;
+use session::{Session, TlsRole};
 
 static LIVE_SOCKETS: AtomicUsize = AtomicUsize::new(0);
 
@@ -115,6 +117,22 @@ struct ConnState {
     drain_armed: bool,
     local: Option<SocketAddr>,
     peer: Option<SocketAddr>,
+    session: Session,
+    /// Plaintext rustls holds until its handshake is done; it counts
+    /// toward the queue limit like queued bytes.
+    tls_pending_plain: usize,
+    /// The TLS side this connection can take (client, or its listener's
+    /// server); `None` for a connection accepted by a plain server.
+    tls_role: Option<TlsRole>,
+    /// A client without TLS options builds its TLS settings only if it
+    /// upgrades; this is the name it would then verify.
+    lazy_client_target: Option<crate::address::ParsedAddress>,
+}
+
+impl ConnState {
+    fn queued(&self) -> usize {
+        self.queue.len() + self.tls_pending_plain
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -134,6 +152,10 @@ impl Connection {
                 drain_armed: false,
                 local: None,
                 peer: None,
+                session: Session::Plain,
+                tls_pending_plain: 0,
+                tls_role: None,
+                lazy_client_target: None,
             }),
             wake: Notify::new(),
             settings,
@@ -266,32 +288,46 @@ impl Socket {
             return Err(Error::closed());
         }
         let limit = conn.settings.send_queue_limit;
-        if st.queue.len().saturating_add(data.len()) > limit {
+        if st.queued().saturating_add(data.len()) > limit {
             st.drain_armed = true;
             return Err(Error::new(
                 Code::QueueFull,
                 format!(
                     "{} bytes queued + {} new would exceed the send queue limit of {limit}",
-                    st.queue.len(),
+                    st.queued(),
                     data.len()
                 ),
             ));
         }
-        let mut rest = data;
-        if st.phase == Phase::Open && st.queue.is_empty() {
-            if let Some(stream) = &st.stream {
-                rest = conn::write_inline(stream, rest);
+        let st = &mut *st;
+        // Written straight to the kernel only when connected and nothing is
+        // queued ahead; otherwise queued for the task.
+        let inline = match st.phase {
+            Phase::Open => st.stream.as_deref(),
+            _ => None,
+        };
+        match &mut st.session {
+            Session::Plain => {
+                let rest = match inline {
+                    Some(stream) if st.queue.is_empty() => conn::write_inline(stream, data),
+                    _ => data,
+                };
+                st.queue.push(rest);
+            }
+            Session::Tls(tls) => {
+                if tls.conn.is_handshaking() {
+                    st.tls_pending_plain += data.len();
+                }
+                tls.send(data, &mut st.queue, inline);
             }
         }
-        if rest.is_empty() {
-            return Ok(());
-        }
-        st.queue.push(rest);
-        if st.queue.len() > conn.settings.send_queue_low_mark {
+        if st.queued() > conn.settings.send_queue_low_mark {
             st.drain_armed = true;
         }
-        drop(st);
-        conn.wake.notify_one();
+        let wake = !st.queue.is_empty();
+        if wake {
+            conn.wake.notify_one();
+        }
         Ok(())
     }
 
@@ -299,7 +335,7 @@ impl Socket {
     pub fn queued_bytes(&self) -> Result<usize> {
         let conn = self.connection()?;
         self.check_open()?;
-        let len = conn.lock().queue.len();
+        let len = conn.lock().queued();
         Ok(len)
     }
 
@@ -362,6 +398,117 @@ impl Socket {
     }
 }
 
+impl Socket {
+    /// The `ssl` setter: `true` starts a TLS handshake over the live
+    /// connection (STARTTLS); `false` is refused, since TLS cannot be
+    /// taken back once spoken.
+    pub fn set_ssl(&self, on: bool) -> Result<()> {
+        let conn = self.connection()?;
+        self.check_open()?;
+        let mut st = conn.lock();
+        if !on {
+            return if st.session.is_tls() {
+                Err(Error::new(
+                    Code::NotApplicable,
+                    "TLS cannot be switched off on a live connection",
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        if st.session.is_tls() {
+            return Ok(());
+        }
+        if st.close_request.is_some() || matches!(st.phase, Phase::Closing | Phase::Closed) {
+            return Err(Error::closed());
+        }
+        let role = match (&st.tls_role, &st.lazy_client_target) {
+            (Some(role), _) => role.clone(),
+            (None, Some(target)) => {
+                let role = TlsRole::Client(crate::tls::config::ClientTls::build(
+                    &crate::options::TlsOptions::default(),
+                    target,
+                )?);
+                st.tls_role = Some(role.clone());
+                role
+            }
+            (None, None) => {
+                return Err(Error::new(
+                    Code::NotApplicable,
+                    "this connection's server has no certificates; give it cert or hosts \
+                     (with starttls) to upgrade accepted connections",
+                ))
+            }
+        };
+        let mut session = role.new_session()?;
+        {
+            let st = &mut *st;
+            let inline = match st.phase {
+                Phase::Open => st.stream.as_deref(),
+                _ => None,
+            };
+            session::pump(&mut session.conn, &mut st.queue, inline);
+            st.session = Session::Tls(Box::new(session));
+        }
+        drop(st);
+        conn.wake.notify_one();
+        Ok(())
+    }
+
+    /// The `ssl` getter: TLS is on and its handshake is done.
+    pub fn is_secure(&self) -> Result<bool> {
+        let conn = self.connection()?;
+        self.check_open()?;
+        let secure = conn.lock().session.is_secure();
+        Ok(secure)
+    }
+
+    /// The ALPN protocol the handshake settled on, if any.
+    pub fn alpn_protocol(&self) -> Result<Option<Vec<u8>>> {
+        let conn = self.connection()?;
+        self.check_open()?;
+        let st = conn.lock();
+        Ok(match &st.session {
+            Session::Tls(tls) => tls.alpn.clone(),
+            Session::Plain => None,
+        })
+    }
+
+    /// `addCert`: serves another certificate from the next handshake on.
+    pub fn add_cert(
+        &self,
+        hosts: &str,
+        cert: &str,
+        key: &str,
+        passphrase: Option<&str>,
+    ) -> Result<()> {
+        self.check_open()?;
+        self.server_tls()?.add_cert(hosts, cert, key, passphrase)
+    }
+
+    /// The `allowSSLfallback` setter, for connections accepted from now on.
+    pub fn set_allow_ssl_fallback(&self, on: bool) -> Result<()> {
+        self.check_open()?;
+        self.server_tls()?.set_allow_fallback(on);
+        Ok(())
+    }
+
+    fn server_tls(&self) -> Result<&crate::tls::config::ServerTls> {
+        match &self.role {
+            Role::Listener(l) => l.tls().ok_or_else(|| {
+                Error::new(
+                    Code::NotApplicable,
+                    "this server has no TLS: open it with cert or hosts to add certificates",
+                )
+            }),
+            Role::Connection(_) => Err(Error::new(
+                Code::NotApplicable,
+                "certificates are added to the listening socket, not to a connection",
+            )),
+        }
+    }
+}
+
 fn not_connected() -> Error {
     Error::new(Code::Closed, "the socket is not connected yet")
 }
@@ -380,7 +527,7 @@ pub(crate) fn finish(socket: &Arc<Socket>, error: Option<&Error>) {
     }
     socket.gate.stop_messages();
     if let Some(error) = error {
-        events::emit(socket, Event::Error { error, data: &[] });
+        events::emit(socket, Event::Error(error));
     }
     events::emit(socket, Event::Close);
 }

@@ -1,0 +1,181 @@
+//! What runs over the TCP stream: nothing (plain) or a rustls session.
+//!
+//! The session lives under the connection's lock because `send` encrypts on
+//! the caller's thread. Its output goes straight to the socket when nothing
+//! is queued ahead of it, and into the same wire queue plain bytes use
+//! otherwise, so flushing and the queue limit work alike for both.
+
+use std::io::{self, IoSlice, Write};
+use std::sync::Arc;
+
+use rustls::Connection as TlsConnection;
+use tokio::net::TcpStream;
+
+use super::send_queue::SendQueue;
+use crate::error::{Code, Error};
+use crate::tls::config::{ClientTls, ServerTls};
+use crate::tls::verify::{classify_client_error, TlsFailure};
+
+/// The first bytes of a failed handshake go to the error callback; this
+/// many are kept.
+const INITIAL_BYTES_KEPT: usize = 4096;
+
+pub(crate) enum Session {
+    Plain,
+    Tls(Box<TlsSession>),
+}
+
+pub(crate) struct TlsSession {
+    pub conn: TlsConnection,
+    /// Bytes received while handshaking, for the handshake-failed error.
+    initial: Vec<u8>,
+    /// The negotiated ALPN protocol, once the handshake is done.
+    pub alpn: Option<Vec<u8>>,
+}
+
+/// Which side of TLS a connection can take, fixed when it is created.
+#[derive(Clone)]
+pub(crate) enum TlsRole {
+    Client(Arc<ClientTls>),
+    Server(Arc<ServerTls>),
+}
+
+impl TlsRole {
+    pub fn new_session(&self) -> crate::error::Result<TlsSession> {
+        let conn = match self {
+            TlsRole::Client(c) => TlsConnection::Client(c.new_session()?),
+            TlsRole::Server(s) => TlsConnection::Server(s.new_session()?),
+        };
+        Ok(TlsSession {
+            conn,
+            initial: Vec::new(),
+            alpn: None,
+        })
+    }
+
+    pub fn handshake_timeout(&self) -> std::time::Duration {
+        match self {
+            TlsRole::Client(c) => c.handshake_timeout,
+            TlsRole::Server(s) => s.handshake_timeout,
+        }
+    }
+}
+
+impl Session {
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Session::Tls(_))
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        matches!(self, Session::Tls(t) if t.conn.is_handshaking())
+    }
+
+    /// Secure: TLS with the handshake done.
+    pub fn is_secure(&self) -> bool {
+        matches!(self, Session::Tls(t) if !t.conn.is_handshaking())
+    }
+}
+
+impl TlsSession {
+    pub fn note_initial(&mut self, bytes: &[u8]) {
+        if self.conn.is_handshaking() && self.initial.len() < INITIAL_BYTES_KEPT {
+            let room = INITIAL_BYTES_KEPT - self.initial.len();
+            self.initial
+                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+    }
+
+    /// Encrypts `data` (or, before the handshake is done, has rustls hold
+    /// it) and moves the resulting records towards the socket.
+    pub fn send(&mut self, data: &[u8], queue: &mut SendQueue, stream: Option<&TcpStream>) {
+        // The buffer limit is off (see `new_session`), so rustls takes all.
+        let _ = self.conn.writer().write_all(data);
+        pump(&mut self.conn, queue, stream);
+    }
+
+    /// The error a failed handshake or record reports, with its data.
+    pub fn failure(&self, role: &TlsRole, e: &rustls::Error) -> Error {
+        let handshaking = self.conn.is_handshaking();
+        let failure = match role {
+            TlsRole::Client(_) => classify_client_error(e),
+            TlsRole::Server(server) => match &self.conn {
+                TlsConnection::Server(conn) => match conn.server_name() {
+                    Some(name) if !server.serves(name) => TlsFailure::HostMismatch,
+                    _ => TlsFailure::Handshake,
+                },
+                TlsConnection::Client(_) => TlsFailure::Handshake,
+            },
+        };
+        let (code, data) = match failure {
+            TlsFailure::HostMismatch => {
+                let name = match &self.conn {
+                    TlsConnection::Server(conn) => conn.server_name().unwrap_or_default(),
+                    TlsConnection::Client(_) => "",
+                };
+                (Code::TlsHostMismatch, name.as_bytes().to_vec())
+            }
+            TlsFailure::Handshake if handshaking => (Code::TlsHandshake, self.initial.clone()),
+            TlsFailure::Handshake => (Code::Io, Vec::new()),
+            TlsFailure::UnknownIssuer => (Code::TlsUnknownIssuer, Vec::new()),
+            TlsFailure::BadName => (Code::TlsBadName, Vec::new()),
+            TlsFailure::Expired => (Code::TlsExpired, Vec::new()),
+            TlsFailure::SelfSigned => (Code::TlsSelfSigned, Vec::new()),
+            TlsFailure::OtherCertificate => (Code::TlsBadCertificate, Vec::new()),
+        };
+        let what = if handshaking {
+            "TLS handshake failed"
+        } else {
+            "TLS error"
+        };
+        Error::new(code, format!("{what}: {e}")).with_data(data)
+    }
+}
+
+/// Moves rustls' pending records out: straight into the socket while it
+/// takes them and nothing is queued ahead, the rest to the back of `queue`.
+pub fn pump(conn: &mut TlsConnection, queue: &mut SendQueue, stream: Option<&TcpStream>) {
+    if let Some(stream) = stream {
+        while queue.is_empty() && conn.wants_write() {
+            match conn.write_tls(&mut SocketWriter(stream)) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    while conn.wants_write() {
+        if conn.write_tls(&mut QueueWriter(queue)).is_err() {
+            break;
+        }
+    }
+}
+
+/// Non-blocking writes to the socket, for `pump`.
+struct SocketWriter<'a>(&'a TcpStream);
+
+impl Write for SocketWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Appends to the wire queue, which always takes everything.
+struct QueueWriter<'a>(&'a mut SendQueue);
+
+impl Write for QueueWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.push(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

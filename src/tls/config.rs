@@ -1,0 +1,207 @@
+//! Turns TLS options into rustls configurations: one `ServerTls` per TLS
+//! listener (shared by its connections, with a certificate store that
+//! `add_cert` changes live) and one `ClientTls` per client.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::ServerName;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, ServerConfig};
+
+use super::certs;
+use super::sni::{split_host_list, CertStore, SniResolver};
+use super::verify::{self, Trust};
+use crate::address::{Host, ParsedAddress};
+use crate::error::{Code, Error, Result};
+use crate::options::{ClientAuth, TlsOptions};
+
+/// Only TLS 1.3 and 1.2 are offered, with rustls' default suites.
+static VERSIONS: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+fn tls_error(context: &str, e: rustls::Error) -> Error {
+    Error::new(Code::InvalidArgument, format!("{context}: {e}"))
+}
+
+/// What a TLS listener shares with the connections it accepts.
+pub struct ServerTls {
+    pub config: Arc<ServerConfig>,
+    store: Arc<CertStore>,
+    allow_fallback: AtomicBool,
+    pub starttls: bool,
+    pub handshake_timeout: Duration,
+}
+
+impl ServerTls {
+    pub fn build(o: &TlsOptions) -> Result<Arc<ServerTls>> {
+        let store = Arc::new(CertStore::new());
+        if let (Some(cert), Some(key)) = (&o.cert, &o.key) {
+            let names = match &o.host {
+                Some(list) => split_host_list(list)?,
+                None => Vec::new(),
+            };
+            let certified = certs::load_certified_key(
+                cert.as_bytes(),
+                key.as_bytes(),
+                o.passphrase.as_deref().map(str::as_bytes),
+            )?;
+            store.set_default(&names, certified);
+        }
+        for (i, entry) in o.hosts.iter().enumerate() {
+            let names = split_host_list(&entry.hosts)?;
+            if names.is_empty() {
+                return Err(Error::invalid(format!("hosts[{i}].host names no host")));
+            }
+            let certified = certs::load_certified_key(
+                entry.cert.as_bytes(),
+                entry.key.as_bytes(),
+                entry.passphrase.as_deref().map(str::as_bytes),
+            )
+            .map_err(|e| Error::new(e.code(), format!("hosts[{i}]: {}", e.message())))?;
+            store.add(&names, certified)?;
+        }
+        let builder = ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(VERSIONS)
+            .map_err(|e| tls_error("TLS versions", e))?;
+        let builder = match o.client_auth {
+            ClientAuth::None => builder.with_no_client_auth(),
+            mode => {
+                let ca = o.ca.as_deref().ok_or_else(|| {
+                    Error::invalid("client_auth needs `ca` to verify client certificates")
+                })?;
+                let roots = Arc::new(certs::load_root_store(ca.as_bytes())?);
+                let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider());
+                let verifier = if mode == ClientAuth::Request {
+                    verifier.allow_unauthenticated()
+                } else {
+                    verifier
+                };
+                let verifier = verifier
+                    .build()
+                    .map_err(|e| Error::invalid(format!("client certificate verifier: {e}")))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder.with_cert_resolver(Arc::new(SniResolver(store.clone())));
+        config.alpn_protocols = o.alpn.clone();
+        Ok(Arc::new(ServerTls {
+            config: Arc::new(config),
+            store,
+            allow_fallback: AtomicBool::new(o.allow_fallback),
+            starttls: o.starttls,
+            handshake_timeout: o.handshake_timeout,
+        }))
+    }
+
+    /// `addCert`: serves `cert` for `hosts` from the next handshake on.
+    pub fn add_cert(
+        &self,
+        hosts: &str,
+        cert: &str,
+        key: &str,
+        passphrase: Option<&str>,
+    ) -> Result<()> {
+        let names = split_host_list(hosts)?;
+        if names.is_empty() {
+            return Err(Error::invalid("addCert needs at least one host name"));
+        }
+        let certified = certs::load_certified_key(
+            cert.as_bytes(),
+            key.as_bytes(),
+            passphrase.map(str::as_bytes),
+        )?;
+        self.store.add(&names, certified)
+    }
+
+    /// Whether a client asking for `name` gets a certificate (its own or
+    /// the default).
+    pub fn serves(&self, name: &str) -> bool {
+        self.store.lookup(Some(name)).is_some()
+    }
+
+    pub fn allow_fallback(&self) -> bool {
+        self.allow_fallback.load(Ordering::Relaxed)
+    }
+
+    pub fn set_allow_fallback(&self, on: bool) {
+        self.allow_fallback.store(on, Ordering::Relaxed);
+    }
+
+    pub fn new_session(&self) -> Result<rustls::ServerConnection> {
+        let mut conn = rustls::ServerConnection::new(self.config.clone())
+            .map_err(|e| tls_error("starting a TLS server session", e))?;
+        // Our own send queue bounds memory; rustls' would silently stall.
+        conn.set_buffer_limit(None);
+        Ok(conn)
+    }
+}
+
+/// A client's TLS settings: the verifier and the name to ask for.
+pub struct ClientTls {
+    config: Arc<ClientConfig>,
+    server_name: ServerName<'static>,
+    pub handshake_timeout: Duration,
+}
+
+impl ClientTls {
+    pub fn build(o: &TlsOptions, target: &ParsedAddress) -> Result<Arc<ClientTls>> {
+        let trust = if o.insecure_skip_verify {
+            Trust::InsecureSkipVerify
+        } else if let Some(ca) = &o.ca {
+            Trust::CaPem(certs::load_root_store(ca.as_bytes())?)
+        } else {
+            Trust::Platform
+        };
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(VERSIONS)
+            .map_err(|e| tls_error("TLS versions", e))?
+            .dangerous()
+            .with_custom_certificate_verifier(verify::server_verifier(trust)?);
+        let mut config = match (&o.cert, &o.key) {
+            (Some(cert), Some(key)) => {
+                let chain = certs::load_cert_chain(cert.as_bytes())?;
+                let key = certs::load_private_key(
+                    key.as_bytes(),
+                    o.passphrase.as_deref().map(str::as_bytes),
+                )?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    Error::new(Code::KeyMismatch, format!("client certificate: {e}"))
+                })?
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = o.alpn.clone();
+        Ok(Arc::new(ClientTls {
+            config: Arc::new(config),
+            server_name: server_name(o.host.as_deref(), target)?,
+            handshake_timeout: o.handshake_timeout,
+        }))
+    }
+
+    pub fn new_session(&self) -> Result<rustls::ClientConnection> {
+        let mut conn = rustls::ClientConnection::new(self.config.clone(), self.server_name.clone())
+            .map_err(|e| tls_error("starting a TLS client session", e))?;
+        conn.set_buffer_limit(None);
+        Ok(conn)
+    }
+}
+
+/// The name a client sends (SNI) and verifies: `host` if given, else the
+/// host of `to_address` (an IP literal is verified as an IP address).
+fn server_name(host: Option<&str>, target: &ParsedAddress) -> Result<ServerName<'static>> {
+    let name = match (host, &target.host) {
+        (Some(h), _) => h.trim().to_owned(),
+        (None, Some(Host::Ip(ip))) => return Ok(ServerName::IpAddress((*ip).into())),
+        (None, Some(Host::Name(n))) => n.trim_end_matches('.').to_owned(),
+        (None, None) => "localhost".to_owned(),
+    };
+    ServerName::try_from(name.clone())
+        .map_err(|_| Error::invalid(format!("\"{name}\" is not a valid TLS server name")))
+}
