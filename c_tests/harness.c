@@ -436,3 +436,18 @@ uint32_t crc32_update(uint32_t crc, const void *data, size_t n) {
     for (size_t i = 0; i < n; i++) crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
+
+char *read_cert(const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", CERT_DIR, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) FAIL("cannot open %s: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)size + 1);
+    if (!text || fread(text, 1, (size_t)size, f) != (size_t)size) FAIL("cannot read %s", path);
+    text[size] = 0;
+    fclose(f);
+    return text;
+}

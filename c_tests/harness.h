@@ -157,6 +157,10 @@ void raw_write_all(int fd, const void *buf, size_t n);
 /* Closes with SO_LINGER 0, sending RST. */
 void raw_reset(int fd);
 
+/* The contents of CERT_DIR/name (made by make_certs.sh), NUL-terminated;
+ * free() it. Fails the test if missing. */
+char *read_cert(const char *name);
+
 uint32_t crc32_update(uint32_t crc, const void *data, size_t n);
 
 /* Ends a test: frees nothing, shuts the runtime down and checks that no
