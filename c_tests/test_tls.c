@@ -56,7 +56,8 @@ TEST(tls_echo) {
     /* connect at accept, ready after the handshake, messages, close. */
     CHECK(strncmp(srv.conns[0].log, "CRM", 3) == 0);
     CHECK_EQ(srv.conns[0].log[srv.conns[0].log_len - 1], 'X');
-    CHECK(strncmp(cli.log, "CRM", 3) == 0);
+    /* The early bytes waited in the queue, so a drain may follow ready. */
+    if (strncmp(cli.log, "CR", 2) != 0 || !strchr(cli.log, 'M')) FAIL("client log %s", cli.log);
     sack_tcp_free(c);
     server_stop(&srv);
     server_destroy(&srv);

@@ -248,7 +248,7 @@ impl Driver<'_> {
         let drained = st.drain_armed
             && st.phase == Phase::Open
             && st.close_request.is_none()
-            && st.queue.len() <= self.conn.settings.send_queue_low_mark;
+            && st.queued() <= self.conn.settings.send_queue_low_mark;
         if drained {
             st.drain_armed = false;
         }
