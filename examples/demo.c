@@ -1,11 +1,17 @@
-/* The README's demo: an echo server and a client talking on loopback.
+/* The README's demo: a TLS echo server and client talking on loopback.
+ *
+ * Usage: sack_tcp_demo CERT_DIR, where CERT_DIR holds ca.pem, localhost.pem
+ * and localhost.key (.ci/demo makes them with c_tests/make_certs.sh).
  *
  * The server listens on 127.0.0.1 with a port the OS picks and echoes
- * every message; the client connects, sends a few lines one after another
- * (each after the previous echo came back), prints what it got, and
- * closes. Everything runs on sack_tcp's threads; main only waits. */
+ * every message over TLS; the client connects, verifies the server's
+ * certificate against the demo CA (for 127.0.0.1), sends a few lines one
+ * after another (each after the previous echo came back), prints what it
+ * got, and closes. Everything runs on sack_tcp's threads; main only
+ * waits. */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sack_tcp.h"
@@ -54,12 +60,42 @@ static void send_next(sack_tcp *client) {
 static void client_connect(void *ud, sack_tcp *client, sack_tcp_result status) {
     (void)ud;
     (void)client;
-    printf("client: connect -> %s\n", sack_tcp_strerror(status));
+    printf("client: TCP connect -> %s\n", sack_tcp_strerror(status));
 }
 
 static void client_ready(void *ud, sack_tcp *client) {
     (void)ud;
+    bool secure = false;
+    sack_tcp_get_ssl(client, &secure);
+    printf("client: TLS handshake done, certificate verified, secure: %s\n", secure ? "yes" : "no");
     send_next(client);
+}
+
+static void client_error(void *ud, sack_tcp *client, sack_tcp_result code, const char *message,
+                         const uint8_t *data, size_t len) {
+    (void)ud;
+    (void)client;
+    (void)data;
+    (void)len;
+    printf("client: error %s: %s\n", sack_tcp_error_name(code), message);
+}
+
+static char *slurp(const char *dir, const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        exit(1);
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)size + 1);
+    if (!text || fread(text, 1, (size_t)size, f) != (size_t)size) exit(1);
+    text[size] = 0;
+    fclose(f);
+    return text;
 }
 
 static void client_message(void *ud, sack_tcp *client, const uint8_t *data, size_t len) {
@@ -78,10 +114,20 @@ static void client_close(void *ud, sack_tcp *client) {
     pthread_mutex_unlock(&lock);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CERT_DIR\n", argv[0]);
+        return 2;
+    }
+    char *ca = slurp(argv[1], "ca.pem");
+    char *cert = slurp(argv[1], "localhost.pem");
+    char *key = slurp(argv[1], "localhost.key");
+
     sack_tcp_options o;
     sack_tcp_options_init(&o);
     o.address = "127.0.0.1";
+    o.cert = cert; /* a certificate makes the listener a TLS server */
+    o.key = key;
     o.on_connect = server_connect;
     o.on_message = server_message;
     o.on_close = conn_close;
@@ -93,7 +139,7 @@ int main(void) {
     }
     uint16_t port = 0;
     sack_tcp_get_local_port(server, &port);
-    printf("server: listening on 127.0.0.1:%u\n", port);
+    printf("server: listening (TLS) on 127.0.0.1:%u\n", port);
 
     char target[64];
     snprintf(target, sizeof target, "127.0.0.1:%u", port);
@@ -103,6 +149,9 @@ int main(void) {
     o.on_ready = client_ready;
     o.on_message = client_message;
     o.on_close = client_close;
+    o.on_error = client_error;
+    o.ssl = true;
+    o.ca = ca; /* verify the server against the demo CA */
     sack_tcp *client = NULL;
     r = sack_tcp_open(&o, &client);
     if (r != SACK_TCP_OK) {
@@ -119,5 +168,8 @@ int main(void) {
     sack_tcp_free(server);
     sack_tcp_shutdown();
     printf("demo: done, %zu handles left\n", sack_tcp_live_handles());
+    free(ca);
+    free(cert);
+    free(key);
     return next_line == 4 ? 0 : 1;
 }
