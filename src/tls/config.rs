@@ -3,9 +3,10 @@
 //! `add_cert` changes live) and one `ClientTls` per client.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
 use rustls::server::WebPkiClientVerifier;
@@ -152,18 +153,18 @@ pub struct ClientTls {
 
 impl ClientTls {
     pub fn build(o: &TlsOptions, target: &ParsedAddress) -> Result<Arc<ClientTls>> {
-        let trust = if o.insecure_skip_verify {
-            Trust::InsecureSkipVerify
+        let verifier = if o.insecure_skip_verify {
+            verify::server_verifier(Trust::InsecureSkipVerify)?
         } else if let Some(ca) = &o.ca {
-            Trust::CaPem(certs::load_root_store(ca.as_bytes())?)
+            verify::server_verifier(Trust::CaPem(certs::load_root_store(ca.as_bytes())?))?
         } else {
-            Trust::Platform
+            platform_verifier()?
         };
         let builder = ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(VERSIONS)
             .map_err(|e| tls_error("TLS versions", e))?
             .dangerous()
-            .with_custom_certificate_verifier(verify::server_verifier(trust)?);
+            .with_custom_certificate_verifier(verifier);
         let mut config = match (&o.cert, &o.key) {
             (Some(cert), Some(key)) => {
                 let chain = certs::load_cert_chain(cert.as_bytes())?;
@@ -191,6 +192,17 @@ impl ClientTls {
         conn.set_buffer_limit(None);
         Ok(conn)
     }
+}
+
+/// The system's roots are read once per process, not per client: building
+/// the platform verifier parses the whole system store.
+fn platform_verifier() -> Result<Arc<dyn ServerCertVerifier>> {
+    static PLATFORM: OnceLock<Arc<dyn ServerCertVerifier>> = OnceLock::new();
+    if let Some(v) = PLATFORM.get() {
+        return Ok(v.clone());
+    }
+    let v = verify::server_verifier(Trust::Platform)?;
+    Ok(PLATFORM.get_or_init(|| v).clone())
 }
 
 /// The name a client sends (SNI) and verifies: `host` if given, else the
