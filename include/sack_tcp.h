@@ -18,6 +18,12 @@
  *       accepted: connect(0, on the listener's callbacks) ready message... close
  *       listener: error... close   (connect fires on each new connection)
  *     A failed client connect gives connect(error) then close, nothing else.
+ *   - TLS: connect fires when TCP connects (client) or the connection is
+ *     accepted (server); ready fires when the TLS handshake is done. A
+ *     failed handshake gives error(code) then close, without ready. With
+ *     allow_ssl_fallback a plain client gets ready as soon as its first
+ *     bytes show it is plain. After a STARTTLS upgrade (sack_tcp_set_ssl)
+ *     ready fires again when that handshake is done.
  *   - Every function may be called from any thread, including from inside
  *     any callback, without deadlock. The one exception is
  *     sack_tcp_shutdown, which refuses (SACK_TCP_ERR_WOULD_DEADLOCK) when
@@ -42,7 +48,11 @@
  *   Fallible functions return sack_tcp_result: SACK_TCP_OK or a negative
  *   SACK_TCP_ERR_* code. sack_tcp_strerror() describes a code;
  *   sack_tcp_last_error_message() explains the last failure on this thread.
- *   Out-parameters are written only on success.
+ *   Out-parameters are written only on success. The error callback gets
+ *   the same negative codes, or a positive SACK_TCP_TLS_* code (the
+ *   original API's TLS error numbers: 1-5 certificate problems, 6 handshake
+ *   failed with the first bytes received, 7 no certificate for the
+ *   requested host name, with that name).
  */
 
 
@@ -154,9 +164,10 @@ typedef struct {
 typedef void (*sack_tcp_connect_cb)(void *user_data, sack_tcp *socket, sack_tcp_result status);
 
 /**
- * Fires when `socket` can send: right after a successful connect callback
- * (not at all if you closed the socket inside it). Data sent earlier was
- * queued and is written first.
+ * Fires when `socket` can send: for plain TCP right after a successful
+ * connect callback, for TLS when the handshake is done (again after a
+ * STARTTLS upgrade). Not at all if you closed the socket first. Data sent
+ * earlier was queued and is written first.
  */
 typedef void (*sack_tcp_ready_cb)(void *user_data, sack_tcp *socket);
 

@@ -126,9 +126,10 @@ pub type sack_tcp_connect_cb = Option<
     unsafe extern "C" fn(user_data: *mut c_void, socket: *mut sack_tcp, status: sack_tcp_result),
 >;
 
-/// Fires when `socket` can send: right after a successful connect callback
-/// (not at all if you closed the socket inside it). Data sent earlier was
-/// queued and is written first.
+/// Fires when `socket` can send: for plain TCP right after a successful
+/// connect callback, for TLS when the handshake is done (again after a
+/// STARTTLS upgrade). Not at all if you closed the socket first. Data sent
+/// earlier was queued and is written first.
 pub type sack_tcp_ready_cb =
     Option<unsafe extern "C" fn(user_data: *mut c_void, socket: *mut sack_tcp)>;
 
