@@ -94,3 +94,11 @@ TEST(shutdown_closes_everything_and_joins_threads) {
     server_destroy(&srv);
     recorder_destroy(&cli);
 }
+
+/* The header's version macros describe the library that is linked. */
+TEST(version_macros_match_runtime) {
+    CHECK_EQ(sack_tcp_version(), SACK_TCP_VERSION_NUMBER);
+    CHECK_EQ(SACK_TCP_VERSION_NUMBER,
+             SACK_TCP_VERSION_MAJOR * 10000 + SACK_TCP_VERSION_MINOR * 100 + SACK_TCP_VERSION_PATCH);
+    CHECK_STR(sack_tcp_version_string(), SACK_TCP_VERSION_STRING);
+}

@@ -72,6 +72,13 @@
 #  define SACK_TCP_API
 #endif
 
+#define SACK_TCP_VERSION_MAJOR 0
+#define SACK_TCP_VERSION_MINOR 1
+#define SACK_TCP_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH, as sack_tcp_version() returns. */
+#define SACK_TCP_VERSION_NUMBER 100
+#define SACK_TCP_VERSION_STRING "0.1.0"
+
 
 /**
  * `family`: let the address decide; the default wildcard is dual-stack `[::]`.
@@ -617,6 +624,17 @@ SACK_TCP_API sack_tcp_result sack_tcp_runtime_start(const sack_tcp_runtime_optio
  * 10 seconds (a callback that never returns); the runtime is stopped anyway.
  */
 SACK_TCP_API sack_tcp_result sack_tcp_shutdown(void);
+
+/**
+ * The library's version as MAJOR * 10000 + MINOR * 100 + PATCH; compare
+ * with `SACK_TCP_VERSION_NUMBER` from the header you compiled against.
+ */
+SACK_TCP_API uint32_t sack_tcp_version(void);
+
+/**
+ * The library's version as a static string, e.g. "0.1.0".
+ */
+SACK_TCP_API const char *sack_tcp_version_string(void);
 
 /**
  * The number of socket objects alive: open sockets, closed ones not yet

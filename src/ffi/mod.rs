@@ -13,6 +13,7 @@ mod handler;
 mod options;
 mod socket;
 pub mod types;
+mod version;
 
 use std::ffi::c_char;
 
@@ -91,6 +92,19 @@ pub extern "C" fn sack_tcp_runtime_start(
 #[no_mangle]
 pub extern "C" fn sack_tcp_shutdown() -> sack_tcp_result {
     guard(runtime::shutdown)
+}
+
+/// The library's version as MAJOR * 10000 + MINOR * 100 + PATCH; compare
+/// with `SACK_TCP_VERSION_NUMBER` from the header you compiled against.
+#[no_mangle]
+pub extern "C" fn sack_tcp_version() -> u32 {
+    guard_value(0, version::number)
+}
+
+/// The library's version as a static string, e.g. "0.1.0".
+#[no_mangle]
+pub extern "C" fn sack_tcp_version_string() -> *const c_char {
+    guard_value(c"".as_ptr(), || version::string().as_ptr())
 }
 
 /// The number of socket objects alive: open sockets, closed ones not yet
