@@ -117,6 +117,18 @@
 #define SACK_TCP_CLIENT_AUTH_REQUIRE 2
 
 /**
+ * `delivery_mode`: callbacks run on the runtime's worker threads.
+ */
+#define SACK_TCP_DELIVERY_THREADS 0
+
+/**
+ * `delivery_mode`: callbacks run on the thread that calls
+ * `sack_tcp_dispatch`, for single-threaded hosts (GUI loops, interpreters
+ * with a global lock, select/poll programs).
+ */
+#define SACK_TCP_DELIVERY_QUEUED 1
+
+/**
  * A TCP socket: a listener, a client, or a connection a listener accepted.
  *
  * Opaque. You get one from `sack_tcp_open` (a listener or a client) or as
@@ -152,6 +164,13 @@ typedef struct {
      * Worker threads running sockets and callbacks (0 = one per CPU).
      */
     uint32_t worker_threads;
+    /**
+     * `SACK_TCP_DELIVERY_THREADS` (default: callbacks run on the worker
+     * threads) or `SACK_TCP_DELIVERY_QUEUED` (callbacks wait in a queue
+     * until your thread calls `sack_tcp_dispatch`; see
+     * `sack_tcp_get_event_fd`).
+     */
+    int32_t delivery_mode;
 } sack_tcp_runtime_options;
 
 /**
@@ -635,6 +654,27 @@ SACK_TCP_API uint32_t sack_tcp_version(void);
  * The library's version as a static string, e.g. "0.1.0".
  */
 SACK_TCP_API const char *sack_tcp_version_string(void);
+
+/**
+ * Queued delivery mode: runs up to `max_events` waiting callbacks on the
+ * calling thread and writes how many ran to `*dispatched` (may be NULL).
+ * Never blocks: 0 means nothing was waiting. Callbacks keep every rule of
+ * the threaded mode (order per socket, nothing after close); only one
+ * thread dispatches at a time.
+ *
+ * `SACK_TCP_ERR_NOT_APPLICABLE` in the threaded mode,
+ * `SACK_TCP_ERR_WOULD_DEADLOCK` from inside a callback.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_dispatch(size_t max_events, size_t *dispatched);
+
+/**
+ * Queued delivery mode: writes to `*fd` a descriptor that is readable
+ * whenever callbacks wait for `sack_tcp_dispatch`. Add it to your
+ * poll/select/epoll set or GUI loop; do not read it or close it. It stays
+ * the same for the life of the process. `SACK_TCP_ERR_NOT_APPLICABLE` in
+ * the threaded mode.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_get_event_fd(int32_t *fd);
 
 /**
  * The number of socket objects alive: open sockets, closed ones not yet

@@ -1,17 +1,21 @@
 //! The one place callbacks are delivered from.
 //!
 //! Socket code never calls user code directly: it builds an [`Event`] and
-//! passes it to [`emit`]. That keeps the delivery rules in one spot (nothing
-//! after `Close`, no message after a close request, a flag that tells
-//! `shutdown` it is running inside a callback) and lets a later delivery
-//! mode queue events for the host's own thread without touching the socket
-//! code.
+//! passes it to [`emit`]. In the default mode the event is delivered at
+//! once on the runtime thread that raised it; in the queued mode it is
+//! copied into a queue that the host drains on its own thread with
+//! [`dispatch`], woken by a descriptor that is readable while events wait.
+//! Both modes deliver through [`deliver`], which keeps the rules in one
+//! spot: nothing after `Close`, no message after a close request, and a
+//! flag that tells `shutdown` it is running inside a callback.
 
 use std::any::Any;
 use std::cell::Cell;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::error::Error;
+use crate::error::{Code, Error, Result};
 use crate::socket::Socket;
 
 /// What happened to a socket. Borrowed data lives only for the callback.
@@ -78,6 +82,31 @@ pub trait Handler: Send + Sync + 'static {
     fn as_any(&self) -> &dyn Any;
 }
 
+/// Where callbacks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// On the runtime thread that raised the event.
+    #[default]
+    Direct,
+    /// On whichever thread calls `dispatch`.
+    Queued,
+}
+
+static QUEUED: AtomicBool = AtomicBool::new(false);
+
+/// Chosen with the runtime's configuration, before any socket exists.
+pub fn set_delivery(mode: Delivery) {
+    QUEUED.store(mode == Delivery::Queued, Ordering::Release);
+}
+
+pub fn delivery() -> Delivery {
+    if QUEUED.load(Ordering::Acquire) {
+        Delivery::Queued
+    } else {
+        Delivery::Direct
+    }
+}
+
 thread_local! {
     static CALLBACK_DEPTH: Cell<u32> = const { Cell::new(0) };
 }
@@ -102,15 +131,30 @@ impl Drop for DepthGuard {
     }
 }
 
-/// Delivers one event to the socket's handler, enforcing the ordering rules.
-/// Must only be called from the task that owns the socket (or, for the
-/// connect event of an accepted connection, the listener's task before the
-/// connection's task exists), which is what makes callbacks for one socket
-/// sequential.
+/// Raises one event. Must only be called from the task that owns the
+/// socket (or, for the connect event of an accepted connection, the
+/// listener's task before the connection's task exists), which is what
+/// keeps one socket's events in order and its callbacks sequential.
 pub fn emit(socket: &Arc<Socket>, event: Event<'_>) {
     let gate = socket.gate();
-    if gate.is_closed() {
+    if let Event::Close = event {
+        if !gate.raise_close() {
+            return;
+        }
+    } else if gate.close_raised() {
         debug_assert!(false, "event {event:?} after close");
+        return;
+    }
+    match delivery() {
+        Delivery::Direct => deliver(socket, event),
+        Delivery::Queued => queue().push(socket.clone(), OwnedEvent::from(event)),
+    }
+}
+
+/// Runs the handler for one event, unless the rules say it must not run.
+fn deliver(socket: &Arc<Socket>, event: Event<'_>) {
+    let gate = socket.gate();
+    if gate.is_closed() {
         return;
     }
     match event {
@@ -122,4 +166,131 @@ pub fn emit(socket: &Arc<Socket>, event: Event<'_>) {
     }
     let _depth = DepthGuard::enter();
     socket.handler().handle(socket, event);
+}
+
+/// An event copied out of the borrowed data it was raised with, to wait in
+/// the queue.
+enum OwnedEvent {
+    Connect(std::result::Result<(), Error>),
+    Ready,
+    Message(Vec<u8>),
+    Text(Vec<u8>),
+    Drain,
+    Error(Error),
+    Close,
+}
+
+impl OwnedEvent {
+    fn from(event: Event<'_>) -> OwnedEvent {
+        match event {
+            Event::Connect(r) => OwnedEvent::Connect(r.map_err(Clone::clone)),
+            Event::Ready => OwnedEvent::Ready,
+            Event::Message(d) => OwnedEvent::Message(d.to_vec()),
+            Event::Text(t) => OwnedEvent::Text(t.bytes_with_nul().to_vec()),
+            Event::Drain => OwnedEvent::Drain,
+            Event::Error(e) => OwnedEvent::Error(e.clone()),
+            Event::Close => OwnedEvent::Close,
+        }
+    }
+
+    fn as_event(&self) -> Event<'_> {
+        match self {
+            OwnedEvent::Connect(r) => Event::Connect(r.as_ref().map(|_| ())),
+            OwnedEvent::Ready => Event::Ready,
+            OwnedEvent::Message(d) => Event::Message(d),
+            OwnedEvent::Text(t) => Event::Text(TextChunk::new(t).expect("copied from a TextChunk")),
+            OwnedEvent::Drain => Event::Drain,
+            OwnedEvent::Error(e) => Event::Error(e),
+            OwnedEvent::Close => Event::Close,
+        }
+    }
+}
+
+/// The queued mode's events and the descriptor that says some are waiting.
+struct EventQueue {
+    items: Mutex<VecDeque<(Arc<Socket>, OwnedEvent)>>,
+    signal: crate::sys::Signal,
+    /// One dispatcher at a time, so one socket's callbacks never overlap.
+    dispatching: Mutex<()>,
+}
+
+fn queue() -> &'static EventQueue {
+    static QUEUE: std::sync::OnceLock<EventQueue> = std::sync::OnceLock::new();
+    QUEUE.get_or_init(|| EventQueue {
+        items: Mutex::new(VecDeque::new()),
+        signal: crate::sys::Signal::new().expect("a socket pair for the event descriptor"),
+        dispatching: Mutex::new(()),
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl EventQueue {
+    fn push(&self, socket: Arc<Socket>, event: OwnedEvent) {
+        let mut items = lock(&self.items);
+        if items.is_empty() {
+            self.signal.raise();
+        }
+        items.push_back((socket, event));
+    }
+
+    fn pop(&self) -> Option<(Arc<Socket>, OwnedEvent)> {
+        let mut items = lock(&self.items);
+        let item = items.pop_front();
+        if items.is_empty() {
+            // Cleared under the lock, so a push racing with this raises it
+            // again afterwards.
+            self.signal.clear();
+        }
+        item
+    }
+}
+
+/// The queued mode's descriptor: readable while events wait.
+pub fn event_fd() -> Result<i32> {
+    if delivery() != Delivery::Queued {
+        return Err(not_queued());
+    }
+    Ok(queue().signal.fd())
+}
+
+fn not_queued() -> Error {
+    Error::new(
+        Code::NotApplicable,
+        "callbacks are delivered on runtime threads; start the runtime in queued \
+         delivery mode to dispatch them yourself",
+    )
+}
+
+/// Delivers up to `max` waiting events on the calling thread; returns how
+/// many ran.
+pub fn dispatch(max: usize) -> Result<usize> {
+    if delivery() != Delivery::Queued {
+        return Err(not_queued());
+    }
+    if in_callback() {
+        return Err(Error::new(
+            Code::WouldDeadlock,
+            "sack_tcp_dispatch was called from inside a callback",
+        ));
+    }
+    Ok(drain_queue(max))
+}
+
+/// Delivers waiting events; also used by `shutdown` to run the close
+/// callbacks the sockets raised while closing.
+pub fn drain_queue(max: usize) -> usize {
+    let q = queue();
+    let _one_at_a_time = lock(&q.dispatching);
+    let mut delivered = 0;
+    while delivered < max {
+        let Some((socket, event)) = q.pop() else {
+            break;
+        };
+        deliver(&socket, event.as_event());
+        delivered += 1;
+    }
+    delivered
 }

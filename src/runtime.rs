@@ -27,6 +27,7 @@ const WORKER_JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RuntimeConfig {
     /// 0 picks the number of CPUs.
     pub worker_threads: usize,
+    pub delivery: crate::events::Delivery,
 }
 
 enum State {
@@ -36,6 +37,7 @@ enum State {
 }
 
 struct Running {
+    config: RuntimeConfig,
     // Taken out by `shutdown`, which may run while sockets still hold a
     // `RuntimeRef` for a moment; hence a Mutex rather than ownership.
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
@@ -45,7 +47,10 @@ struct Running {
 }
 
 static STATE: Mutex<State> = Mutex::new(State::Stopped {
-    config: RuntimeConfig { worker_threads: 0 },
+    config: RuntimeConfig {
+        worker_threads: 0,
+        delivery: crate::events::Delivery::Direct,
+    },
 });
 
 fn state() -> MutexGuard<'static, State> {
@@ -80,6 +85,7 @@ fn shutting_down() -> Error {
 }
 
 fn build(config: RuntimeConfig) -> Result<Arc<Running>> {
+    crate::events::set_delivery(config.delivery);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all().thread_name("sack_tcp-worker");
     if config.worker_threads > 0 {
@@ -90,6 +96,7 @@ fn build(config: RuntimeConfig) -> Result<Arc<Running>> {
         .map_err(|e| Error::from_io("starting the runtime", &e))?;
     let (shutdown_tx, _) = watch::channel(false);
     Ok(Arc::new(Running {
+        config,
         handle: runtime.handle().clone(),
         runtime: Mutex::new(Some(runtime)),
         shutdown_tx,
@@ -192,6 +199,9 @@ pub fn shutdown() -> Result<()> {
     };
     let _ = running.shutdown_tx.send(true);
     let drained = running.tasks.wait_zero(TASK_DRAIN_TIMEOUT);
+    // In the queued mode the close callbacks wait in the queue; this thread
+    // is the host's, so it delivers them.
+    crate::events::drain_queue(usize::MAX);
     let runtime = running
         .runtime
         .lock()
@@ -200,8 +210,9 @@ pub fn shutdown() -> Result<()> {
     if let Some(runtime) = runtime {
         runtime.shutdown_timeout(WORKER_JOIN_TIMEOUT);
     }
+    // The next open starts a runtime configured like this one.
     *state() = State::Stopped {
-        config: RuntimeConfig::default(),
+        config: running.config,
     };
     if drained {
         Ok(())

@@ -65,3 +65,37 @@ mod tests {
         assert_eq!(service_port("ht\0tp"), None);
     }
 }
+
+/// A descriptor that is readable while it is raised: a non-blocking Unix
+/// socket pair, written once to raise and drained to clear. (A pipe or an
+/// eventfd would do as well; the socket pair needs no unsafe code.)
+pub struct Signal {
+    read: std::os::unix::net::UnixStream,
+    write: std::os::unix::net::UnixStream,
+}
+
+impl Signal {
+    pub fn new() -> std::io::Result<Signal> {
+        let (read, write) = std::os::unix::net::UnixStream::pair()?;
+        read.set_nonblocking(true)?;
+        write.set_nonblocking(true)?;
+        Ok(Signal { read, write })
+    }
+
+    pub fn fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.read.as_raw_fd()
+    }
+
+    pub fn raise(&self) {
+        use std::io::Write;
+        // A full buffer means it is raised already.
+        let _ = (&self.write).write(&[1]);
+    }
+
+    pub fn clear(&self) {
+        use std::io::Read;
+        let mut buf = [0u8; 64];
+        while matches!((&self.read).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}

@@ -21,6 +21,7 @@ use guard::{guard, guard_value, last_error_ptr, read_versioned};
 use types::*;
 
 use crate::error::Code;
+use crate::events::{self, Delivery};
 use crate::runtime::{self, RuntimeConfig};
 
 pub use socket::*;
@@ -43,6 +44,7 @@ pub extern "C" fn sack_tcp_runtime_options_init(
                 sack_tcp_runtime_options {
                     struct_size: std::mem::size_of::<sack_tcp_runtime_options>(),
                     worker_threads: 0,
+                    delivery_mode: SACK_TCP_DELIVERY_THREADS,
                 },
             )
         }
@@ -67,13 +69,25 @@ pub extern "C" fn sack_tcp_runtime_start(
             let defaults = sack_tcp_runtime_options {
                 struct_size: 0,
                 worker_threads: 0,
+                delivery_mode: SACK_TCP_DELIVERY_THREADS,
             };
             let min = std::mem::size_of::<sack_tcp_runtime_options>();
             // SAFETY: non-NULL; the caller passes a struct filled by
             // `sack_tcp_runtime_options_init`.
             let o = unsafe { read_versioned(options, min, defaults, "runtime options")? };
+            let delivery = match o.delivery_mode {
+                SACK_TCP_DELIVERY_THREADS => Delivery::Direct,
+                SACK_TCP_DELIVERY_QUEUED => Delivery::Queued,
+                other => {
+                    return Err(crate::error::Error::invalid(format!(
+                        "`delivery_mode` is {other}; use SACK_TCP_DELIVERY_THREADS (0) or \
+                         SACK_TCP_DELIVERY_QUEUED (1)"
+                    )))
+                }
+            };
             RuntimeConfig {
                 worker_threads: o.worker_threads as usize,
+                delivery,
             }
         };
         runtime::start(config)
@@ -105,6 +119,40 @@ pub extern "C" fn sack_tcp_version() -> u32 {
 #[no_mangle]
 pub extern "C" fn sack_tcp_version_string() -> *const c_char {
     guard_value(c"".as_ptr(), || version::string().as_ptr())
+}
+
+/// Queued delivery mode: runs up to `max_events` waiting callbacks on the
+/// calling thread and writes how many ran to `*dispatched` (may be NULL).
+/// Never blocks: 0 means nothing was waiting. Callbacks keep every rule of
+/// the threaded mode (order per socket, nothing after close); only one
+/// thread dispatches at a time.
+///
+/// `SACK_TCP_ERR_NOT_APPLICABLE` in the threaded mode,
+/// `SACK_TCP_ERR_WOULD_DEADLOCK` from inside a callback.
+#[no_mangle]
+pub extern "C" fn sack_tcp_dispatch(max_events: usize, dispatched: *mut usize) -> sack_tcp_result {
+    guard(|| {
+        let n = events::dispatch(max_events)?;
+        if !dispatched.is_null() {
+            // SAFETY: non-NULL and writable per the header.
+            unsafe { dispatched.write(n) };
+        }
+        Ok(())
+    })
+}
+
+/// Queued delivery mode: writes to `*fd` a descriptor that is readable
+/// whenever callbacks wait for `sack_tcp_dispatch`. Add it to your
+/// poll/select/epoll set or GUI loop; do not read it or close it. It stays
+/// the same for the life of the process. `SACK_TCP_ERR_NOT_APPLICABLE` in
+/// the threaded mode.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_event_fd(fd: *mut i32) -> sack_tcp_result {
+    guard(|| {
+        let value = events::event_fd()?;
+        // SAFETY: `write_out` checks NULL; otherwise writable per the header.
+        unsafe { guard::write_out(fd, "fd", value) }
+    })
 }
 
 /// The number of socket objects alive: open sockets, closed ones not yet

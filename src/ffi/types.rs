@@ -326,4 +326,16 @@ pub struct sack_tcp_runtime_options {
     pub struct_size: usize,
     /// Worker threads running sockets and callbacks (0 = one per CPU).
     pub worker_threads: u32,
+    /// `SACK_TCP_DELIVERY_THREADS` (default: callbacks run on the worker
+    /// threads) or `SACK_TCP_DELIVERY_QUEUED` (callbacks wait in a queue
+    /// until your thread calls `sack_tcp_dispatch`; see
+    /// `sack_tcp_get_event_fd`).
+    pub delivery_mode: i32,
 }
+
+/// `delivery_mode`: callbacks run on the runtime's worker threads.
+pub const SACK_TCP_DELIVERY_THREADS: i32 = 0;
+/// `delivery_mode`: callbacks run on the thread that calls
+/// `sack_tcp_dispatch`, for single-threaded hosts (GUI loops, interpreters
+/// with a global lock, select/poll programs).
+pub const SACK_TCP_DELIVERY_QUEUED: i32 = 1;

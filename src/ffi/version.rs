@@ -27,6 +27,9 @@ mod tests {
             .split('.')
             .map(|p| p.parse().unwrap())
             .collect();
-        assert_eq!(super::number(), expected[0] * 10000 + expected[1] * 100 + expected[2]);
+        assert_eq!(
+            super::number(),
+            expected[0] * 10000 + expected[1] * 100 + expected[2]
+        );
     }
 }

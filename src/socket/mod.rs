@@ -47,9 +47,12 @@ pub enum CloseMode {
     Abort,
 }
 
-/// The delivery state the dispatcher checks before every callback.
+/// The delivery state the dispatcher checks around every callback.
 #[derive(Debug, Default)]
 pub struct Gate {
+    /// The close event was raised (it may still wait in the event queue).
+    close_raised: AtomicBool,
+    /// The close callback was delivered (or is running).
     closed: AtomicBool,
     messages_stopped: AtomicBool,
 }
@@ -61,6 +64,15 @@ impl Gate {
 
     pub fn mark_closed(&self) {
         self.closed.store(true, Ordering::Release);
+    }
+
+    pub fn close_raised(&self) -> bool {
+        self.close_raised.load(Ordering::Acquire)
+    }
+
+    /// True the first time only: a socket raises close exactly once.
+    pub fn raise_close(&self) -> bool {
+        !self.close_raised.swap(true, Ordering::AcqRel)
     }
 
     pub fn messages_stopped(&self) -> bool {
@@ -522,7 +534,7 @@ impl Drop for Socket {
 /// Used by the tasks: delivers the error (if any) and then the close event
 /// exactly once, whatever path ended the socket.
 pub(crate) fn finish(socket: &Arc<Socket>, error: Option<&Error>) {
-    if socket.gate.is_closed() {
+    if socket.gate.close_raised() {
         return;
     }
     socket.gate.stop_messages();
