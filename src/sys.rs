@@ -53,19 +53,6 @@ pub fn service_port(name: &str) -> Option<u16> {
     port
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn looks_up_well_known_services() {
-        assert_eq!(service_port("http"), Some(80));
-        assert_eq!(service_port("ssh"), Some(22));
-        assert_eq!(service_port("no-such-service-xyz"), None);
-        assert_eq!(service_port("ht\0tp"), None);
-    }
-}
-
 /// A descriptor that is readable while it is raised: a non-blocking Unix
 /// socket pair, written once to raise and drained to clear. (A pipe or an
 /// eventfd would do as well; the socket pair needs no unsafe code.)
@@ -97,5 +84,18 @@ impl Signal {
         use std::io::Read;
         let mut buf = [0u8; 64];
         while matches!((&self.read).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_up_well_known_services() {
+        assert_eq!(service_port("http"), Some(80));
+        assert_eq!(service_port("ssh"), Some(22));
+        assert_eq!(service_port("no-such-service-xyz"), None);
+        assert_eq!(service_port("ht\0tp"), None);
     }
 }
