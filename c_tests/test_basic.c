@@ -1,5 +1,6 @@
 /* Echo over IPv4 and IPv6, event order, getters. */
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -101,4 +102,63 @@ TEST(version_macros_match_runtime) {
     CHECK_EQ(SACK_TCP_VERSION_NUMBER,
              SACK_TCP_VERSION_MAJOR * 10000 + SACK_TCP_VERSION_MINOR * 100 + SACK_TCP_VERSION_PATCH);
     CHECK_STR(sack_tcp_version_string(), SACK_TCP_VERSION_STRING);
+}
+
+typedef struct log_seen {
+    int records, debug_records;
+    bool from_sack_tcp, mentions_refused;
+} log_seen;
+
+static void on_log(void *ud, int32_t level, const char *target, const char *message) {
+    log_seen *seen = ud;
+    harness_lock();
+    seen->records++;
+    if (level == SACK_TCP_LOG_DEBUG) seen->debug_records++;
+    if (strncmp(target, "sack_tcp", 8) == 0) seen->from_sack_tcp = true;
+    if (strstr(message, "refused")) seen->mentions_refused = true;
+    harness_unlock();
+}
+
+/* A refused connect is logged at debug level to the log callback, and
+ * nothing arrives once the callback is removed. */
+TEST(log_callback_levels) {
+    uint16_t port = 0;
+    int fd = raw_listen("127.0.0.1", &port, 1);
+    close(fd); /* nothing listens on port now */
+    log_seen seen = {0};
+    CHECK_RESULT(sack_tcp_set_log_callback(on_log, &seen, 9), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK_OK(sack_tcp_set_log_callback(on_log, &seen, SACK_TCP_LOG_DEBUG));
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = client_open(&cli, "127.0.0.1", port, NULL);
+    WAIT_UNTIL(cli.closes == 1);
+    CHECK_EQ(cli.connect_status, SACK_TCP_ERR_REFUSED);
+    harness_lock();
+    int records = seen.records;
+    harness_unlock();
+    CHECK(records >= 1);
+    CHECK(seen.debug_records >= 1);
+    CHECK(seen.from_sack_tcp);
+    CHECK(seen.mentions_refused);
+    sack_tcp_free(c);
+
+    /* At WARN a refused connect (debug) is not delivered; removed, nothing. */
+    CHECK_OK(sack_tcp_set_log_callback(on_log, &seen, SACK_TCP_LOG_WARN));
+    recorder cli2;
+    recorder_init(&cli2);
+    c = client_open(&cli2, "127.0.0.1", port, NULL);
+    WAIT_UNTIL(cli2.closes == 1);
+    sack_tcp_free(c);
+    CHECK_OK(sack_tcp_set_log_callback(NULL, NULL, SACK_TCP_LOG_TRACE));
+    recorder cli3;
+    recorder_init(&cli3);
+    c = client_open(&cli3, "127.0.0.1", port, NULL);
+    WAIT_UNTIL(cli3.closes == 1);
+    sack_tcp_free(c);
+    harness_lock();
+    CHECK_EQ(seen.records, records);
+    harness_unlock();
+    recorder_destroy(&cli);
+    recorder_destroy(&cli2);
+    recorder_destroy(&cli3);
 }

@@ -129,6 +129,22 @@
 #define SACK_TCP_DELIVERY_QUEUED 1
 
 /**
+ * Log levels, most severe first; a callback set with level L gets records
+ * of level L and more severe.
+ */
+#define SACK_TCP_LOG_OFF 0
+
+#define SACK_TCP_LOG_ERROR 1
+
+#define SACK_TCP_LOG_WARN 2
+
+#define SACK_TCP_LOG_INFO 3
+
+#define SACK_TCP_LOG_DEBUG 4
+
+#define SACK_TCP_LOG_TRACE 5
+
+/**
  * A TCP socket: a listener, a client, or a connection a listener accepted.
  *
  * Opaque. You get one from `sack_tcp_open` (a listener or a client) or as
@@ -172,6 +188,17 @@ typedef struct {
      */
     int32_t delivery_mode;
 } sack_tcp_runtime_options;
+
+/**
+ * Receives one log record: `level` is a `SACK_TCP_LOG_*` value, `target`
+ * names the part of the library (or of rustls) it comes from, e.g.
+ * "sack_tcp::socket::listener". Both strings are borrowed for the call.
+ * Called on whichever thread logs, possibly several at once.
+ */
+typedef void (*sack_tcp_log_cb)(void *user_data,
+                                int32_t level,
+                                const char *target,
+                                const char *message);
 
 /**
  * Fires once per connection attempt.
@@ -702,6 +729,18 @@ SACK_TCP_API const char *sack_tcp_error_name(sack_tcp_result code);
  * thread. Inside a failed connect callback it describes that failure.
  */
 SACK_TCP_API const char *sack_tcp_last_error_message(void);
+
+/**
+ * Sends the library's log records (and rustls') of `max_level` and more
+ * severe to `callback`. NULL (or `SACK_TCP_LOG_OFF`) turns logging off,
+ * which is the default: the library prints nothing by itself. Replaces any
+ * earlier callback; records already being delivered may still reach the
+ * old one.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_set_log_callback(sack_tcp_log_cb callback,
+                                          void *user_data,
+                                          int32_t max_level);
 
 /**
  * Fills `options` with the defaults for this version of the library,

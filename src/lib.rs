@@ -8,6 +8,7 @@ pub mod address;
 pub mod error;
 pub mod events;
 pub mod ffi;
+pub mod logging;
 pub mod options;
 pub mod runtime;
 pub mod socket;

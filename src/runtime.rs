@@ -217,6 +217,7 @@ pub fn shutdown() -> Result<()> {
     if drained {
         Ok(())
     } else {
+        log::error!("shutdown: some sockets did not finish closing within 10 s");
         Err(Error::new(
             Code::TimedOut,
             "some sockets did not finish closing within 10 s (a callback may be blocked); \

@@ -10,6 +10,7 @@
 
 mod guard;
 mod handler;
+mod log;
 mod options;
 mod socket;
 pub mod types;
@@ -24,6 +25,7 @@ use crate::error::Code;
 use crate::events::{self, Delivery};
 use crate::runtime::{self, RuntimeConfig};
 
+pub use log::*;
 pub use socket::*;
 
 /// Fills `options` with the defaults for this version of the library,

@@ -339,3 +339,25 @@ pub const SACK_TCP_DELIVERY_THREADS: i32 = 0;
 /// `sack_tcp_dispatch`, for single-threaded hosts (GUI loops, interpreters
 /// with a global lock, select/poll programs).
 pub const SACK_TCP_DELIVERY_QUEUED: i32 = 1;
+
+/// Receives one log record: `level` is a `SACK_TCP_LOG_*` value, `target`
+/// names the part of the library (or of rustls) it comes from, e.g.
+/// "sack_tcp::socket::listener". Both strings are borrowed for the call.
+/// Called on whichever thread logs, possibly several at once.
+pub type sack_tcp_log_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        level: i32,
+        target: *const c_char,
+        message: *const c_char,
+    ),
+>;
+
+/// Log levels, most severe first; a callback set with level L gets records
+/// of level L and more severe.
+pub const SACK_TCP_LOG_OFF: i32 = 0;
+pub const SACK_TCP_LOG_ERROR: i32 = 1;
+pub const SACK_TCP_LOG_WARN: i32 = 2;
+pub const SACK_TCP_LOG_INFO: i32 = 3;
+pub const SACK_TCP_LOG_DEBUG: i32 = 4;
+pub const SACK_TCP_LOG_TRACE: i32 = 5;

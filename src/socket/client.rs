@@ -88,6 +88,7 @@ async fn run(
     let stream = match outcome {
         Ok(stream) => stream,
         Err(error) => {
+            log::debug!("connect failed: {error}");
             {
                 let mut st = conn.lock();
                 st.phase = Phase::Closed;

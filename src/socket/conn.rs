@@ -416,6 +416,9 @@ impl Driver<'_> {
             let _ = socket2::SockRef::from(self.stream).set_linger(Some(Duration::ZERO));
         }
         let mut st = self.conn.lock();
+        if let End::Failed(error) | End::TlsFailed(error) = &end {
+            log::debug!("connection with {:?} failed: {error}", st.peer);
+        }
         st.phase = Phase::Closed;
         st.stream = None;
         st.queue.clear();

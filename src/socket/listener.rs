@@ -160,6 +160,7 @@ async fn accept_loop(
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
                     let error = Error::from_io("accept", &e);
+                    log::warn!("listener {:?}: {error}; retrying", listener.addrs);
                     events::emit(&socket, Event::Error(&error));
                     tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
                 }

@@ -554,5 +554,6 @@ pub(crate) fn finish_after_panic(socket: &Arc<Socket>) {
         st.queue.clear();
     }
     let error = Error::new(Code::Panic, "internal error: the socket's task panicked");
+    log::error!("{error}");
     finish(socket, Some(&error));
 }
