@@ -1,5 +1,7 @@
 /* Echo over IPv4 and IPv6, event order, getters. */
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -161,4 +163,42 @@ TEST(log_callback_levels) {
     recorder_destroy(&cli);
     recorder_destroy(&cli2);
     recorder_destroy(&cli3);
+}
+
+/* A connection that receives nothing for idle_timeout_ms is closed with
+ * SACK_TCP_ERR_TIMED_OUT; one that talks in time is not. */
+TEST(idle_timeout_closes_silent_connections) {
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    o.idle_timeout_ms = 200;
+    server srv;
+    server_start(&srv, "127.0.0.1", &o);
+    srv.echo = true;
+    long long start = harness_now_ms();
+    int silent = raw_connect("127.0.0.1", srv.port);
+    WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].closes == 1);
+    long long took = harness_now_ms() - start;
+    CHECK(took >= 150);
+    CHECK_EQ(srv.conns[0].errors, 1);
+    CHECK_RESULT(srv.conns[0].error_code, SACK_TCP_ERR_TIMED_OUT);
+    CHECK_STR(srv.conns[0].log, "CREX");
+    /* The silent peer sees the connection end (reset). */
+    struct pollfd p = {.fd = silent, .events = POLLIN};
+    CHECK_EQ(poll(&p, 1, WAIT_MS), 1);
+    char byte;
+    CHECK(recv(silent, &byte, 1, 0) <= 0);
+    close(silent);
+
+    /* A peer that talks is served, and still closed once it goes quiet. */
+    int talker = raw_connect("127.0.0.1", srv.port);
+    raw_write_all(talker, "ping", 4);
+    char echo[4];
+    raw_read_exact(talker, echo, 4, WAIT_MS);
+    CHECK(memcmp(echo, "ping", 4) == 0);
+    WAIT_UNTIL(srv.n_conns == 2 && srv.conns[1].closes == 1);
+    CHECK_RESULT(srv.conns[1].error_code, SACK_TCP_ERR_TIMED_OUT);
+    CHECK_STR(srv.conns[1].log, "CRMEX");
+    close(talker);
+    server_stop(&srv);
+    server_destroy(&srv);
 }

@@ -468,6 +468,13 @@ typedef struct {
      * and closes.
      */
     uint32_t handshake_timeout_ms;
+    /**
+     * Close a connection (error `SACK_TCP_ERR_TIMED_OUT`, then a reset and
+     * close) when nothing arrives from the peer for this many
+     * milliseconds (0 = never). On a listener it applies to each
+     * connection it accepts, from the accept on.
+     */
+    uint32_t idle_timeout_ms;
 } sack_tcp_options;
 
 /**

@@ -136,6 +136,8 @@ pub struct Options {
     /// `None` means the default; a client rejects any explicit value.
     pub backlog: Option<u32>,
     pub close_timeout: Duration,
+    /// Close a connection that receives nothing for this long.
+    pub idle_timeout: Option<Duration>,
     pub tls: TlsOptions,
 }
 
@@ -158,6 +160,7 @@ impl Default for Options {
             send_queue_low_mark: 0,
             backlog: None,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
+            idle_timeout: None,
             tls: TlsOptions::default(),
         }
     }
@@ -172,6 +175,7 @@ pub struct ConnSettings {
     pub send_queue_limit: usize,
     pub send_queue_low_mark: usize,
     pub close_timeout: Duration,
+    pub idle_timeout: Option<Duration>,
 }
 
 /// A listening socket's plan.
@@ -244,6 +248,7 @@ impl Options {
             send_queue_limit: self.send_queue_limit,
             send_queue_low_mark: self.send_queue_low_mark,
             close_timeout: self.close_timeout,
+            idle_timeout: self.idle_timeout,
         };
         let bind = self.address.as_deref().map(address::parse).transpose()?;
         match &self.to_address {

@@ -52,6 +52,7 @@ pub fn defaults() -> sack_tcp_options {
         client_auth: SACK_TCP_CLIENT_AUTH_NONE,
         alpn: ptr::null(),
         handshake_timeout_ms: 0,
+        idle_timeout_ms: 0,
     }
 }
 
@@ -183,6 +184,7 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
         send_queue_low_mark: o.send_queue_low_mark,
         backlog,
         close_timeout: millis(o.close_timeout_ms).unwrap_or(options::DEFAULT_CLOSE_TIMEOUT),
+        idle_timeout: millis(o.idle_timeout_ms),
         tls,
     })
 }

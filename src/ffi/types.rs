@@ -294,6 +294,11 @@ pub struct sack_tcp_options {
     /// (0 = 10000); otherwise the connection gets `SACK_TCP_ERR_TIMED_OUT`
     /// and closes.
     pub handshake_timeout_ms: u32,
+    /// Close a connection (error `SACK_TCP_ERR_TIMED_OUT`, then a reset and
+    /// close) when nothing arrives from the peer for this many
+    /// milliseconds (0 = never). On a listener it applies to each
+    /// connection it accepts, from the accept on.
+    pub idle_timeout_ms: u32,
 }
 
 /// One certificate of a TLS server, chosen by SNI (the original's `hosts`

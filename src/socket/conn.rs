@@ -76,6 +76,9 @@ struct Driver<'a> {
     deadline: Option<Instant>,
     /// Set while a TLS handshake runs; it must finish by then.
     handshake_deadline: Option<Instant>,
+    /// With an idle timeout: when the connection counts as idle unless
+    /// something arrives first.
+    idle_deadline: Option<Instant>,
     fin_sent: bool,
     peer_eof: bool,
 }
@@ -89,6 +92,7 @@ pub(super) async fn run(socket: Arc<Socket>, stream: Arc<TcpStream>, mut shutdow
         text: Utf8Carry::new(),
         deadline: None,
         handshake_deadline: None,
+        idle_deadline: conn.settings.idle_timeout.map(|t| Instant::now() + t),
         fin_sent: false,
         peer_eof: false,
     };
@@ -97,10 +101,14 @@ pub(super) async fn run(socket: Arc<Socket>, stream: Arc<TcpStream>, mut shutdow
             Ok(interest) => interest,
             Err(end) => break end,
         };
-        let deadline = match (driver.deadline, driver.handshake_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = [
+            driver.deadline,
+            driver.handshake_deadline,
+            driver.idle_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         tokio::select! {
             biased;
             _ = shutdown.wait() => break End::Reset,
@@ -183,13 +191,25 @@ impl Driver<'_> {
     }
 
     fn start_deadline(&mut self) {
+        // Closing has its own deadline; idleness no longer matters.
+        self.idle_deadline = None;
         if self.deadline.is_none() {
             self.deadline = Some(Instant::now() + self.conn.settings.close_timeout);
         }
     }
 
     fn timed_out(&mut self) -> End {
-        if self.handshake_deadline.is_some_and(|d| d <= Instant::now()) {
+        let now = Instant::now();
+        if self.idle_deadline.is_some_and(|d| d <= now) && self.deadline.is_none() {
+            return End::Failed(Error::new(
+                Code::TimedOut,
+                format!(
+                    "nothing received for {:?} (idle timeout); connection reset",
+                    self.conn.settings.idle_timeout.unwrap_or_default()
+                ),
+            ));
+        }
+        if self.handshake_deadline.is_some_and(|d| d <= now) {
             let timeout = self
                 .conn
                 .lock()
@@ -271,6 +291,9 @@ impl Driver<'_> {
                 Err(e) if is_retry(&e) => return Ok(()),
                 Err(e) => return Err(End::Failed(Error::from_io("read", &e))),
             };
+            if let Some(idle) = self.conn.settings.idle_timeout {
+                self.idle_deadline = Some(Instant::now() + idle);
+            }
             if self.conn.lock().session.is_tls() {
                 self.read_tls(buf, n)
             } else {
