@@ -164,7 +164,11 @@ impl Driver<'_> {
         }
         match st.close_request {
             Some(CloseMode::Abort) => return Err(End::Reset),
-            Some(CloseMode::Graceful) if st.phase == Phase::Open => {
+            // A close asked for during a handshake waits for it: the bytes
+            // sent before ready can only go out encrypted, after it.
+            Some(CloseMode::Graceful)
+                if st.phase == Phase::Open && !st.session.is_handshaking() =>
+            {
                 st.phase = Phase::Closing;
                 self.start_deadline();
                 send_close_notify(&mut st);
@@ -284,6 +288,9 @@ impl Driver<'_> {
         with_read_buffer(size, |buf| {
             let n = match self.stream.try_read(buf) {
                 Ok(0) => {
+                    if let Some(error) = self.handshake_cut_short() {
+                        return Err(End::TlsFailed(error));
+                    }
                     self.on_peer_eof();
                     return Ok(());
                 }
@@ -352,6 +359,14 @@ impl Driver<'_> {
                 }
                 Err(e) => return Err(End::Failed(Error::from_io("TLS read", &e))),
             }
+        }
+    }
+
+    /// The error for an EOF that came before the handshake was done.
+    fn handshake_cut_short(&self) -> Option<Error> {
+        match &self.conn.lock().session {
+            Session::Tls(tls) if tls.conn.is_handshaking() => Some(tls.closed_during_handshake()),
+            _ => None,
         }
     }
 

@@ -97,7 +97,11 @@ impl TlsSession {
     pub fn failure(&self, role: &TlsRole, e: &rustls::Error) -> Error {
         let handshaking = self.conn.is_handshaking();
         let failure = match role {
+            // The server turned down our client certificate (in TLS 1.3 that
+            // arrives after our side of the handshake was done).
+            _ if is_certificate_alert(e) => TlsFailure::OtherCertificate,
             TlsRole::Client(_) => classify_client_error(e),
+            TlsRole::Server(_) if is_client_certificate_error(e) => TlsFailure::OtherCertificate,
             TlsRole::Server(server) => match &self.conn {
                 TlsConnection::Server(conn) => match conn.server_name() {
                     Some(name) if !server.serves(name) => TlsFailure::HostMismatch,
@@ -129,6 +133,41 @@ impl TlsSession {
         };
         Error::new(code, format!("{what}: {e}")).with_data(data)
     }
+
+    /// The peer closed the connection in the middle of the handshake.
+    pub fn closed_during_handshake(&self) -> Error {
+        Error::new(
+            Code::TlsHandshake,
+            "TLS handshake failed: the peer closed the connection before it was done",
+        )
+        .with_data(self.initial.clone())
+    }
+}
+
+/// A server's verdict on our client certificate, seen as an alert.
+fn is_certificate_alert(e: &rustls::Error) -> bool {
+    use rustls::AlertDescription as A;
+    matches!(
+        e,
+        rustls::Error::AlertReceived(
+            A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::CertificateRequired
+        )
+    )
+}
+
+/// A client certificate this server could not accept (or none, when one is
+/// required).
+fn is_client_certificate_error(e: &rustls::Error) -> bool {
+    matches!(
+        e,
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+    )
 }
 
 /// Moves rustls' pending records out: straight into the socket while it
