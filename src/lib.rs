@@ -8,6 +8,8 @@ pub mod address;
 pub mod error;
 pub mod events;
 pub mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod logging;
 pub mod options;
 pub mod runtime;

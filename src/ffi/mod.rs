@@ -11,7 +11,7 @@
 mod guard;
 mod handler;
 mod log;
-mod options;
+pub(crate) mod options;
 mod socket;
 pub mod types;
 mod version;
