@@ -9,6 +9,12 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=Cargo.toml");
+    // The shared library's soname carries the ABI version (libsack_tcp.so.0);
+    // CMake installs it as libsack_tcp.so.MAJOR.MINOR.PATCH with the usual links.
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        let major = env::var("CARGO_PKG_VERSION_MAJOR").expect("set by cargo");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libsack_tcp.so.{major}");
+    }
     let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("sack_tcp.h");
     let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
