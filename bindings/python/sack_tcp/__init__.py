@@ -1,0 +1,760 @@
+"""sack_tcp for Python: TCP and TLS listeners and clients over the sack_tcp
+C library (ctypes; nothing to compile).
+
+    import sack_tcp
+
+    def echo(conn, data):
+        conn.send(data)
+
+    server = sack_tcp.listen("127.0.0.1", 0, on_message=echo)
+    client = sack_tcp.connect(f"127.0.0.1:{server.local_port}",
+                              on_ready=lambda s: s.send(b"hello"),
+                              on_message=lambda s, data: print(data))
+    ...
+    sack_tcp.shutdown()
+
+Threads: every callback runs on one of the library's worker threads (ctypes
+takes the GIL for it), never on the thread that opened the socket. For one
+socket callbacks never overlap and come in order (client: connect, ready,
+message..., drain..., error?, close). ``close`` is the last one; after it
+the binding releases the C handle.
+
+See README.md next to this package for the full story.
+"""
+
+import atexit
+import builtins
+import ctypes
+import itertools
+import os
+import sys
+import threading
+import traceback
+import types
+
+from . import _ffi
+from ._ffi import LibraryLayoutError, LibraryNotFoundError  # noqa: F401  (re-exported)
+
+# Every SACK_TCP_* constant, under its C name and without the prefix
+# (sack_tcp.SACK_TCP_ERR_REFUSED == sack_tcp.ERR_REFUSED).
+for _name, _value in _ffi.CONSTANTS.items():
+    globals()[_name] = _value
+    globals()[_name[len("SACK_TCP_"):]] = _value
+del _name, _value
+
+#: ``send_queue_limit=NO_LIMIT`` lifts the send queue's byte limit (SIZE_MAX).
+NO_LIMIT = (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1
+
+CALLBACK_NAMES = ("on_connect", "on_ready", "on_message", "on_close", "on_error", "on_drain")
+
+__all__ = [
+    "Error", "Socket", "open", "listen", "connect", "shutdown", "live_handles",
+    "runtime_start", "strerror", "error_name", "last_error_message", "NO_LIMIT",
+    "LibraryLayoutError", "LibraryNotFoundError",
+] + sorted(_ffi.CONSTANTS)
+
+
+# --------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------
+
+def _text(ptr_or_bytes):
+    if not ptr_or_bytes:
+        return ""
+    if isinstance(ptr_or_bytes, int):
+        ptr_or_bytes = ctypes.string_at(ptr_or_bytes)
+    return ptr_or_bytes.decode("utf-8", "replace")
+
+
+def strerror(code):
+    """The library's description of a code (SACK_TCP_ERR_* or SACK_TCP_TLS_*)."""
+    return _text(_ffi.sack_tcp_strerror(code))
+
+
+def error_name(code):
+    """The constant's name for a code, e.g. ``"SACK_TCP_ERR_REFUSED"``."""
+    return _text(_ffi.sack_tcp_error_name(code))
+
+
+def last_error_message():
+    """The detailed message of the last failing sack_tcp call on this thread."""
+    return _text(_ffi.sack_tcp_last_error_message())
+
+
+class Error(Exception):
+    """A sack_tcp failure: ``code`` (negative SACK_TCP_ERR_*), ``name`` (the
+    constant's name) and ``message`` (the library's detailed message)."""
+
+    def __init__(self, code, name=None, message=None):
+        self.code = code
+        self.name = name if name is not None else error_name(code)
+        self.message = message if message is not None else strerror(code)
+        super().__init__(code, self.name, self.message)
+
+    def __str__(self):
+        return f"{self.name} ({self.code}): {self.message}"
+
+
+def _error(rc):
+    # Must run on the thread that made the failing call, right after it:
+    # the detailed message is thread-local in the library.
+    return Error(rc, error_name(rc), last_error_message() or strerror(rc))
+
+
+def _check(rc):
+    if rc != _ffi.SACK_TCP_OK:
+        raise _error(rc)
+
+
+def _closed_error():
+    return Error(_ffi.SACK_TCP_ERR_CLOSED, "SACK_TCP_ERR_CLOSED",
+                 "the socket has closed and its handle was released")
+
+
+# --------------------------------------------------------------------------
+# Exceptions raised by user callbacks
+# --------------------------------------------------------------------------
+
+_MAX_KEPT_ERRORS = 100
+
+
+def _report(sock, where, exc):
+    """A user callback raised: keep the exception on the socket and show it
+    the way Python shows exceptions it cannot propagate. Never raises."""
+    try:
+        if sock is not None:
+            errors = sock.callback_errors
+            if len(errors) < _MAX_KEPT_ERRORS:
+                errors.append(exc)
+        hook = sys.unraisablehook
+        msg = f"Exception ignored in sack_tcp {where} callback"
+        if hook is not sys.__unraisablehook__:
+            # A hook the application installed: give it the usual fields.
+            hook(types.SimpleNamespace(exc_type=type(exc), exc_value=exc,
+                                       exc_traceback=exc.__traceback__,
+                                       err_msg=msg, object=sock))
+        else:
+            # The default hook only takes CPython's own argument type; print
+            # what it would print.
+            print(f"{msg} of {sock!r}:", file=sys.stderr)
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - nothing may escape into C
+        pass
+
+
+# --------------------------------------------------------------------------
+# The registry and the C trampolines
+# --------------------------------------------------------------------------
+
+# user_data is a small integer naming a Socket here. The registry holds a
+# strong reference from open (or accept) until the close callback has run,
+# so a socket nobody else references keeps working (an echo server does not
+# keep its connections anywhere) and its callbacks always find it.
+_registry = {}
+_registry_lock = threading.Lock()
+_ids = itertools.count(1)
+
+
+def _register(sock):
+    with _registry_lock:
+        sock._id = next(_ids)
+        _registry[sock._id] = sock
+
+
+def _unregister(sock):
+    with _registry_lock:
+        _registry.pop(sock._id, None)
+
+
+def _lookup(user_data):
+    return _registry.get(user_data) if user_data else None
+
+
+def _t_connect(user_data, handle, status):
+    sock = target = None
+    try:
+        sock = target = _lookup(user_data)
+        if sock is None:
+            return
+        if sock._kind == "listener":
+            target = sock._accept(handle)
+        else:
+            sock._adopt(handle)
+            if status != _ffi.SACK_TCP_OK:
+                # Valid only during this callback, on this thread.
+                sock.connect_error = Error(status, error_name(status),
+                                           last_error_message() or strerror(status))
+        cb = sock.on_connect
+        if cb is not None:
+            cb(target, status)
+    except BaseException as e:  # noqa: BLE001
+        _report(target, "on_connect", e)
+
+
+def _simple(event):
+    def trampoline(user_data, handle):
+        sock = None
+        try:
+            sock = _lookup(user_data)
+            if sock is None or not sock._owns(handle):
+                return
+            cb = getattr(sock, event)
+            if cb is not None:
+                cb(sock)
+        except BaseException as e:  # noqa: BLE001
+            _report(sock, event, e)
+    return trampoline
+
+
+def _t_message(user_data, handle, data, length):
+    sock = None
+    try:
+        sock = _lookup(user_data)
+        if sock is None or not sock._owns(handle):
+            return
+        cb = sock.on_message
+        if cb is None:
+            return
+        payload = ctypes.string_at(data, length) if length else b""
+        if sock._read_strings:
+            # The library delivers whole, valid UTF-8 characters in text
+            # mode; "replace" only matters in the race described in README.
+            payload = payload.decode("utf-8", "replace")
+        cb(sock, payload)
+    except BaseException as e:  # noqa: BLE001
+        _report(sock, "on_message", e)
+
+
+def _t_error(user_data, handle, code, message, data, length):
+    sock = None
+    try:
+        sock = _lookup(user_data)
+        if sock is None or not sock._owns(handle):
+            return
+        cb = sock.on_error
+        if cb is None:
+            return
+        cb(sock, code, _text(message), ctypes.string_at(data, length) if (data and length) else b"")
+    except BaseException as e:  # noqa: BLE001
+        _report(sock, "on_error", e)
+
+
+def _t_close(user_data, handle):
+    try:
+        sock = _lookup(user_data)
+        if sock is None or not sock._owns(handle):
+            return
+    except BaseException:  # noqa: BLE001 - only at interpreter teardown
+        return
+    sock._close_fired = True
+    try:
+        cb = sock.on_close
+        if cb is not None:
+            cb(sock)
+    except BaseException as e:  # noqa: BLE001
+        _report(sock, "on_close", e)
+    finally:
+        try:
+            sock._release()  # close is the last callback: the handle goes now
+            _unregister(sock)
+        finally:
+            sock._closed_event.set()
+
+
+# One set of C function pointers for the whole process, never freed, so the
+# library can never call a collected CFUNCTYPE object. Each Socket also keeps
+# a reference (Socket._trampolines) for readers looking for the keep-alive.
+_TRAMPOLINES = types.SimpleNamespace(
+    on_connect=_ffi.sack_tcp_connect_cb(_t_connect),
+    on_ready=_ffi.sack_tcp_ready_cb(_simple("on_ready")),
+    on_message=_ffi.sack_tcp_message_cb(_t_message),
+    on_close=_ffi.sack_tcp_close_cb(_t_close),
+    on_error=_ffi.sack_tcp_error_cb(_t_error),
+    on_drain=_ffi.sack_tcp_drain_cb(_simple("on_drain")),
+)
+
+
+# --------------------------------------------------------------------------
+# Options
+# --------------------------------------------------------------------------
+
+_STRING_OPTIONS = ("address", "to_address", "passphrase", "host", "alpn")
+_PEM_OPTIONS = ("cert", "key", "ca")
+_BOOL_OPTIONS = ("read_strings", "reuse_address", "reuse_port", "no_delay", "ssl",
+                 "allow_ssl_fallback", "starttls", "tls_insecure_skip_verify")
+_INT_OPTIONS = {
+    # name: (min, max) of the C type
+    "port": (-(1 << 31), (1 << 31) - 1),
+    "family": (-(1 << 31), (1 << 31) - 1),
+    "to_port": (-(1 << 31), (1 << 31) - 1),
+    "backlog": (-(1 << 31), (1 << 31) - 1),
+    "client_auth": (-(1 << 31), (1 << 31) - 1),
+    "keep_alive_ms": (0, (1 << 32) - 1),
+    "connect_timeout_ms": (0, (1 << 32) - 1),
+    "close_timeout_ms": (0, (1 << 32) - 1),
+    "handshake_timeout_ms": (0, (1 << 32) - 1),
+    "read_buffer_size": (0, NO_LIMIT),
+    "send_queue_limit": (0, NO_LIMIT),
+    "send_queue_low_mark": (0, NO_LIMIT),
+}
+OPTION_NAMES = _STRING_OPTIONS + _PEM_OPTIONS + _BOOL_OPTIONS + tuple(_INT_OPTIONS) + ("hosts",)
+
+
+def _cstr(value, name):
+    """str/bytes -> bytes for a const char* (copied by the library)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    elif isinstance(value, (bytearray, memoryview)):
+        value = bytes(value)
+    elif not isinstance(value, bytes):
+        raise TypeError(f"{name} must be str or bytes, not {type(value).__name__}")
+    if b"\0" in value:
+        raise ValueError(f"{name} contains a NUL byte")
+    return value
+
+
+def _pem(value, name):
+    """PEM text as str/bytes, or an os.PathLike naming a file to read."""
+    if isinstance(value, os.PathLike):
+        with builtins.open(value, "rb") as f:
+            value = f.read()
+    return _cstr(value, name)
+
+
+def _host_list(value):
+    if isinstance(value, (list, tuple)):
+        return "~".join(value)
+    return value
+
+
+def _build_options(options):
+    """kwargs -> (sack_tcp_options, keep-alive list). Raises TypeError for
+    unknown names (an option that does not apply is the library's error)."""
+    o = _ffi.options_init()
+    keep = []
+    for name, value in options.items():
+        if name in _STRING_OPTIONS:
+            if name == "alpn" and isinstance(value, (list, tuple)):
+                value = ",".join(value)
+            elif name == "host":
+                value = _host_list(value)
+            b = _cstr(value, name)
+            keep.append(b)
+            setattr(o, name, b)
+        elif name in _PEM_OPTIONS:
+            b = _pem(value, name)
+            keep.append(b)
+            setattr(o, name, b)
+        elif name in _BOOL_OPTIONS:
+            setattr(o, name, bool(value))
+        elif name in _INT_OPTIONS:
+            lo, hi = _INT_OPTIONS[name]
+            value = int(value)
+            if not lo <= value <= hi:
+                raise ValueError(f"{name}={value} is out of range {lo}..{hi}")
+            setattr(o, name, value)
+        elif name == "hosts":
+            if not value:
+                continue
+            entries = (_ffi.sack_tcp_tls_host * len(value))()
+            for i, entry in enumerate(value):
+                if isinstance(entry, dict):
+                    h, c, k, p = (entry.get("host"), entry.get("cert"), entry.get("key"),
+                                  entry.get("passphrase"))
+                else:
+                    h, c, k, p = (tuple(entry) + (None,))[:4]
+                fields = (_cstr(_host_list(h), "hosts[].host"), _pem(c, "hosts[].cert"),
+                          _pem(k, "hosts[].key"), _cstr(p, "hosts[].passphrase"))
+                keep.extend(fields)
+                entries[i] = _ffi.sack_tcp_tls_host(*fields)
+            keep.append(entries)
+            o.hosts = ctypes.cast(entries, ctypes.POINTER(_ffi.sack_tcp_tls_host))
+            o.hosts_count = len(value)
+        else:
+            raise TypeError(f"unknown sack_tcp option {name!r}")
+    return o, keep
+
+
+# --------------------------------------------------------------------------
+# Socket
+# --------------------------------------------------------------------------
+
+class Socket:
+    """A listener, a client, or a connection a listener accepted.
+
+    Create with :func:`listen`, :func:`connect` or :func:`open`; a listener
+    hands accepted connections to its ``on_connect``. The callbacks are plain
+    attributes (``sock.on_message = fn``) read at each event; an accepted
+    connection starts with a copy of its listener's, which its listener's
+    ``on_connect`` may replace before any other event.
+
+    The C handle is released by the binding right after the close callback
+    returns (close is the last callback), so the object stays usable for
+    ``closed``/``wait_closed``/``callback_errors`` but other calls then raise
+    :class:`Error` with ``SACK_TCP_ERR_CLOSED``.
+    """
+
+    def __init__(self, kind, callbacks, read_strings=False, allow_ssl_fallback=None, server=None):
+        if kind not in ("listener", "client", "accepted"):
+            raise ValueError(kind)
+        self._kind = kind
+        self._lock = threading.RLock()
+        self._handle = None
+        self._open_returned = False
+        self._pending_free = False
+        self._freed = False
+        self._close_fired = False
+        self._closed_event = threading.Event()
+        self._id = None
+        self._read_strings = bool(read_strings)
+        self._allow_ssl_fallback = allow_ssl_fallback
+        self._trampolines = _TRAMPOLINES
+        #: The listener that accepted this connection (None otherwise).
+        self.server = server
+        #: Exceptions raised by this socket's callbacks (kept, not lost).
+        self.callback_errors = []
+        #: For a client whose connect failed: the Error with the library's message.
+        self.connect_error = None
+        for name in CALLBACK_NAMES:
+            setattr(self, name, callbacks.get(name))
+
+    # -- handle ownership -------------------------------------------------
+
+    def _adopt(self, handle):
+        """A callback may run before sack_tcp_open returns: take the handle
+        from the callback's argument (the header's advice)."""
+        if self._handle is None and not self._freed and handle:
+            with self._lock:
+                if self._handle is None and not self._freed:
+                    self._handle = handle
+
+    def _owns(self, handle):
+        """Whether an event with this socket's user_data concerns it (always,
+        except in the impossible case of an accepted connection that kept its
+        listener's user_data)."""
+        if self._kind == "listener" and self._handle is not None and handle != self._handle:
+            return False
+        self._adopt(handle)
+        return True
+
+    def _opened(self, handle):
+        with self._lock:
+            self._open_returned = True
+            if self._pending_free:
+                # close already fired (a failed connect can be that fast):
+                # release the reference open gave us, now that we have it.
+                self._handle = None
+                self._freed = True
+                _ffi.sack_tcp_free(handle)
+            else:
+                self._handle = handle
+
+    def _release(self):
+        """Release our one reference, exactly once."""
+        with self._lock:
+            if self._freed:
+                return
+            if not self._open_returned:
+                self._pending_free = True
+                return
+            handle, self._handle, self._freed = self._handle, None, True
+        if handle:
+            _ffi.sack_tcp_free(handle)
+
+    def _accept(self, handle):
+        """A listener's connect callback: wrap the new connection (ours to
+        free) and point its user_data at its own Socket before its next event."""
+        rs = ctypes.c_bool(self._read_strings)
+        _ffi.sack_tcp_get_read_strings(handle, ctypes.byref(rs))
+        conn = Socket("accepted", {n: getattr(self, n) for n in CALLBACK_NAMES},
+                      read_strings=rs.value, server=self)
+        conn._handle = handle
+        conn._open_returned = True
+        _register(conn)
+        rc = _ffi.sack_tcp_set_user_data(handle, conn._id)
+        if rc != _ffi.SACK_TCP_OK:
+            err = _error(rc)
+            _unregister(conn)
+            conn._release()
+            raise err
+        return conn
+
+    def __del__(self):
+        # Normally the handle is gone already (released after close, and the
+        # registry keeps open sockets alive). This covers interpreter exit.
+        try:
+            if not self._freed and self._open_returned and self._handle:
+                self._freed = True
+                _ffi.sack_tcp_free(self._handle)
+                self._handle = None
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _call(self, fn, *args):
+        with self._lock:
+            handle = self._handle
+            if handle is None:
+                raise _closed_error()
+            rc = fn(handle, *args)
+            if rc != _ffi.SACK_TCP_OK:
+                raise _error(rc)
+
+    def _get(self, fn, ctype):
+        out = ctype()
+        self._call(fn, ctypes.byref(out))
+        return out.value
+
+    def _get_string(self, fn, size=_ffi.SACK_TCP_ADDRESS_MAX):
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            try:
+                self._call(fn, buf, size)
+            except Error as e:
+                if e.code == _ffi.SACK_TCP_ERR_INVALID_ARGUMENT and size < 65536:
+                    size *= 4
+                    continue
+                raise
+            return buf.value.decode("utf-8", "replace")
+
+    # -- actions ------------------------------------------------------------
+
+    def send(self, data):
+        """Queue bytes (or a str, sent as UTF-8). Raises Error with
+        ERR_QUEUE_FULL (on_drain fires later), ERR_CLOSED, ERR_NOT_APPLICABLE
+        (a listener)."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        elif not isinstance(data, bytes):
+            data = bytes(data)
+        self._call(_ffi.sack_tcp_send, data, len(data))
+
+    def close(self):
+        """Graceful close (flush, FIN); ``on_close`` follows. Harmless on a
+        socket that is closing or closed."""
+        try:
+            self._call(_ffi.sack_tcp_close)
+        except Error as e:
+            if e.code != _ffi.SACK_TCP_ERR_CLOSED:
+                raise
+
+    def abort(self):
+        """Abortive close: queued bytes dropped, peer gets RST; ``on_close``
+        follows. Harmless on a closed socket."""
+        try:
+            self._call(_ffi.sack_tcp_abort)
+        except Error as e:
+            if e.code != _ffi.SACK_TCP_ERR_CLOSED:
+                raise
+
+    def set_ssl(self, on=True):
+        """STARTTLS: ``True`` starts a TLS handshake on a plain connection
+        (``on_ready`` fires again when it is done)."""
+        self._call(_ffi.sack_tcp_set_ssl, bool(on))
+
+    def add_cert(self, hosts, cert, key, passphrase=None):
+        """Serve another certificate on a running TLS listener for ``hosts``
+        (a '~'-separated str or a list of names), from the next handshake."""
+        b = [_cstr(_host_list(hosts), "hosts"), _pem(cert, "cert"), _pem(key, "key"),
+             _cstr(passphrase, "passphrase")]
+        self._call(_ffi.sack_tcp_add_cert, *b)
+
+    def wait_closed(self, timeout=None):
+        """Block until the close callback has run; True if it has."""
+        return self._closed_event.wait(timeout)
+
+    def reraise(self):
+        """Raise (and forget) the first exception a callback of this socket
+        raised, if any."""
+        if self.callback_errors:
+            raise self.callback_errors.pop(0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- properties -----------------------------------------------------------
+
+    @property
+    def kind(self):
+        """"listener", "client" or "accepted"."""
+        return self._kind
+
+    @property
+    def is_listener(self):
+        return self._kind == "listener"
+
+    @property
+    def closed(self):
+        """True once the close callback has started."""
+        return self._close_fired
+
+    @property
+    def secure(self):
+        """Whether the connection is TLS with its handshake done."""
+        return self._get(_ffi.sack_tcp_get_ssl, ctypes.c_bool)
+
+    @property
+    def read_strings(self):
+        return self._get(_ffi.sack_tcp_get_read_strings, ctypes.c_bool)
+
+    @read_strings.setter
+    def read_strings(self, on):
+        with self._lock:
+            self._call(_ffi.sack_tcp_set_read_strings, bool(on))
+            self._read_strings = bool(on)
+
+    @property
+    def queued_bytes(self):
+        return self._get(_ffi.sack_tcp_get_queued_bytes, ctypes.c_size_t)
+
+    @property
+    def local_address(self):
+        return self._get_string(_ffi.sack_tcp_get_local_address)
+
+    @property
+    def local_port(self):
+        return self._get(_ffi.sack_tcp_get_local_port, ctypes.c_uint16)
+
+    @property
+    def remote_address(self):
+        return self._get_string(_ffi.sack_tcp_get_remote_address)
+
+    @property
+    def remote_port(self):
+        return self._get(_ffi.sack_tcp_get_remote_port, ctypes.c_uint16)
+
+    @property
+    def ports(self):
+        """A listener's bound ports, one per listening socket."""
+        while True:
+            count = ctypes.c_size_t()
+            self._call(_ffi.sack_tcp_get_ports, None, 0, ctypes.byref(count))
+            n = count.value
+            arr = (ctypes.c_uint16 * max(n, 1))()
+            try:
+                self._call(_ffi.sack_tcp_get_ports, arr, n, ctypes.byref(count))
+            except Error as e:
+                if e.code == _ffi.SACK_TCP_ERR_INVALID_ARGUMENT:
+                    continue  # grew in between; ask again
+                raise
+            return list(arr[:count.value])
+
+    @property
+    def alpn(self):
+        """The negotiated ALPN protocol, or None."""
+        value = self._get_string(_ffi.sack_tcp_get_alpn, 256)
+        return value or None
+
+    @property
+    def allow_ssl_fallback(self):
+        """The last value set here or at open (the C API has no getter)."""
+        return self._allow_ssl_fallback
+
+    @allow_ssl_fallback.setter
+    def allow_ssl_fallback(self, on):
+        self._call(_ffi.sack_tcp_set_allow_ssl_fallback, bool(on))
+        self._allow_ssl_fallback = bool(on)
+
+    def __repr__(self):
+        state = "closed" if self._close_fired else "open"
+        return f"<sack_tcp.Socket {self._kind} #{self._id} {state}>"
+
+
+# --------------------------------------------------------------------------
+# Opening
+# --------------------------------------------------------------------------
+
+def open(**options):  # noqa: A001 - mirrors sack_tcp_open
+    """Open a listener (no ``to_address``) or start a client (``to_address``).
+
+    Options are the C struct's fields by name (``port``, ``address``,
+    ``family``, ``to_address``, ``to_port``, ``read_strings``, ``ssl``,
+    ``cert``, ``key``, ``ca``, ``hosts``, ...) plus the six callbacks
+    ``on_connect(sock, status)``, ``on_ready(sock)``, ``on_message(sock, data)``,
+    ``on_close(sock)``, ``on_error(sock, code, message, data)``,
+    ``on_drain(sock)``. Raises :class:`Error` for what the library refuses at
+    once (bad address, port in use, bad certificate, ...).
+    """
+    callbacks = {}
+    for name in CALLBACK_NAMES:
+        cb = options.pop(name, None)
+        if cb is not None and not callable(cb):
+            raise TypeError(f"{name} must be callable")
+        callbacks[name] = cb
+    kind = "client" if options.get("to_address") is not None else "listener"
+    o, keep = _build_options(options)
+    sock = Socket(kind, callbacks, read_strings=o.read_strings,
+                  allow_ssl_fallback=options.get("allow_ssl_fallback"))
+    for name in CALLBACK_NAMES:
+        setattr(o, name, getattr(_TRAMPOLINES, name))
+    _register(sock)
+    o.user_data = sock._id
+    out = _ffi.sack_tcp_p()
+    rc = _ffi.sack_tcp_open(ctypes.byref(o), ctypes.byref(out))
+    if rc != _ffi.SACK_TCP_OK:
+        err = _error(rc)
+        _unregister(sock)  # no callback fires after a failed open
+        raise err
+    sock._opened(out.value)
+    del keep  # the library copied every string during the call
+    return sock
+
+
+def listen(address="127.0.0.1", port=0, **options):
+    """Open a listener on ``address`` (None = the wildcard of ``family``) and
+    ``port`` (0 = any; read ``sock.local_port``)."""
+    if "to_address" in options:
+        raise TypeError("listen() takes no to_address; use connect()")
+    return open(address=address, port=port, **options)
+
+
+def connect(to_address, **options):
+    """Start a client to ``to_address``: "host:port", "[v6]:port", a bare
+    port, or a (host, port) tuple. Returns at once; ``on_connect`` reports."""
+    if isinstance(to_address, tuple):
+        host, port = to_address
+        options.setdefault("to_port", port)
+        to_address = host
+    elif isinstance(to_address, int):
+        to_address = str(to_address)
+    return open(to_address=to_address, **options)
+
+
+# --------------------------------------------------------------------------
+# Runtime
+# --------------------------------------------------------------------------
+
+def runtime_start(worker_threads=0):
+    """Start the runtime with ``worker_threads`` threads (0 = one per CPU).
+    Optional; raises Error(ERR_INVALID_ARGUMENT) if it is already running."""
+    o = _ffi.runtime_options_init()
+    o.worker_threads = int(worker_threads)
+    _check(_ffi.sack_tcp_runtime_start(ctypes.byref(o)))
+
+
+def shutdown():
+    """Close every socket, run their close callbacks, stop the runtime's
+    threads. The GIL is released while it waits, so Python close callbacks
+    run. Raises Error(ERR_WOULD_DEADLOCK) from inside a callback."""
+    _check(_ffi.sack_tcp_shutdown())
+
+
+def live_handles():
+    """Socket objects alive in the library (0 after shutdown() with every
+    handle released, which this binding does after each close callback)."""
+    return _ffi.sack_tcp_live_handles()
+
+
+def _at_exit():
+    # Callbacks must not reach an interpreter that is being torn down.
+    try:
+        _ffi.sack_tcp_shutdown()
+    except BaseException:  # noqa: BLE001
+        pass
+
+
+atexit.register(_at_exit)

@@ -1,0 +1,370 @@
+"""Raw ctypes declarations for the sack_tcp C ABI (include/sack_tcp.h).
+
+Everything here mirrors the header one to one: constants, the versioned
+option structs (every field, in order), the callback types and the
+argtypes/restype of every exported function. The pythonic API lives in
+``sack_tcp/__init__.py``; use this module directly only if you need the
+raw calls.
+
+Loading order for the shared library:
+
+1. ``$SACK_TCP_LIB``: a path to the library file (or to a directory that
+   holds it);
+2. ``target/debug`` then ``target/release`` of the repository this file
+   sits in (``bindings/python/sack_tcp/_ffi.py`` -> repo root three levels
+   up), accepting ``libsack_tcp.so``, ``libsack_tcp.so.<N>...``,
+   ``libsack_tcp.dylib`` and ``sack_tcp.dll``;
+3. the system, through ``ctypes.util.find_library("sack_tcp")``.
+
+The library is loaded with ``ctypes.CDLL``, which releases the GIL around
+every foreign call; callbacks (CFUNCTYPE) take the GIL themselves when the
+library's worker threads call them. That pair is what lets
+``sack_tcp_shutdown`` wait for close callbacks written in Python.
+"""
+
+import ctypes
+import ctypes.util
+import glob
+import os
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_bool,
+    c_char,
+    c_char_p,
+    c_int32,
+    c_size_t,
+    c_uint16,
+    c_uint32,
+    c_void_p,
+)
+
+__all__ = []  # filled below; `from ._ffi import *` is not the intended use
+
+
+class LibraryLayoutError(ImportError):
+    """The ctypes structs do not match the loaded library's (a header or
+    library version mismatch). Raised at import time."""
+
+
+class LibraryNotFoundError(ImportError):
+    """No libsack_tcp could be found or loaded."""
+
+
+# --------------------------------------------------------------------------
+# Constants (values copied from include/sack_tcp.h)
+# --------------------------------------------------------------------------
+
+SACK_TCP_FAMILY_ANY = 0
+SACK_TCP_FAMILY_IPV4 = 4
+SACK_TCP_FAMILY_IPV6 = 6
+
+SACK_TCP_ADDRESS_MAX = 64
+
+SACK_TCP_CLIENT_AUTH_NONE = 0
+SACK_TCP_CLIENT_AUTH_REQUEST = 1
+SACK_TCP_CLIENT_AUTH_REQUIRE = 2
+
+SACK_TCP_OK = 0
+SACK_TCP_ERR_INVALID_ARGUMENT = -1
+SACK_TCP_ERR_NULL_POINTER = -2
+SACK_TCP_ERR_BAD_ADDRESS = -3
+SACK_TCP_ERR_RESOLVE = -4
+SACK_TCP_ERR_REFUSED = -5
+SACK_TCP_ERR_UNREACHABLE = -6
+SACK_TCP_ERR_TIMED_OUT = -7
+SACK_TCP_ERR_ADDRESS_IN_USE = -8
+SACK_TCP_ERR_ADDRESS_NOT_AVAILABLE = -9
+SACK_TCP_ERR_PERMISSION_DENIED = -10
+SACK_TCP_ERR_CLOSED = -11
+SACK_TCP_ERR_QUEUE_FULL = -12
+SACK_TCP_ERR_NOT_APPLICABLE = -13
+SACK_TCP_ERR_RESET = -14
+SACK_TCP_ERR_CANCELED = -15
+SACK_TCP_ERR_IO = -16
+SACK_TCP_ERR_RUNTIME = -17
+SACK_TCP_ERR_WOULD_DEADLOCK = -18
+SACK_TCP_ERR_PANIC = -19
+SACK_TCP_ERR_BAD_PEM = -20
+SACK_TCP_ERR_WRONG_PASSPHRASE = -21
+SACK_TCP_ERR_KEY_MISMATCH = -22
+SACK_TCP_ERR_UNSUPPORTED_KEY = -23
+
+# Positive codes: only ever passed to the error callback.
+SACK_TCP_TLS_UNKNOWN_ISSUER = 1
+SACK_TCP_TLS_BAD_NAME = 2
+SACK_TCP_TLS_EXPIRED = 3
+SACK_TCP_TLS_SELF_SIGNED = 4
+SACK_TCP_TLS_BAD_CERTIFICATE = 5
+SACK_TCP_TLS_HANDSHAKE_FAILED = 6
+SACK_TCP_TLS_HOST_MISMATCH = 7
+
+CONSTANTS = {
+    name: value
+    for name, value in dict(globals()).items()
+    if name.startswith("SACK_TCP_") and isinstance(value, int)
+}
+
+# --------------------------------------------------------------------------
+# Types
+# --------------------------------------------------------------------------
+
+# `sack_tcp *` is opaque: carried as c_void_p (a Python int, or None).
+sack_tcp_p = c_void_p
+sack_tcp_result = c_int32
+
+# typedef void (*sack_tcp_connect_cb)(void *user_data, sack_tcp *socket, sack_tcp_result status);
+sack_tcp_connect_cb = CFUNCTYPE(None, c_void_p, sack_tcp_p, sack_tcp_result)
+# typedef void (*sack_tcp_ready_cb)(void *user_data, sack_tcp *socket);
+sack_tcp_ready_cb = CFUNCTYPE(None, c_void_p, sack_tcp_p)
+# typedef void (*sack_tcp_message_cb)(void *user_data, sack_tcp *socket,
+#                                     const uint8_t *data, size_t len);
+# `data` is declared c_void_p (an int address) so no pointer object is built
+# per message; read it with ctypes.string_at(data, len).
+sack_tcp_message_cb = CFUNCTYPE(None, c_void_p, sack_tcp_p, c_void_p, c_size_t)
+# typedef void (*sack_tcp_close_cb)(void *user_data, sack_tcp *socket);
+sack_tcp_close_cb = CFUNCTYPE(None, c_void_p, sack_tcp_p)
+# typedef void (*sack_tcp_error_cb)(void *user_data, sack_tcp *socket, sack_tcp_result code,
+#                                   const char *message, const uint8_t *data, size_t len);
+# `message` is c_void_p too (not c_char_p) so the binding decides how to
+# decode it and a NULL never surprises.
+sack_tcp_error_cb = CFUNCTYPE(
+    None, c_void_p, sack_tcp_p, sack_tcp_result, c_void_p, c_void_p, c_size_t
+)
+# typedef void (*sack_tcp_drain_cb)(void *user_data, sack_tcp *socket);
+sack_tcp_drain_cb = CFUNCTYPE(None, c_void_p, sack_tcp_p)
+
+
+class sack_tcp_runtime_options(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("worker_threads", c_uint32),
+    ]
+
+
+class sack_tcp_tls_host(Structure):
+    _fields_ = [
+        ("host", c_char_p),
+        ("cert", c_char_p),
+        ("key", c_char_p),
+        ("passphrase", c_char_p),
+    ]
+
+
+class sack_tcp_options(Structure):
+    # Exactly the header's order. Fields are only ever appended upstream;
+    # append here too, never reorder.
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("port", c_int32),
+        ("address", c_char_p),
+        ("family", c_int32),
+        ("to_address", c_char_p),
+        ("to_port", c_int32),
+        ("read_strings", c_bool),
+        ("reuse_address", c_bool),
+        ("reuse_port", c_bool),
+        ("no_delay", c_bool),
+        ("keep_alive_ms", c_uint32),
+        ("connect_timeout_ms", c_uint32),
+        ("read_buffer_size", c_size_t),
+        ("send_queue_limit", c_size_t),
+        ("send_queue_low_mark", c_size_t),
+        ("backlog", c_int32),
+        ("close_timeout_ms", c_uint32),
+        ("on_connect", sack_tcp_connect_cb),
+        ("on_ready", sack_tcp_ready_cb),
+        ("on_message", sack_tcp_message_cb),
+        ("on_close", sack_tcp_close_cb),
+        ("on_error", sack_tcp_error_cb),
+        ("on_drain", sack_tcp_drain_cb),
+        ("user_data", c_void_p),
+        ("ssl", c_bool),
+        ("cert", c_char_p),
+        ("key", c_char_p),
+        ("passphrase", c_char_p),
+        ("host", c_char_p),
+        ("ca", c_char_p),
+        ("hosts", POINTER(sack_tcp_tls_host)),
+        ("hosts_count", c_size_t),
+        ("allow_ssl_fallback", c_bool),
+        ("starttls", c_bool),
+        ("tls_insecure_skip_verify", c_bool),
+        ("client_auth", c_int32),
+        ("alpn", c_char_p),
+        ("handshake_timeout_ms", c_uint32),
+    ]
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+_REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+_NAMES = ("libsack_tcp.so", "libsack_tcp.so.*", "libsack_tcp.dylib", "libsack_tcp.*.dylib",
+          "sack_tcp.dll")
+
+
+def _candidates_in(directory):
+    found = []
+    for pattern in _NAMES:
+        # Exact names first, then versioned ones, shortest (least specific) first.
+        found.extend(sorted(glob.glob(os.path.join(directory, pattern)), key=len))
+    return [f for f in found if os.path.isfile(f)]
+
+
+def library_candidates():
+    """The paths tried, in order (the last entry may be a bare name for the
+    system loader)."""
+    out = []
+    env = os.environ.get("SACK_TCP_LIB")
+    if env:
+        out.extend(_candidates_in(env) if os.path.isdir(env) else [env])
+    for profile in ("debug", "release"):
+        out.extend(_candidates_in(os.path.join(_REPO_ROOT, "target", profile)))
+    system = ctypes.util.find_library("sack_tcp")
+    if system:
+        out.append(system)
+    return out
+
+
+def _load():
+    errors = []
+    env = os.environ.get("SACK_TCP_LIB")
+    for path in library_candidates():
+        try:
+            return ctypes.CDLL(path), path
+        except OSError as e:
+            errors.append(f"{path}: {e}")
+            if env and path == env:
+                # An explicit choice that fails is an error, not a hint.
+                raise LibraryNotFoundError(f"SACK_TCP_LIB={env!r} could not be loaded: {e}")
+    detail = "; ".join(errors) if errors else "no candidate found"
+    raise LibraryNotFoundError(
+        "libsack_tcp not found (set SACK_TCP_LIB, or run `cargo build` in "
+        f"{_REPO_ROOT}): {detail}"
+    )
+
+
+lib, library_path = _load()
+
+_R = sack_tcp_result
+_SIGNATURES = {
+    # name: (restype, argtypes)
+    "sack_tcp_runtime_options_init": (_R, [POINTER(sack_tcp_runtime_options)]),
+    "sack_tcp_runtime_start": (_R, [POINTER(sack_tcp_runtime_options)]),
+    "sack_tcp_shutdown": (_R, []),
+    "sack_tcp_live_handles": (c_size_t, []),
+    "sack_tcp_strerror": (c_char_p, [_R]),
+    "sack_tcp_error_name": (c_char_p, [_R]),
+    "sack_tcp_last_error_message": (c_char_p, []),
+    "sack_tcp_options_init": (_R, [POINTER(sack_tcp_options)]),
+    "sack_tcp_open": (_R, [POINTER(sack_tcp_options), POINTER(sack_tcp_p)]),
+    "sack_tcp_send": (_R, [sack_tcp_p, c_char_p, c_size_t]),
+    "sack_tcp_close": (_R, [sack_tcp_p]),
+    "sack_tcp_abort": (_R, [sack_tcp_p]),
+    "sack_tcp_retain": (_R, [sack_tcp_p]),
+    "sack_tcp_free": (None, [sack_tcp_p]),
+    "sack_tcp_on_connect": (_R, [sack_tcp_p, sack_tcp_connect_cb]),
+    "sack_tcp_on_ready": (_R, [sack_tcp_p, sack_tcp_ready_cb]),
+    "sack_tcp_on_message": (_R, [sack_tcp_p, sack_tcp_message_cb]),
+    "sack_tcp_on_close": (_R, [sack_tcp_p, sack_tcp_close_cb]),
+    "sack_tcp_on_error": (_R, [sack_tcp_p, sack_tcp_error_cb]),
+    "sack_tcp_on_drain": (_R, [sack_tcp_p, sack_tcp_drain_cb]),
+    "sack_tcp_set_user_data": (_R, [sack_tcp_p, c_void_p]),
+    "sack_tcp_get_user_data": (_R, [sack_tcp_p, POINTER(c_void_p)]),
+    "sack_tcp_set_read_strings": (_R, [sack_tcp_p, c_bool]),
+    "sack_tcp_get_read_strings": (_R, [sack_tcp_p, POINTER(c_bool)]),
+    "sack_tcp_get_queued_bytes": (_R, [sack_tcp_p, POINTER(c_size_t)]),
+    "sack_tcp_is_listener": (_R, [sack_tcp_p, POINTER(c_bool)]),
+    "sack_tcp_get_local_address": (_R, [sack_tcp_p, POINTER(c_char), c_size_t]),
+    "sack_tcp_get_local_port": (_R, [sack_tcp_p, POINTER(c_uint16)]),
+    "sack_tcp_get_remote_address": (_R, [sack_tcp_p, POINTER(c_char), c_size_t]),
+    "sack_tcp_get_remote_port": (_R, [sack_tcp_p, POINTER(c_uint16)]),
+    "sack_tcp_get_ports": (_R, [sack_tcp_p, POINTER(c_uint16), c_size_t, POINTER(c_size_t)]),
+    "sack_tcp_add_cert": (_R, [sack_tcp_p, c_char_p, c_char_p, c_char_p, c_char_p]),
+    "sack_tcp_set_ssl": (_R, [sack_tcp_p, c_bool]),
+    "sack_tcp_get_ssl": (_R, [sack_tcp_p, POINTER(c_bool)]),
+    "sack_tcp_set_allow_ssl_fallback": (_R, [sack_tcp_p, c_bool]),
+    "sack_tcp_get_alpn": (_R, [sack_tcp_p, POINTER(c_char), c_size_t]),
+}
+
+_missing = []
+for _name, (_restype, _argtypes) in _SIGNATURES.items():
+    try:
+        _fn = getattr(lib, _name)
+    except AttributeError:
+        _missing.append(_name)
+        continue
+    _fn.restype = _restype
+    _fn.argtypes = _argtypes
+    globals()[_name] = _fn
+if _missing:
+    raise LibraryLayoutError(
+        f"{library_path} lacks {', '.join(_missing)}: not the sack_tcp this binding was written for"
+    )
+
+# --------------------------------------------------------------------------
+# Layout self-check
+# --------------------------------------------------------------------------
+
+# The init functions write the *library's* idea of the struct, struct_size
+# included. They get a scratch buffer much larger than ours so that a newer
+# library with a longer struct cannot write past our memory while we find
+# out; only then is the size compared.
+_SCRATCH_SLACK = 4096
+
+
+def _library_struct_size(init, ours):
+    scratch = (c_char * (ctypes.sizeof(ours) + _SCRATCH_SLACK))()
+    rc = init(ctypes.cast(scratch, POINTER(ours)))
+    if rc != SACK_TCP_OK:
+        raise LibraryLayoutError(f"{init.__name__} failed with code {rc}")
+    return c_size_t.from_buffer(scratch).value
+
+
+def _check_layout():
+    for init, ours in (
+        (lib.sack_tcp_options_init, sack_tcp_options),
+        (lib.sack_tcp_runtime_options_init, sack_tcp_runtime_options),
+    ):
+        theirs = _library_struct_size(init, ours)
+        if theirs != ctypes.sizeof(ours):
+            raise LibraryLayoutError(
+                f"{ours.__name__} layout mismatch: {library_path} says struct_size is {theirs} "
+                f"bytes, this binding's ctypes struct is {ctypes.sizeof(ours)} bytes. "
+                "The header changed; update bindings/python/sack_tcp/_ffi.py to match "
+                "include/sack_tcp.h (fields are appended at the end)."
+            )
+
+
+_check_layout()
+
+
+def options_init():
+    """A sack_tcp_options filled by the library's defaults (layout checked)."""
+    o = sack_tcp_options()
+    rc = lib.sack_tcp_options_init(ctypes.byref(o))
+    if rc != SACK_TCP_OK:
+        raise OSError(f"sack_tcp_options_init failed: {rc}")
+    return o
+
+
+def runtime_options_init():
+    o = sack_tcp_runtime_options()
+    rc = lib.sack_tcp_runtime_options_init(ctypes.byref(o))
+    if rc != SACK_TCP_OK:
+        raise OSError(f"sack_tcp_runtime_options_init failed: {rc}")
+    return o
+
+
+__all__ = sorted(
+    [n for n in globals() if n.startswith(("sack_tcp", "SACK_TCP_"))]
+    + ["lib", "library_path", "library_candidates", "options_init", "runtime_options_init",
+       "LibraryLayoutError", "LibraryNotFoundError", "CONSTANTS"]
+)
+
+del _name, _restype, _argtypes, _missing
+if "_fn" in globals():
+    del _fn
