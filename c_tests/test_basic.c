@@ -202,3 +202,97 @@ TEST(idle_timeout_closes_silent_connections) {
     server_stop(&srv);
     server_destroy(&srv);
 }
+
+/* A caller built against a newer header (a bigger struct) gets our
+ * defaults and zeros after them, and open accepts the zeros; non-zero
+ * unknown fields are refused rather than ignored. */
+TEST(options_struct_versioning) {
+    struct {
+        sack_tcp_options known;
+        unsigned char newer_fields[32];
+    } bigger;
+    memset(&bigger, 0xAB, sizeof bigger);
+    CHECK_OK(sack_tcp_options_init_sized(&bigger.known, sizeof bigger));
+    CHECK_EQ(bigger.known.struct_size, sizeof bigger);
+    CHECK_EQ(bigger.known.read_buffer_size, 4096);
+    for (size_t i = 0; i < sizeof bigger.newer_fields; i++) CHECK_EQ(bigger.newer_fields[i], 0);
+    bigger.known.address = "127.0.0.1";
+    sack_tcp *listener = NULL;
+    CHECK_OK(sack_tcp_open(&bigger.known, &listener));
+    CHECK_OK(sack_tcp_close(listener));
+    sack_tcp_free(listener);
+    bigger.newer_fields[5] = 1;
+    listener = NULL;
+    CHECK_RESULT(sack_tcp_open(&bigger.known, &listener), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK(listener == NULL);
+}
+
+/* A listener without a connect callback owns its connections: nothing
+ * leaks although the program never sees (or frees) their handles. */
+static int echo_closes;
+static void echo_back(void *ud, sack_tcp *conn, const uint8_t *data, size_t len) {
+    (void)ud;
+    CHECK_OK(sack_tcp_send(conn, data, len));
+}
+static void count_close(void *ud, sack_tcp *conn) {
+    (void)ud;
+    bool listener = true;
+    CHECK_OK(sack_tcp_is_listener(conn, &listener));
+    if (!listener) {
+        harness_lock();
+        echo_closes++;
+        harness_unlock();
+    }
+}
+
+TEST(listener_without_connect_callback_owns_connections) {
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    o.address = "127.0.0.1";
+    o.on_message = echo_back;
+    o.on_close = count_close;
+    sack_tcp *listener = NULL;
+    CHECK_OK(sack_tcp_open(&o, &listener));
+    uint16_t port = 0;
+    CHECK_OK(sack_tcp_get_local_port(listener, &port));
+    for (int i = 0; i < 3; i++) {
+        int fd = raw_connect("127.0.0.1", port);
+        raw_write_all(fd, "abc", 3);
+        char back[3];
+        raw_read_exact(fd, back, 3, WAIT_MS);
+        CHECK(memcmp(back, "abc", 3) == 0);
+        close(fd);
+    }
+    WAIT_UNTIL(echo_closes == 3);
+    CHECK_OK(sack_tcp_close(listener));
+    sack_tcp_free(listener);
+    CHECK_OK(sack_tcp_shutdown());
+    CHECK_EQ(sack_tcp_live_handles(), 0);
+}
+
+/* A single send larger than the queue limit fails at once and arms no
+ * drain (none could ever follow). */
+TEST(send_larger_than_limit) {
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    o.send_queue_limit = 64;
+    server srv;
+    server_start(&srv, "127.0.0.1", NULL);
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = client_open(&cli, "127.0.0.1", srv.port, &o);
+    WAIT_UNTIL(cli.readies == 1);
+    char big[65] = {0};
+    CHECK_RESULT(sack_tcp_send(c, big, sizeof big), SACK_TCP_ERR_QUEUE_FULL);
+    CHECK(strstr(sack_tcp_last_error_message(), "can never fit") != NULL);
+    size_t queued = 1;
+    CHECK_OK(sack_tcp_get_queued_bytes(c, &queued));
+    CHECK_EQ(queued, 0);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1);
+    CHECK_EQ(cli.drains, 0);
+    sack_tcp_free(c);
+    server_stop(&srv);
+    server_destroy(&srv);
+    recorder_destroy(&cli);
+}

@@ -664,9 +664,14 @@ TEST(err_closed_listener_accepts_nothing) {
 
 TEST(err_null_and_invalid_args) {
     /* Init functions. */
-    CHECK_RESULT(sack_tcp_options_init(NULL), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_options_init_sized(NULL, sizeof(sack_tcp_options)), SACK_TCP_ERR_NULL_POINTER);
+    /* A size below the first published layout is refused. */
+    {
+        sack_tcp_options small;
+        CHECK_RESULT(sack_tcp_options_init_sized(&small, 8), SACK_TCP_ERR_INVALID_ARGUMENT);
+    }
     CHECK_MSG_HAS("options");
-    CHECK_RESULT(sack_tcp_runtime_options_init(NULL), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_runtime_options_init_sized(NULL, sizeof(sack_tcp_runtime_options)), SACK_TCP_ERR_NULL_POINTER);
     sack_tcp_free(NULL); /* a no-op */
 
     /* Every failed open below uses this recorder: none may fire. */

@@ -21,13 +21,6 @@ static void server_message(void *ud, sack_tcp *conn, const uint8_t *data, size_t
     sack_tcp_send(conn, data, len);
 }
 
-static void conn_close(void *ud, sack_tcp *conn) {
-    (void)ud;
-    bool listener = false;
-    sack_tcp_is_listener(conn, &listener);
-    if (!listener) sack_tcp_free(conn);
-}
-
 static void send_one(sack_tcp *client) {
     char line[64];
     int n = snprintf(line, sizeof line, "message %d", ++sent);
@@ -66,8 +59,9 @@ int main(int argc, char **argv) {
     sack_tcp_options o;
     sack_tcp_options_init(&o);
     o.address = "127.0.0.1";
+    /* No connect callback: the listener owns its connections and frees
+     * each after its close. */
     o.on_message = server_message;
-    o.on_close = conn_close;
     sack_tcp *server = NULL;
     if (sack_tcp_open(&o, &server) != SACK_TCP_OK) {
         fprintf(stderr, "listen: %s\n", sack_tcp_last_error_message());

@@ -72,6 +72,13 @@
 #  define SACK_TCP_API
 #endif
 
+/* Fill an options struct with the defaults: sack_tcp_options_init(&o).
+ * The size tells the library which version of the struct you compiled. */
+#define sack_tcp_options_init(options) \
+    sack_tcp_options_init_sized((options), sizeof *(options))
+#define sack_tcp_runtime_options_init(options) \
+    sack_tcp_runtime_options_init_sized((options), sizeof *(options))
+
 #define SACK_TCP_VERSION_MAJOR 0
 #define SACK_TCP_VERSION_MINOR 1
 #define SACK_TCP_VERSION_PATCH 0
@@ -205,7 +212,9 @@ typedef void (*sack_tcp_log_cb)(void *user_data,
  *
  * - Listener: a connection was accepted. `socket` is the new connection
  *   (yours to `sack_tcp_free`), `status` is `SACK_TCP_OK`, and `user_data`
- *   is the listener's. The connection starts with the listener's callbacks,
+ *   is the listener's. A listener without a connect callback owns its
+ *   connections itself and frees each after its close callback: then do
+ *   not free the handles other callbacks receive. The connection starts with the listener's callbacks,
  *   user data and text mode; replace any of them here, before its first
  *   other callback.
  * - Client: the connection was made (`SACK_TCP_OK`) or failed (a negative
@@ -647,12 +656,13 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Fills `options` with the defaults for this version of the library,
- * including `struct_size`. Call it before setting any field.
- *
- * Returns `SACK_TCP_ERR_NULL_POINTER` if `options` is NULL.
+ * Fills `options`, a struct of `struct_size` bytes, with the defaults (see
+ * `sack_tcp_options_init_sized`). C and C++ callers use the
+ * `sack_tcp_runtime_options_init(&o)` macro.
  */
-SACK_TCP_API sack_tcp_result sack_tcp_runtime_options_init(sack_tcp_runtime_options *options);
+SACK_TCP_API
+sack_tcp_result sack_tcp_runtime_options_init_sized(sack_tcp_runtime_options *options,
+                                                    size_t struct_size);
 
 /**
  * Starts the background runtime with `options` (NULL = defaults).
@@ -750,12 +760,20 @@ sack_tcp_result sack_tcp_set_log_callback(sack_tcp_log_cb callback,
                                           int32_t max_level);
 
 /**
- * Fills `options` with the defaults for this version of the library,
- * including `struct_size`. Call it before setting any field.
+ * Fills `options`, a struct of `struct_size` bytes, with the defaults and
+ * sets its `struct_size`. C and C++ callers use the
+ * `sack_tcp_options_init(&o)` macro, which passes `sizeof o`; bindings call
+ * this with the size of their struct. A caller built against an older
+ * header gets the fields it knows; fields the library does not know are
+ * zeroed. Call it before setting any field.
  *
- * Returns `SACK_TCP_ERR_NULL_POINTER` if `options` is NULL.
+ * Returns `SACK_TCP_ERR_NULL_POINTER` if `options` is NULL,
+ * `SACK_TCP_ERR_INVALID_ARGUMENT` if `struct_size` is smaller than the
+ * first published layout.
  */
-SACK_TCP_API sack_tcp_result sack_tcp_options_init(sack_tcp_options *options);
+SACK_TCP_API
+sack_tcp_result sack_tcp_options_init_sized(sack_tcp_options *options,
+                                            size_t struct_size);
 
 /**
  * Opens a socket and writes its handle to `*out`.
@@ -766,6 +784,8 @@ SACK_TCP_API sack_tcp_result sack_tcp_options_init(sack_tcp_options *options);
  * returns at once; the outcome arrives through the connect callback, which
  * may run (on a runtime thread) before this function returns, so use the
  * callback's `socket` argument rather than the variable `*out` is stored in.
+ * Even the close callback may run first: if it frees the handle, the value
+ * written to `*out` is already released when this returns.
  *
  * Starts the runtime on first use. On failure `*out` is not written and no
  * callback fires.
@@ -780,7 +800,8 @@ SACK_TCP_API sack_tcp_result sack_tcp_open(const sack_tcp_options *options, sack
  *
  * Errors: `SACK_TCP_ERR_QUEUE_FULL` if the queued bytes plus `len` would
  * exceed `send_queue_limit` (nothing is queued; the drain callback fires
- * once the queue is low again), `SACK_TCP_ERR_CLOSED` once a close has been
+ * once the queue is low again; a single send larger than the limit always
+ * fails and arms no drain), `SACK_TCP_ERR_CLOSED` once a close has been
  * requested or the connection ended, `SACK_TCP_ERR_NOT_APPLICABLE` on a
  * listener, `SACK_TCP_ERR_NULL_POINTER` if `data` is NULL and `len` is not
  * 0. Sending before the client is connected queues the bytes.

@@ -156,3 +156,40 @@ pub unsafe fn read_versioned<T>(
     }
     Ok(value)
 }
+
+/// Fills a versioned struct of the caller's `size` with `defaults`: a caller
+/// built against an older header gets the prefix it knows, one built against
+/// a newer header gets our fields and zeros after them (which `read_versioned`
+/// accepts). `struct_size` is set to the caller's size.
+///
+/// # Safety
+/// `ptr` must be NULL or valid for writing `size` bytes.
+pub unsafe fn write_versioned<T>(
+    ptr: *mut T,
+    size: usize,
+    min_size: usize,
+    defaults: T,
+    name: &str,
+) -> Result<()> {
+    if ptr.is_null() {
+        return Err(null(name));
+    }
+    let ours = std::mem::size_of::<T>();
+    if size < min_size {
+        return Err(Error::invalid(format!(
+            "{name}: struct_size {size} is smaller than any known version ({min_size}); \
+             pass sizeof the struct"
+        )));
+    }
+    let bytes = ptr.cast::<u8>();
+    // SAFETY: the caller promises `size` writable bytes; we write
+    // min(size, ours) bytes of `defaults` and zero the rest, then the size.
+    unsafe {
+        std::ptr::copy_nonoverlapping((&defaults as *const T).cast::<u8>(), bytes, size.min(ours));
+        if size > ours {
+            std::ptr::write_bytes(bytes.add(ours), 0, size - ours);
+        }
+        bytes.cast::<usize>().write_unaligned(size);
+    }
+    Ok(())
+}

@@ -105,7 +105,14 @@ impl Handler for CHandler {
         // duration of the call, as the header promises.
         match event {
             Event::Connect(status) => {
-                let Some(f) = t.on_connect else { return };
+                let Some(f) = t.on_connect else {
+                    if socket.is_accepted() {
+                        // Nobody received this handle, so nobody can free
+                        // it: the library keeps it, and frees it after close.
+                        drop(socket.disown());
+                    }
+                    return;
+                };
                 let code = match status {
                     Ok(()) => SACK_TCP_OK,
                     Err(error) => {

@@ -28,30 +28,37 @@ use crate::runtime::{self, RuntimeConfig};
 pub use log::*;
 pub use socket::*;
 
-/// Fills `options` with the defaults for this version of the library,
-/// including `struct_size`. Call it before setting any field.
-///
-/// Returns `SACK_TCP_ERR_NULL_POINTER` if `options` is NULL.
+/// Fills `options`, a struct of `struct_size` bytes, with the defaults (see
+/// `sack_tcp_options_init_sized`). C and C++ callers use the
+/// `sack_tcp_runtime_options_init(&o)` macro.
 #[no_mangle]
-pub extern "C" fn sack_tcp_runtime_options_init(
+pub extern "C" fn sack_tcp_runtime_options_init_sized(
     options: *mut sack_tcp_runtime_options,
+    struct_size: usize,
 ) -> sack_tcp_result {
     guard(|| {
-        // SAFETY: `write_out` checks for NULL; otherwise the caller passes a
-        // writable struct, as the signature says.
+        // SAFETY: `write_versioned` checks for NULL; otherwise the caller
+        // passes `struct_size` writable bytes, as the header says.
         unsafe {
-            guard::write_out(
+            guard::write_versioned(
                 options,
-                "options",
+                struct_size,
+                MIN_RUNTIME_OPTIONS_SIZE,
                 sack_tcp_runtime_options {
-                    struct_size: std::mem::size_of::<sack_tcp_runtime_options>(),
+                    struct_size: 0,
                     worker_threads: 0,
                     delivery_mode: SACK_TCP_DELIVERY_THREADS,
                 },
+                "options",
             )
         }
     })
 }
+
+/// The first published `sack_tcp_runtime_options` ended after
+/// `worker_threads` (`delivery_mode` fits in its padding on 64-bit
+/// targets, so the size did not change there).
+const MIN_RUNTIME_OPTIONS_SIZE: usize = std::mem::size_of::<sack_tcp_runtime_options>();
 
 /// Starts the background runtime with `options` (NULL = defaults).
 ///
@@ -73,7 +80,7 @@ pub extern "C" fn sack_tcp_runtime_start(
                 worker_threads: 0,
                 delivery_mode: SACK_TCP_DELIVERY_THREADS,
             };
-            let min = std::mem::size_of::<sack_tcp_runtime_options>();
+            let min = MIN_RUNTIME_OPTIONS_SIZE;
             // SAFETY: non-NULL; the caller passes a struct filled by
             // `sack_tcp_runtime_options_init`.
             let o = unsafe { read_versioned(options, min, defaults, "runtime options")? };

@@ -10,15 +10,32 @@ use super::types::*;
 use crate::error::{Error, Result};
 use crate::socket::Socket;
 
-/// Fills `options` with the defaults for this version of the library,
-/// including `struct_size`. Call it before setting any field.
+/// Fills `options`, a struct of `struct_size` bytes, with the defaults and
+/// sets its `struct_size`. C and C++ callers use the
+/// `sack_tcp_options_init(&o)` macro, which passes `sizeof o`; bindings call
+/// this with the size of their struct. A caller built against an older
+/// header gets the fields it knows; fields the library does not know are
+/// zeroed. Call it before setting any field.
 ///
-/// Returns `SACK_TCP_ERR_NULL_POINTER` if `options` is NULL.
+/// Returns `SACK_TCP_ERR_NULL_POINTER` if `options` is NULL,
+/// `SACK_TCP_ERR_INVALID_ARGUMENT` if `struct_size` is smaller than the
+/// first published layout.
 #[no_mangle]
-pub extern "C" fn sack_tcp_options_init(options: *mut sack_tcp_options) -> sack_tcp_result {
-    // SAFETY: `write_out` checks for NULL; otherwise the caller passes a
-    // writable struct, as the signature says.
-    guard(|| unsafe { write_out(options, "options", options::defaults()) })
+pub extern "C" fn sack_tcp_options_init_sized(
+    options: *mut sack_tcp_options,
+    struct_size: usize,
+) -> sack_tcp_result {
+    // SAFETY: `write_versioned` checks for NULL; otherwise the caller passes
+    // `struct_size` writable bytes, as the header says.
+    guard(|| unsafe {
+        guard::write_versioned(
+            options,
+            struct_size,
+            options::MIN_OPTIONS_SIZE,
+            options::defaults(),
+            "options",
+        )
+    })
 }
 
 /// Opens a socket and writes its handle to `*out`.
@@ -29,6 +46,8 @@ pub extern "C" fn sack_tcp_options_init(options: *mut sack_tcp_options) -> sack_
 /// returns at once; the outcome arrives through the connect callback, which
 /// may run (on a runtime thread) before this function returns, so use the
 /// callback's `socket` argument rather than the variable `*out` is stored in.
+/// Even the close callback may run first: if it frees the handle, the value
+/// written to `*out` is already released when this returns.
 ///
 /// Starts the runtime on first use. On failure `*out` is not written and no
 /// callback fires.
@@ -74,7 +93,8 @@ fn with_socket(handle: *const sack_tcp, f: impl FnOnce(&Socket) -> Result<()>) -
 ///
 /// Errors: `SACK_TCP_ERR_QUEUE_FULL` if the queued bytes plus `len` would
 /// exceed `send_queue_limit` (nothing is queued; the drain callback fires
-/// once the queue is low again), `SACK_TCP_ERR_CLOSED` once a close has been
+/// once the queue is low again; a single send larger than the limit always
+/// fails and arms no drain), `SACK_TCP_ERR_CLOSED` once a close has been
 /// requested or the connection ended, `SACK_TCP_ERR_NOT_APPLICABLE` on a
 /// listener, `SACK_TCP_ERR_NULL_POINTER` if `data` is NULL and `len` is not
 /// 0. Sending before the client is connected queues the bytes.

@@ -114,7 +114,9 @@ pub const SACK_TCP_ADDRESS_MAX: usize = 64;
 ///
 /// - Listener: a connection was accepted. `socket` is the new connection
 ///   (yours to `sack_tcp_free`), `status` is `SACK_TCP_OK`, and `user_data`
-///   is the listener's. The connection starts with the listener's callbacks,
+///   is the listener's. A listener without a connect callback owns its
+///   connections itself and frees each after its close callback: then do
+///   not free the handles other callbacks receive. The connection starts with the listener's callbacks,
 ///   user data and text mode; replace any of them here, before its first
 ///   other callback.
 /// - Client: the connection was made (`SACK_TCP_OK`) or failed (a negative

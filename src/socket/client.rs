@@ -32,7 +32,7 @@ pub(super) fn open(
         Some(bind) => address::resolve_bind(Some(bind), plan.bind_port, plan.family)?,
         None => Vec::new(),
     };
-    let connection = Connection::new(Phase::Connecting, plan.conn);
+    let connection = Connection::new(Phase::Connecting, plan.conn, false);
     {
         let mut st = connection.lock();
         if wants_tls_settings(&plan.tls) {

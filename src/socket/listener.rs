@@ -217,7 +217,7 @@ fn accept_one(
         return;
     }
     let stream = Arc::new(stream);
-    let connection = Connection::new(Phase::Open, settings);
+    let connection = Connection::new(Phase::Open, settings, true);
     let role = listener.tls.clone().map(TlsRole::Server);
     // TLS from the first byte, unless the server upgrades later (starttls)
     // or decides per connection (fallback: decided in the task).

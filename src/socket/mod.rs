@@ -106,6 +106,8 @@ pub(crate) struct Connection {
     /// Wakes the task: data was queued, or a close was requested.
     wake: Notify,
     settings: ConnSettings,
+    /// Accepted by a listener (rather than opened as a client).
+    accepted: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,8 +156,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Connection {
-    fn new(phase: Phase, settings: ConnSettings) -> Connection {
+    fn new(phase: Phase, settings: ConnSettings, accepted: bool) -> Connection {
         Connection {
+            accepted,
             state: Mutex::new(ConnState {
                 phase,
                 stream: None,
@@ -261,6 +264,26 @@ impl Socket {
             .map_err(|_| Error::invalid("retain on a handle whose references were all released"))
     }
 
+    /// A connection a listener accepted (the user got it in a connect event).
+    pub fn is_accepted(&self) -> bool {
+        matches!(&self.role, Role::Connection(c) if c.accepted)
+    }
+
+    /// Gives the user's only reference back to the library without closing
+    /// the socket: for an accepted connection nobody was handed (no connect
+    /// callback), so it is released when its task ends instead of leaking.
+    /// As with `release`, the caller drops what this returns.
+    #[must_use = "drop the returned reference after the last use of the socket"]
+    pub fn disown(&self) -> Option<Arc<Socket>> {
+        let was = self
+            .user_refs
+            .compare_exchange(1, 0, Ordering::AcqRel, Ordering::Acquire);
+        match was {
+            Ok(_) => lock(&self.self_ref).take(),
+            Err(_) => None,
+        }
+    }
+
     /// Drops a user reference (`sack_tcp_free`). The last one closes the
     /// socket gracefully if it is still open, since nobody could close it
     /// afterwards, and hands back the socket's reference to itself: the
@@ -300,6 +323,18 @@ impl Socket {
             return Err(Error::closed());
         }
         let limit = conn.settings.send_queue_limit;
+        if data.len() > limit {
+            // No drain can ever make room for this; arming one would only
+            // promise a callback that never comes.
+            return Err(Error::new(
+                Code::QueueFull,
+                format!(
+                    "a send of {} bytes can never fit the send queue limit of {limit}; \
+                     split it or raise send_queue_limit",
+                    data.len()
+                ),
+            ));
+        }
         if st.queued().saturating_add(data.len()) > limit {
             st.drain_armed = true;
             return Err(Error::new(

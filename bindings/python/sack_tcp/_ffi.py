@@ -252,14 +252,14 @@ lib, library_path = _load()
 _R = sack_tcp_result
 _SIGNATURES = {
     # name: (restype, argtypes)
-    "sack_tcp_runtime_options_init": (_R, [POINTER(sack_tcp_runtime_options)]),
+    "sack_tcp_runtime_options_init_sized": (_R, [POINTER(sack_tcp_runtime_options), c_size_t]),
     "sack_tcp_runtime_start": (_R, [POINTER(sack_tcp_runtime_options)]),
     "sack_tcp_shutdown": (_R, []),
     "sack_tcp_live_handles": (c_size_t, []),
     "sack_tcp_strerror": (c_char_p, [_R]),
     "sack_tcp_error_name": (c_char_p, [_R]),
     "sack_tcp_last_error_message": (c_char_p, []),
-    "sack_tcp_options_init": (_R, [POINTER(sack_tcp_options)]),
+    "sack_tcp_options_init_sized": (_R, [POINTER(sack_tcp_options), c_size_t]),
     "sack_tcp_open": (_R, [POINTER(sack_tcp_options), POINTER(sack_tcp_p)]),
     "sack_tcp_send": (_R, [sack_tcp_p, c_char_p, c_size_t]),
     "sack_tcp_close": (_R, [sack_tcp_p]),
@@ -311,32 +311,18 @@ if _missing:
 
 # The init functions write the *library's* idea of the struct, struct_size
 # included. They get a scratch buffer much larger than ours so that a newer
-# library with a longer struct cannot write past our memory while we find
-# out; only then is the size compared.
-_SCRATCH_SLACK = 4096
-
-
-def _library_struct_size(init, ours):
-    scratch = (c_char * (ctypes.sizeof(ours) + _SCRATCH_SLACK))()
-    rc = init(ctypes.cast(scratch, POINTER(ours)))
-    if rc != SACK_TCP_OK:
-        raise LibraryLayoutError(f"{init.__name__} failed with code {rc}")
-    return c_size_t.from_buffer(scratch).value
-
 
 def _check_layout():
-    for init, ours in (
-        (lib.sack_tcp_options_init, sack_tcp_options),
-        (lib.sack_tcp_runtime_options_init, sack_tcp_runtime_options),
-    ):
-        theirs = _library_struct_size(init, ours)
-        if theirs != ctypes.sizeof(ours):
-            raise LibraryLayoutError(
-                f"{ours.__name__} layout mismatch: {library_path} says struct_size is {theirs} "
-                f"bytes, this binding's ctypes struct is {ctypes.sizeof(ours)} bytes. "
-                "The header changed; update bindings/python/sack_tcp/_ffi.py to match "
-                "include/sack_tcp.h (fields are appended at the end)."
-            )
+    """The library fills a struct of our size with its defaults; if the
+    defaults land where this binding expects them, the layouts agree."""
+    o = sack_tcp_options()
+    rc = lib.sack_tcp_options_init_sized(ctypes.byref(o), ctypes.sizeof(o))
+    if rc != SACK_TCP_OK or o.struct_size != ctypes.sizeof(o) or o.read_buffer_size != 4096 \
+            or not o.no_delay or o.send_queue_limit != 16 << 20:
+        raise LibraryLayoutError(
+            f"sack_tcp_options layout mismatch with {library_path}: update "
+            "bindings/python/sack_tcp/_ffi.py to match include/sack_tcp.h"
+        )
 
 
 _check_layout()
@@ -345,17 +331,17 @@ _check_layout()
 def options_init():
     """A sack_tcp_options filled by the library's defaults (layout checked)."""
     o = sack_tcp_options()
-    rc = lib.sack_tcp_options_init(ctypes.byref(o))
+    rc = lib.sack_tcp_options_init_sized(ctypes.byref(o), ctypes.sizeof(o))
     if rc != SACK_TCP_OK:
-        raise OSError(f"sack_tcp_options_init failed: {rc}")
+        raise OSError(f"sack_tcp_options_init_sized failed: {rc}")
     return o
 
 
 def runtime_options_init():
     o = sack_tcp_runtime_options()
-    rc = lib.sack_tcp_runtime_options_init(ctypes.byref(o))
+    rc = lib.sack_tcp_runtime_options_init_sized(ctypes.byref(o), ctypes.sizeof(o))
     if rc != SACK_TCP_OK:
-        raise OSError(f"sack_tcp_runtime_options_init failed: {rc}")
+        raise OSError(f"sack_tcp_runtime_options_init_sized failed: {rc}")
     return o
 
 
