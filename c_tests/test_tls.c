@@ -543,11 +543,12 @@ TEST(tls_echo) {
 }
 
 /* 1. A MiB each way at once, byte-exact. */
-TEST(tls_one_mib_each_way) {
+static void one_mib_each_way(size_t read_buffer) {
     enum { N = 1 << 20 };
     pem_pair localhost = load_pair("localhost");
     char *ca = read_cert("ca.pem");
     sack_tcp_options o = server_options(&localhost);
+    o.read_buffer_size = read_buffer;
     server srv;
     server_start(&srv, "127.0.0.1", &o);
 
@@ -560,6 +561,7 @@ TEST(tls_one_mib_each_way) {
     o = new_options();
     o.ssl = true;
     o.ca = ca;
+    o.read_buffer_size = read_buffer;
     recorder cli;
     recorder_init(&cli);
     sack_tcp *c = client_open(&cli, "127.0.0.1", srv.port, &o);
@@ -590,6 +592,12 @@ TEST(tls_one_mib_each_way) {
     free_pair(&localhost);
     free(ca);
 }
+
+TEST(tls_one_mib_each_way) { one_mib_each_way(0); }
+
+/* Reads larger than the 16 KiB of plaintext rustls holds at once are fed
+ * to it in turns. */
+TEST(tls_one_mib_large_read_buffer) { one_mib_each_way(256 * 1024); }
 
 /* 2. SNI chooses the certificate; the client proves which one it got by
  * verifying it against the name it expects. */

@@ -23,17 +23,32 @@ thread_local! {
     /// One read buffer per worker thread instead of one per connection: an
     /// idle connection then holds no read memory at all.
     static READ_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    static PLAIN_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 fn with_read_buffer<R>(size: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    with_buffer(&READ_BUFFER, size, f)
+}
+
+/// TLS plaintext is delivered from a buffer of its own, since the read
+/// buffer may still hold records rustls has not taken yet.
+fn with_plain_buffer<R>(size: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    with_buffer(&PLAIN_BUFFER, size, f)
+}
+
+fn with_buffer<R>(
+    key: &'static std::thread::LocalKey<Cell<Vec<u8>>>,
+    size: usize,
+    f: impl FnOnce(&mut [u8]) -> R,
+) -> R {
     // Taken out rather than borrowed, so nothing a callback does on this
     // thread can find it borrowed.
-    let mut buf = READ_BUFFER.with(Cell::take);
+    let mut buf = key.with(Cell::take);
     if buf.len() < size {
         buf.resize(size, 0);
     }
     let result = f(&mut buf[..size]);
-    READ_BUFFER.with(|cell| cell.set(buf));
+    key.with(|cell| cell.set(buf));
     result
 }
 
@@ -311,51 +326,87 @@ impl Driver<'_> {
     }
 
     /// Feeds received records to rustls, sends what it answers, raises
-    /// ready when a handshake completes, then delivers the plaintext,
-    /// reusing `buf` (rustls has copied the records out of it).
+    /// ready when a handshake completes, and delivers the plaintext. rustls
+    /// holds at most 16 KiB of plaintext, so a large read is fed in turns,
+    /// the plaintext drained (into a second per-thread buffer) between them.
     fn read_tls(&mut self, buf: &mut [u8], n: usize) -> Result<(), End> {
-        {
-            let mut st = self.conn.lock();
-            let st = &mut *st;
-            let Session::Tls(tls) = &mut st.session else {
-                return Ok(());
+        let mut fed = 0;
+        while fed < n {
+            let took = self.feed_tls(&buf[fed..n])?;
+            fed += took;
+            self.check_handshake_done();
+            let size = self.conn.settings.read_buffer_size;
+            let Some(delivered) = with_plain_buffer(size, |plain| self.drain_plaintext(plain))?
+            else {
+                return Ok(()); // the peer ended the TLS session
             };
-            tls.note_initial(&buf[..n]);
-            let mut input = &buf[..n];
-            while !input.is_empty() {
-                if let Err(e) = tls.conn.read_tls(&mut input) {
-                    return Err(End::Failed(Error::from_io("TLS read", &e)));
-                }
-                if let Err(e) = tls.conn.process_new_packets() {
-                    let role = st.tls_role.as_ref().expect("a TLS session has a role");
-                    let error = tls.failure(role, &e);
-                    // rustls queued an alert; let it go out before the close.
-                    session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
-                    return Err(End::TlsFailed(error));
-                }
+            if took == 0 && delivered == 0 {
+                return Err(End::Failed(Error::new(
+                    Code::Io,
+                    "TLS: rustls took no more records and held no plaintext",
+                )));
             }
-            session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
         }
-        self.check_handshake_done();
+        Ok(())
+    }
+
+    /// Gives rustls as much of `input` as it takes now; returns how much.
+    fn feed_tls(&mut self, input: &[u8]) -> Result<usize, End> {
+        let mut st = self.conn.lock();
+        let st = &mut *st;
+        let Session::Tls(tls) = &mut st.session else {
+            return Ok(input.len());
+        };
+        tls.note_initial(input);
+        let mut rest = input;
+        while !rest.is_empty() {
+            match tls.conn.read_tls(&mut rest) {
+                // After close_notify rustls takes nothing more.
+                Ok(0) => break,
+                Ok(_) => {}
+                // Backpressure (its plaintext buffer is full): drain, then
+                // come back for the rest.
+                Err(e) if e.kind() == io::ErrorKind::Other => break,
+                Err(e) => return Err(End::Failed(Error::from_io("TLS read", &e))),
+            }
+            if let Err(e) = tls.conn.process_new_packets() {
+                let role = st.tls_role.as_ref().expect("a TLS session has a role");
+                let error = tls.failure(role, &e);
+                // rustls queued an alert; let it go out before the close.
+                session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
+                return Err(End::TlsFailed(error));
+            }
+        }
+        session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
+        Ok(input.len() - rest.len())
+    }
+
+    /// Delivers the plaintext rustls holds, a buffer at a time; returns the
+    /// bytes delivered, or `None` once the peer ended the session.
+    fn drain_plaintext(&mut self, plain: &mut [u8]) -> Result<Option<usize>, End> {
+        let mut delivered = 0;
         loop {
             let read = {
                 let mut st = self.conn.lock();
                 let Session::Tls(tls) = &mut st.session else {
-                    return Ok(());
+                    return Ok(Some(delivered));
                 };
-                tls.conn.reader().read(buf)
+                tls.conn.reader().read(plain)
             };
             match read {
                 Ok(0) => {
                     // close_notify: the peer ended cleanly.
                     self.on_peer_eof();
-                    return Ok(());
+                    return Ok(None);
                 }
-                Ok(k) => self.deliver(&buf[..k]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Ok(k) => {
+                    delivered += k;
+                    self.deliver(&plain[..k]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Some(delivered)),
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     self.on_peer_eof();
-                    return Ok(());
+                    return Ok(None);
                 }
                 Err(e) => return Err(End::Failed(Error::from_io("TLS read", &e))),
             }
