@@ -717,6 +717,11 @@ SACK_TCP_API sack_tcp_result sack_tcp_dispatch(size_t max_events, size_t *dispat
  * poll/select/epoll set or GUI loop; do not read it or close it. It stays
  * the same for the life of the process. `SACK_TCP_ERR_NOT_APPLICABLE` in
  * the threaded mode.
+ *
+ * Windows: always `SACK_TCP_ERR_NOT_APPLICABLE` (`*fd` untouched). The
+ * library's signal there is a SOCKET, which is pointer-sized and does not
+ * fit `int32_t`; call `sack_tcp_dispatch` from a timer or your message
+ * loop instead (it returns at once, with 0, when nothing waits).
  */
 SACK_TCP_API sack_tcp_result sack_tcp_get_event_fd(int32_t *fd);
 

@@ -232,24 +232,13 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Classifies an `io::Error`. Raw errno values are checked first because
+/// Classifies an `io::Error`. Raw OS error numbers are checked first
+/// (errno on Unix, Winsock and Win32 error codes on Windows) because
 /// `io::ErrorKind` folds several of them (EHOSTUNREACH, ENETUNREACH) into
 /// kinds that older toolchains report as `Other`.
 pub fn code_for_io(err: &io::Error) -> Code {
-    if let Some(errno) = err.raw_os_error() {
-        match errno {
-            libc::ECONNREFUSED => return Code::Refused,
-            libc::EHOSTUNREACH | libc::ENETUNREACH | libc::ENETDOWN | libc::EHOSTDOWN => {
-                return Code::Unreachable
-            }
-            libc::ETIMEDOUT => return Code::TimedOut,
-            libc::EADDRINUSE => return Code::AddressInUse,
-            libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT => return Code::AddressNotAvailable,
-            libc::EACCES | libc::EPERM => return Code::PermissionDenied,
-            libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED => return Code::Reset,
-            libc::ECANCELED => return Code::Canceled,
-            _ => {}
-        }
+    if let Some(code) = err.raw_os_error().and_then(native_code) {
+        return code;
     }
     match err.kind() {
         io::ErrorKind::ConnectionRefused => Code::Refused,
@@ -265,6 +254,118 @@ pub fn code_for_io(err: &io::Error) -> Code {
     }
 }
 
+/// The code for a raw OS error number of this platform, if it has one.
+fn native_code(raw: i32) -> Option<Code> {
+    #[cfg(unix)]
+    return posix_code(raw);
+    #[cfg(windows)]
+    return windows_code(raw);
+}
+
+/// The errno table. Its numbers differ between Unix systems, so it exists
+/// on Unix only, with the libc constants of the target.
+#[cfg(unix)]
+fn posix_code(errno: i32) -> Option<Code> {
+    Some(match errno {
+        libc::ECONNREFUSED => Code::Refused,
+        libc::EHOSTUNREACH | libc::ENETUNREACH | libc::ENETDOWN | libc::EHOSTDOWN => {
+            Code::Unreachable
+        }
+        libc::ETIMEDOUT => Code::TimedOut,
+        libc::EADDRINUSE => Code::AddressInUse,
+        libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT => Code::AddressNotAvailable,
+        libc::EACCES | libc::EPERM => Code::PermissionDenied,
+        libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED => Code::Reset,
+        libc::ECANCELED => Code::Canceled,
+        _ => return None,
+    })
+}
+
+/// Winsock and Win32 error numbers. They are fixed by the Windows ABI, so
+/// they are spelled out here and the table compiles (and is tested)
+/// everywhere; a Windows build checks each against windows-sys.
+#[cfg(any(windows, test))]
+mod win {
+    pub const WSAEACCES: i32 = 10013;
+    pub const WSAEAFNOSUPPORT: i32 = 10047;
+    pub const WSAEADDRINUSE: i32 = 10048;
+    pub const WSAEADDRNOTAVAIL: i32 = 10049;
+    pub const WSAENETDOWN: i32 = 10050;
+    pub const WSAENETUNREACH: i32 = 10051;
+    pub const WSAECONNABORTED: i32 = 10053;
+    pub const WSAECONNRESET: i32 = 10054;
+    /// Sending after a shutdown: Unix reports EPIPE.
+    pub const WSAESHUTDOWN: i32 = 10058;
+    pub const WSAETIMEDOUT: i32 = 10060;
+    pub const WSAECONNREFUSED: i32 = 10061;
+    pub const WSAEHOSTDOWN: i32 = 10064;
+    pub const WSAEHOSTUNREACH: i32 = 10065;
+    pub const WSAECANCELLED: i32 = 10103;
+    /// Also WSA_OPERATION_ABORTED: overlapped I/O canceled.
+    pub const ERROR_OPERATION_ABORTED: i32 = 995;
+    // The Win32 spellings that completion-based I/O reports for the same
+    // conditions.
+    pub const ERROR_NETNAME_DELETED: i32 = 64;
+    pub const ERROR_CONNECTION_REFUSED: i32 = 1225;
+    pub const ERROR_NETWORK_UNREACHABLE: i32 = 1231;
+    pub const ERROR_HOST_UNREACHABLE: i32 = 1232;
+    pub const ERROR_CONNECTION_ABORTED: i32 = 1236;
+
+    #[cfg(windows)]
+    const _: () = {
+        use windows_sys::Win32::Foundation as f;
+        use windows_sys::Win32::Networking::WinSock as ws;
+        assert!(WSAEACCES == ws::WSAEACCES);
+        assert!(WSAEAFNOSUPPORT == ws::WSAEAFNOSUPPORT);
+        assert!(WSAEADDRINUSE == ws::WSAEADDRINUSE);
+        assert!(WSAEADDRNOTAVAIL == ws::WSAEADDRNOTAVAIL);
+        assert!(WSAENETDOWN == ws::WSAENETDOWN);
+        assert!(WSAENETUNREACH == ws::WSAENETUNREACH);
+        assert!(WSAECONNABORTED == ws::WSAECONNABORTED);
+        assert!(WSAECONNRESET == ws::WSAECONNRESET);
+        assert!(WSAESHUTDOWN == ws::WSAESHUTDOWN);
+        assert!(WSAETIMEDOUT == ws::WSAETIMEDOUT);
+        assert!(WSAECONNREFUSED == ws::WSAECONNREFUSED);
+        assert!(WSAEHOSTDOWN == ws::WSAEHOSTDOWN);
+        assert!(WSAEHOSTUNREACH == ws::WSAEHOSTUNREACH);
+        assert!(WSAECANCELLED == ws::WSAECANCELLED);
+        assert!(ERROR_OPERATION_ABORTED == ws::WSA_OPERATION_ABORTED);
+        assert!(ERROR_OPERATION_ABORTED as u32 == f::ERROR_OPERATION_ABORTED);
+        assert!(ERROR_NETNAME_DELETED as u32 == f::ERROR_NETNAME_DELETED);
+        assert!(ERROR_CONNECTION_REFUSED as u32 == f::ERROR_CONNECTION_REFUSED);
+        assert!(ERROR_NETWORK_UNREACHABLE as u32 == f::ERROR_NETWORK_UNREACHABLE);
+        assert!(ERROR_HOST_UNREACHABLE as u32 == f::ERROR_HOST_UNREACHABLE);
+        assert!(ERROR_CONNECTION_ABORTED as u32 == f::ERROR_CONNECTION_ABORTED);
+    };
+}
+
+/// The Windows table: each Winsock error gives the code of its POSIX twin
+/// (WSAECONNREFUSED as ECONNREFUSED, and so on).
+#[cfg(any(windows, test))]
+fn windows_code(raw: i32) -> Option<Code> {
+    use win::*;
+    Some(match raw {
+        WSAECONNREFUSED | ERROR_CONNECTION_REFUSED => Code::Refused,
+        WSAEHOSTUNREACH
+        | WSAENETUNREACH
+        | WSAENETDOWN
+        | WSAEHOSTDOWN
+        | ERROR_NETWORK_UNREACHABLE
+        | ERROR_HOST_UNREACHABLE => Code::Unreachable,
+        WSAETIMEDOUT => Code::TimedOut,
+        WSAEADDRINUSE => Code::AddressInUse,
+        WSAEADDRNOTAVAIL | WSAEAFNOSUPPORT => Code::AddressNotAvailable,
+        WSAEACCES => Code::PermissionDenied,
+        WSAECONNRESET
+        | WSAESHUTDOWN
+        | WSAECONNABORTED
+        | ERROR_NETNAME_DELETED
+        | ERROR_CONNECTION_ABORTED => Code::Reset,
+        WSAECANCELLED | ERROR_OPERATION_ABORTED => Code::Canceled,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +379,7 @@ mod tests {
         assert_eq!(Code::from_i32(-1000), None);
     }
 
+    #[cfg(unix)]
     #[test]
     fn io_errors_map_to_distinct_codes() {
         let cases = [
@@ -301,5 +403,91 @@ mod tests {
         }
         let timed_out = io::Error::new(io::ErrorKind::TimedOut, "deadline");
         assert_eq!(code_for_io(&timed_out), Code::TimedOut);
+    }
+
+    /// What a Windows socket call reports, through `code_for_io` (runs
+    /// only on Windows, e.g. under wine).
+    #[cfg(windows)]
+    #[test]
+    fn winsock_io_errors_map_to_distinct_codes() {
+        let cases = [
+            (10061, Code::Refused),
+            (10065, Code::Unreachable),
+            (10051, Code::Unreachable),
+            (10060, Code::TimedOut),
+            (10048, Code::AddressInUse),
+            (10049, Code::AddressNotAvailable),
+            (10013, Code::PermissionDenied),
+            (10054, Code::Reset),
+            (10053, Code::Reset),
+            (1225, Code::Refused),
+            // ERROR_ACCESS_DENIED: not in the table, but std's ErrorKind knows it.
+            (5, Code::PermissionDenied),
+            // WSAEWOULDBLOCK: neither.
+            (10035, Code::Io),
+        ];
+        for (raw, code) in cases {
+            assert_eq!(
+                code_for_io(&io::Error::from_raw_os_error(raw)),
+                code,
+                "Windows error {raw}"
+            );
+        }
+        let timed_out = io::Error::new(io::ErrorKind::TimedOut, "deadline");
+        assert_eq!(code_for_io(&timed_out), Code::TimedOut);
+    }
+
+    /// Each Winsock error maps like its POSIX twin. Both tables are plain
+    /// functions of the number, so this runs on Linux too.
+    #[cfg(unix)]
+    #[test]
+    fn winsock_errors_map_like_their_posix_twins() {
+        use super::win::*;
+        let twins = [
+            (WSAECONNREFUSED, libc::ECONNREFUSED),
+            (WSAETIMEDOUT, libc::ETIMEDOUT),
+            (WSAEHOSTUNREACH, libc::EHOSTUNREACH),
+            (WSAENETUNREACH, libc::ENETUNREACH),
+            (WSAENETDOWN, libc::ENETDOWN),
+            (WSAEHOSTDOWN, libc::EHOSTDOWN),
+            (WSAEADDRINUSE, libc::EADDRINUSE),
+            (WSAEADDRNOTAVAIL, libc::EADDRNOTAVAIL),
+            (WSAEAFNOSUPPORT, libc::EAFNOSUPPORT),
+            (WSAECONNRESET, libc::ECONNRESET),
+            (WSAECONNABORTED, libc::ECONNABORTED),
+            (WSAESHUTDOWN, libc::EPIPE),
+            (WSAEACCES, libc::EACCES),
+            (WSAECANCELLED, libc::ECANCELED),
+            (ERROR_CONNECTION_REFUSED, libc::ECONNREFUSED),
+            (ERROR_NETWORK_UNREACHABLE, libc::ENETUNREACH),
+            (ERROR_HOST_UNREACHABLE, libc::EHOSTUNREACH),
+            (ERROR_CONNECTION_ABORTED, libc::ECONNABORTED),
+            (ERROR_NETNAME_DELETED, libc::ECONNRESET),
+            (ERROR_OPERATION_ABORTED, libc::ECANCELED),
+        ];
+        for (wsa, errno) in twins {
+            let code = posix_code(errno);
+            assert!(code.is_some(), "errno {errno} has a code");
+            assert_eq!(windows_code(wsa), code, "Windows {wsa} vs errno {errno}");
+        }
+        // The common ones once more as bare numbers.
+        let literal = [
+            (10061, Code::Refused),
+            (10060, Code::TimedOut),
+            (10065, Code::Unreachable),
+            (10051, Code::Unreachable),
+            (10048, Code::AddressInUse),
+            (10049, Code::AddressNotAvailable),
+            (10054, Code::Reset),
+            (10053, Code::Reset),
+            (10013, Code::PermissionDenied),
+        ];
+        for (wsa, code) in literal {
+            assert_eq!(windows_code(wsa), Some(code), "Windows {wsa}");
+        }
+        // Anything else falls through to io::ErrorKind, as on Unix.
+        for unknown in [0, 5, 10035, 10038, 11001] {
+            assert_eq!(windows_code(unknown), None, "Windows {unknown}");
+        }
     }
 }

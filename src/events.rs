@@ -253,7 +253,17 @@ pub fn event_fd() -> Result<i32> {
     if delivery() != Delivery::Queued {
         return Err(not_queued());
     }
-    Ok(queue().signal.fd())
+    #[cfg(unix)]
+    return Ok(queue().signal.fd());
+    // Windows' signal is a SOCKET, pointer-sized: it does not fit the
+    // int32_t the C function hands out (see `sys::Signal`).
+    #[cfg(not(unix))]
+    Err(Error::new(
+        Code::NotApplicable,
+        "the event descriptor is a SOCKET on this platform and does not fit \
+         sack_tcp_get_event_fd's int32_t; call sack_tcp_dispatch from a timer \
+         or the message loop instead",
+    ))
 }
 
 fn not_queued() -> Error {
