@@ -3,18 +3,19 @@
 //! leaves no thread behind.
 //!
 //! Every socket task is spawned through [`spawn_socket_task`], which counts
-//! it, catches its panics and hands it the shutdown signal; `shutdown` uses
-//! the count to wait until every socket has delivered its `close` callback
-//! before it stops the worker threads.
+//! it and catches its panics. Every socket registers itself (see
+//! [`register`]) so that `shutdown` can ask each to stop; it then uses the
+//! task count to wait until every socket has delivered its `close`
+//! callback before it stops the worker threads. (A registry, rather than a
+//! shutdown signal every task waits on, keeps idle connections small.)
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
-use std::time::Duration;
-
-use tokio::sync::watch;
+use std::time::{Duration, Instant};
 
 use crate::error::{Code, Error, Result};
 
@@ -42,7 +43,6 @@ struct Running {
     // `RuntimeRef` for a moment; hence a Mutex rather than ownership.
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     handle: tokio::runtime::Handle,
-    shutdown_tx: watch::Sender<bool>,
     tasks: Arc<TaskCount>,
 }
 
@@ -94,12 +94,10 @@ fn build(config: RuntimeConfig) -> Result<Arc<Running>> {
     let runtime = builder
         .build()
         .map_err(|e| Error::from_io("starting the runtime", &e))?;
-    let (shutdown_tx, _) = watch::channel(false);
     Ok(Arc::new(Running {
         config,
         handle: runtime.handle().clone(),
         runtime: Mutex::new(Some(runtime)),
-        shutdown_tx,
         tasks: Arc::new(TaskCount::default()),
     }))
 }
@@ -133,41 +131,54 @@ pub fn get() -> Result<RuntimeRef> {
     Ok(RuntimeRef { running })
 }
 
-/// Resolves when the runtime starts shutting down.
-pub struct ShutdownSignal {
-    rx: watch::Receiver<bool>,
+/// What `shutdown` asks of every socket: close at once (abortively).
+pub trait Stop: Send + Sync {
+    fn stop(&self);
 }
 
-impl ShutdownSignal {
-    pub async fn wait(&mut self) {
-        // An Err means the sender is gone, which also means shutdown.
-        let _ = self.rx.wait_for(|down| *down).await;
+static REGISTRY: Mutex<Option<HashMap<usize, Weak<dyn Stop>>>> = Mutex::new(None);
+
+fn registry() -> MutexGuard<'static, Option<HashMap<usize, Weak<dyn Stop>>>> {
+    REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Registers a socket for `shutdown`; `key` must be unique while it lives
+/// (its address) and be passed to [`deregister`] when it is dropped.
+pub fn register(key: usize, socket: Weak<dyn Stop>) {
+    registry()
+        .get_or_insert_with(HashMap::new)
+        .insert(key, socket);
+}
+
+pub fn deregister(key: usize) {
+    if let Some(map) = registry().as_mut() {
+        map.remove(&key);
+    }
+}
+
+fn stop_all() {
+    let sockets: Vec<Weak<dyn Stop>> = registry()
+        .as_ref()
+        .map(|map| map.values().cloned().collect())
+        .unwrap_or_default();
+    for socket in sockets.iter().filter_map(Weak::upgrade) {
+        socket.stop();
     }
 }
 
 /// Spawns the task that owns a socket. `on_panic` runs if the task panics,
 /// so the socket can still report an error and close instead of vanishing.
-pub fn spawn_socket_task<F, P>(rt: &RuntimeRef, task: impl FnOnce(ShutdownSignal) -> F, on_panic: P)
+pub fn spawn_socket_task<F, P>(rt: &RuntimeRef, task: F, on_panic: P)
 where
     F: Future<Output = ()> + Send + 'static,
     P: FnOnce() + Send + 'static,
 {
-    let signal = ShutdownSignal {
-        rx: rt.running.shutdown_tx.subscribe(),
+    let guarded = Guarded {
+        inner: task,
+        guard: TaskGuard::new(rt.running.tasks.clone()),
+        on_panic: Some(on_panic),
     };
-    let guard = TaskGuard::new(rt.running.tasks.clone());
-    let fut = task(signal);
-    rt.running.handle.spawn(async move {
-        let _guard = guard;
-        if (CatchUnwind {
-            inner: Box::pin(fut),
-        })
-        .await
-        .is_err()
-        {
-            on_panic();
-        }
-    });
+    rt.running.handle.spawn(guarded);
 }
 
 /// True on a thread that belongs to the runtime, where blocking on the
@@ -197,8 +208,18 @@ pub fn shutdown() -> Result<()> {
             }
         }
     };
-    let _ = running.shutdown_tx.send(true);
-    let drained = running.tasks.wait_zero(TASK_DRAIN_TIMEOUT);
+    // A socket opened just before shutdown began may register after a pass,
+    // so stopping is repeated until every task has ended.
+    let deadline = Instant::now() + TASK_DRAIN_TIMEOUT;
+    let drained = loop {
+        stop_all();
+        if running.tasks.wait_zero(Duration::from_millis(100)) {
+            break true;
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+    };
     // In the queued mode the close callbacks wait in the queue; this thread
     // is the host's, so it delivers them.
     crate::events::drain_queue(usize::MAX);
@@ -264,22 +285,34 @@ impl Drop for TaskGuard {
     }
 }
 
-/// `catch_unwind` for a future, so a bug in a socket task becomes an error
-/// and a close for that socket rather than a silently dropped connection.
-/// The future is boxed so that polling it needs no unsafe pin projection.
-struct CatchUnwind<F> {
-    inner: Pin<Box<F>>,
+pin_project_lite::pin_project! {
+    /// A socket task with what every one of them carries: `catch_unwind`
+    /// around each poll (a bug in a task becomes an error and a close for
+    /// its socket rather than a silently dropped connection), and the guard
+    /// that counts it. Pinned in place, so the future needs no box of its
+    /// own inside the task.
+    struct Guarded<F, P> {
+        #[pin]
+        inner: F,
+        guard: TaskGuard,
+        on_panic: Option<P>,
+    }
 }
 
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = std::result::Result<F::Output, ()>;
+impl<F: Future<Output = ()>, P: FnOnce()> Future for Guarded<F, P> {
+    type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = self.inner.as_mut();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let inner = this.inner;
         match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
-            Err(_) => Poll::Ready(Err(())),
+            Ok(poll) => poll,
+            Err(_) => {
+                if let Some(on_panic) = this.on_panic.take() {
+                    on_panic();
+                }
+                Poll::Ready(())
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::address::{self, Family, Resolver};
 use crate::error::{Code, Error, Result};
 use crate::events::{self, Event, Handler};
 use crate::options::{ClientPlan, TlsOptions};
-use crate::runtime::{self, RuntimeRef, ShutdownSignal};
+use crate::runtime::{self, RuntimeRef};
 use crate::tls::config::ClientTls;
 
 pub(super) fn open(
@@ -54,11 +54,9 @@ pub(super) fn open(
     let socket = Socket::new(handler, read_strings, Role::Connection(connection));
     let task_socket = socket.clone();
     let panic_socket = socket.clone();
-    runtime::spawn_socket_task(
-        rt,
-        move |shutdown| run(task_socket, plan, binds, resolver, shutdown),
-        move || super::finish_after_panic(&panic_socket),
-    );
+    runtime::spawn_socket_task(rt, run(task_socket, plan, binds, resolver), move || {
+        super::finish_after_panic(&panic_socket)
+    });
     Ok(socket)
 }
 
@@ -67,14 +65,12 @@ async fn run(
     plan: ClientPlan,
     binds: Vec<SocketAddr>,
     resolver: Arc<dyn Resolver>,
-    mut shutdown: ShutdownSignal,
 ) {
     let conn = socket.connection().expect("client task on a listener");
     let mut attempt = pin!(connect(&plan, &binds, resolver.as_ref()));
     let outcome = loop {
         tokio::select! {
             biased;
-            _ = shutdown.wait() => break Err(canceled("the runtime is shutting down")),
             _ = conn.wake.notified() => {
                 // Woken by a send queued while connecting, or by a close,
                 // which cancels the attempt.
@@ -114,7 +110,7 @@ async fn run(
     if !tls && !socket.gate().messages_stopped() {
         events::emit(&socket, Event::Ready);
     }
-    conn::run(socket, stream, shutdown).await;
+    conn::run(socket, stream).await;
 }
 
 /// Whether any TLS option was given, in which case the client's TLS

@@ -7,16 +7,18 @@ use std::io::{self, IoSlice, Read};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
+use std::pin::Pin;
 use tokio::io::{Interest, Ready};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+
+use tokio::time::{Instant, Sleep};
 
 use super::send_queue::MAX_IOVECS;
 use super::session::{self, Session, TlsRole};
 use super::{finish, CloseMode, ConnState, Connection, Phase, Socket};
 use crate::error::{Code, Error};
 use crate::events::{self, Event, TextChunk};
-use crate::runtime::ShutdownSignal;
 use crate::text::{split_on_char_boundaries, Utf8Carry};
 
 thread_local! {
@@ -98,7 +100,7 @@ struct Driver<'a> {
     peer_eof: bool,
 }
 
-pub(super) async fn run(socket: Arc<Socket>, stream: Arc<TcpStream>, mut shutdown: ShutdownSignal) {
+pub(super) async fn run(socket: Arc<Socket>, stream: Arc<TcpStream>) {
     let conn = socket.connection().expect("connection task on a listener");
     let mut driver = Driver {
         socket: &socket,
@@ -111,6 +113,9 @@ pub(super) async fn run(socket: Arc<Socket>, stream: Arc<TcpStream>, mut shutdow
         fin_sent: false,
         peer_eof: false,
     };
+    // Boxed and made only when a deadline exists: an idle connection
+    // without timeouts then carries no timer in its task.
+    let mut timer: Option<Pin<Box<Sleep>>> = None;
     let end = loop {
         let interest = match driver.next_interest() {
             Ok(interest) => interest,
@@ -124,11 +129,11 @@ pub(super) async fn run(socket: Arc<Socket>, stream: Arc<TcpStream>, mut shutdow
         .into_iter()
         .flatten()
         .min();
+        arm(&mut timer, deadline);
         tokio::select! {
             biased;
-            _ = shutdown.wait() => break End::Reset,
             _ = conn.wake.notified() => continue,
-            _ = sleep_until(deadline), if deadline.is_some() => break driver.timed_out(),
+            _ = expired(&mut timer), if deadline.is_some() => break driver.timed_out(),
             ready = stream.ready(interest) => match ready {
                 Ok(ready) => {
                     if let Err(end) = driver.on_ready(ready) {
@@ -161,10 +166,21 @@ fn send_close_notify(st: &mut ConnState) {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    if let Some(deadline) = deadline {
-        tokio::time::sleep_until(deadline).await;
+fn arm(timer: &mut Option<Pin<Box<Sleep>>>, deadline: Option<Instant>) {
+    match (timer.as_mut(), deadline) {
+        (_, None) => *timer = None,
+        (Some(t), Some(d)) if t.deadline() != d => t.as_mut().reset(d),
+        (Some(_), Some(_)) => {}
+        (None, Some(d)) => *timer = Some(Box::pin(tokio::time::sleep_until(d))),
     }
+}
+
+/// Resolves when the armed timer fires; never without one.
+fn expired(timer: &mut Option<Pin<Box<Sleep>>>) -> impl std::future::Future<Output = ()> + '_ {
+    std::future::poll_fn(move |cx| match timer.as_mut() {
+        Some(t) => t.as_mut().poll(cx),
+        None => std::task::Poll::Pending,
+    })
 }
 
 impl Driver<'_> {

@@ -20,7 +20,7 @@ use crate::address::{self, Family};
 use crate::error::{Error, Result};
 use crate::events::{self, Event, Handler};
 use crate::options::{ConnSettings, ServerPlan};
-use crate::runtime::{self, RuntimeRef, ShutdownSignal};
+use crate::runtime::{self, RuntimeRef};
 use crate::tls::config::ServerTls;
 use crate::tls::detect::{detect, Detected, DETECT_BYTES};
 
@@ -88,7 +88,7 @@ pub(super) fn open(
     let task_rt = rt.clone();
     runtime::spawn_socket_task(
         rt,
-        move |shutdown| accept_loop(task_socket, listeners, task_rt, shutdown),
+        accept_loop(task_socket, listeners, task_rt),
         move || super::finish_after_panic(&panic_socket),
     );
     Ok(socket)
@@ -137,12 +137,7 @@ fn bind_one(addr: SocketAddr, flags: &BindFlags, backlog: u32) -> Result<TcpList
     TcpListener::from_std(socket.into()).map_err(|e| Error::from_io(&context("register"), &e))
 }
 
-async fn accept_loop(
-    socket: Arc<Socket>,
-    listeners: Vec<TcpListener>,
-    rt: RuntimeRef,
-    mut shutdown: ShutdownSignal,
-) {
+async fn accept_loop(socket: Arc<Socket>, listeners: Vec<TcpListener>, rt: RuntimeRef) {
     let Role::Listener(listener) = &socket.role else {
         unreachable!("accept loop on a connection")
     };
@@ -153,7 +148,6 @@ async fn accept_loop(
         }
         tokio::select! {
             biased;
-            _ = shutdown.wait() => break,
             _ = listener.wake.notified() => continue,
             accepted = accept_any(&listeners, &mut next) => match accepted {
                 Ok((stream, peer)) => accept_one(&socket, listener, stream, peer, &rt),
@@ -256,14 +250,14 @@ fn accept_one(
     let panic_socket = conn_socket;
     runtime::spawn_socket_task(
         rt,
-        move |mut shutdown| async move {
-            let tls = tls_now || (detect && detect_tls(&task_socket, &stream, &mut shutdown).await);
+        async move {
+            let tls = tls_now || (detect && detect_tls(&task_socket, &stream).await);
             // A TLS connection is ready when its handshake is done; the
             // connection task raises that.
             if !tls && !task_socket.gate().messages_stopped() {
                 events::emit(&task_socket, Event::Ready);
             }
-            conn::run(task_socket, stream, shutdown).await;
+            conn::run(task_socket, stream).await;
         },
         move || super::finish_after_panic(&panic_socket),
     );
@@ -274,11 +268,7 @@ fn accept_one(
 /// client silent for the handshake timeout is served as plain, so protocols
 /// where the server speaks first still work on a fallback port. Returns
 /// whether the connection speaks TLS.
-async fn detect_tls(
-    socket: &Arc<Socket>,
-    stream: &TcpStream,
-    shutdown: &mut ShutdownSignal,
-) -> bool {
+async fn detect_tls(socket: &Arc<Socket>, stream: &TcpStream) -> bool {
     let Role::Connection(conn) = &socket.role else {
         return false;
     };
@@ -293,7 +283,6 @@ async fn detect_tls(
         }
         let peeked = tokio::select! {
             biased;
-            _ = shutdown.wait() => return false,
             _ = conn.wake.notified() => continue,
             _ = tokio::time::sleep_until(deadline) => return false,
             peeked = stream.peek(&mut first) => peeked,

@@ -194,6 +194,8 @@ impl Socket {
         });
         *lock(&socket.self_ref) = Some(socket.clone());
         LIVE_SOCKETS.fetch_add(1, Ordering::SeqCst);
+        let weak: std::sync::Weak<dyn runtime::Stop> = Arc::downgrade(&socket) as _;
+        runtime::register(socket.registry_key(), weak);
         socket
     }
 
@@ -560,8 +562,22 @@ fn not_connected() -> Error {
     Error::new(Code::Closed, "the socket is not connected yet")
 }
 
+impl Socket {
+    fn registry_key(&self) -> usize {
+        self as *const Socket as usize
+    }
+}
+
+impl runtime::Stop for Socket {
+    fn stop(&self) {
+        // Errors only mean it is closed already.
+        let _ = self.request_close(CloseMode::Abort);
+    }
+}
+
 impl Drop for Socket {
     fn drop(&mut self) {
+        runtime::deregister(self.registry_key());
         LIVE_SOCKETS.fetch_sub(1, Ordering::SeqCst);
     }
 }

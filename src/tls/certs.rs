@@ -238,23 +238,50 @@ fn into_checked_key(
     Ok(format.wrap(std::mem::take(&mut *plain)))
 }
 
-/// scrypt's memory use comes from the file; an absurd N or r would abort
-/// the process on allocation instead of failing.
+/// The key derivation's cost comes from the file, so an untrusted key could
+/// otherwise make loading take hours (PBKDF2 iterations, scrypt's p) or
+/// abort the process on allocation (scrypt's N, r and p). The limits are far
+/// above what any tool writes by default (OpenSSL: 2048 PBKDF2 iterations,
+/// scrypt N=16384 r=8 p=1) and cost a few seconds at most.
 fn check_kdf_cost(scheme: &EncryptionScheme<'_>) -> Result<()> {
+    const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
     const MAX_SCRYPT_MEMORY: u64 = 256 << 20;
-    let Some(Kdf::Scrypt(params)) = scheme.pbes2().map(|pbes2| &pbes2.kdf) else {
-        return Ok(());
-    };
-    let memory = 128u64
-        .saturating_mul(params.block_size.into())
-        .saturating_mul(params.cost_parameter);
-    if memory > MAX_SCRYPT_MEMORY {
-        return Err(Error::new(
+    const MAX_SCRYPT_WORK: u64 = 1 << 26; // N * r * p
+    let too_costly = |what: String| {
+        Err(Error::new(
             Code::UnsupportedKey,
-            format!("{KEY_PEM}: the key's scrypt parameters need more than 256 MiB"),
-        ));
+            format!("{KEY_PEM}: the key's {what}; refusing to derive its key"),
+        ))
+    };
+    match scheme.pbes2().map(|pbes2| &pbes2.kdf) {
+        Some(Kdf::Pbkdf2(params)) if params.iteration_count > MAX_PBKDF2_ITERATIONS => {
+            too_costly(format!(
+                "PBKDF2 iteration count {} is above {MAX_PBKDF2_ITERATIONS}",
+                params.iteration_count
+            ))
+        }
+        Some(Kdf::Scrypt(params)) => {
+            let (n, r, p) = (
+                params.cost_parameter,
+                u64::from(params.block_size),
+                u64::from(params.parallelization),
+            );
+            let memory = 128u64.saturating_mul(r).saturating_mul(n.saturating_add(p));
+            let work = n.saturating_mul(r).saturating_mul(p);
+            if memory > MAX_SCRYPT_MEMORY {
+                too_costly(format!(
+                    "scrypt parameters need more than 256 MiB (N={n} r={r} p={p})"
+                ))
+            } else if work > MAX_SCRYPT_WORK {
+                too_costly(format!(
+                    "scrypt parameters need too much work (N={n} r={r} p={p})"
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn pkcs5_error(err: pkcs8::pkcs5::Error) -> Error {
