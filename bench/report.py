@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Turns the raw key=value lines bench/run collected into the Markdown report.
+
+Each raw line: scenario=S server=V run=R key=value ...  Medians are taken
+over runs; a ratio is the median over runs of (server / baseline) measured
+in the same run (the baseline ran right before or after, so slow phases of
+a noisy machine hit both), where the baseline is the epoll server for plain
+scenarios and Node's tls server for TLS ones.
+"""
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+PLAIN_SERVERS = ["epoll", "libuv", "node", "sack_tcp"]
+TLS_SERVERS = ["node", "sack_tcp"]
+
+# scenario, metric key, label, better ("higher"/"lower"), format
+ROWS = [
+    ("pingpong", "rtt_per_s", "ping-pong 64 B, 1 conn: round trips/s", "higher", "{:,.0f}"),
+    ("pingpong", "p50_us", "ping-pong: p50 latency (µs)", "lower", "{:.1f}"),
+    ("pingpong", "p99_us", "ping-pong: p99 latency (µs)", "lower", "{:.1f}"),
+    ("pingpong", "server_cpu_us_per_rtt", "ping-pong: server CPU µs per round trip", "lower", "{:.1f}"),
+    ("bulk1", "mb_per_s", "bulk echo, 1 conn: MB/s", "higher", "{:,.0f}"),
+    ("bulk1", "server_cpu_ms_per_mb", "bulk echo, 1 conn: server CPU ms/MB", "lower", "{:.3f}"),
+    ("bulk8", "mb_per_s", "bulk echo, 8 conns: MB/s", "higher", "{:,.0f}"),
+    ("bulk8", "server_cpu_ms_per_mb", "bulk echo, 8 conns: server CPU ms/MB", "lower", "{:.3f}"),
+    ("bulk64", "mb_per_s", "bulk echo, 64 conns: MB/s", "higher", "{:,.0f}"),
+    ("bulk64", "server_cpu_ms_per_mb", "bulk echo, 64 conns: server CPU ms/MB", "lower", "{:.3f}"),
+    ("connrate", "conns_per_s", "connect + echo 64 B + close: conns/s", "higher", "{:,.0f}"),
+    ("connrate", "server_cpu_us_per_conn", "connection rate: server CPU µs/conn", "lower", "{:.1f}"),
+    ("idle", "bytes_per_conn", "idle plain conns: server RSS bytes/conn", "lower", "{:,.0f}"),
+    ("tls_handshake", "conns_per_s", "TLS full handshake + echo + close: /s", "higher", "{:,.0f}"),
+    ("tls_handshake", "server_cpu_us_per_conn", "TLS handshake: server CPU µs each", "lower", "{:.0f}"),
+    ("tls_bulk", "mb_per_s", "TLS bulk echo, 1 conn: MB/s", "higher", "{:,.0f}"),
+    ("tls_bulk", "server_cpu_ms_per_mb", "TLS bulk echo: server CPU ms/MB", "lower", "{:.3f}"),
+    ("tls_idle", "bytes_per_conn", "idle TLS conns: server RSS bytes/conn", "lower", "{:,.0f}"),
+]
+
+# (scenario, metric) -> (description, check(sack_median, sack_ratio, medians) -> bool)
+TARGETS = {
+    ("pingpong", "rtt_per_s"): (
+        "≥ 0.95× epoll and ahead of libuv",
+        lambda v, r, m: r is not None and r >= 0.95 and v > m.get("libuv", float("inf")),
+    ),
+    ("bulk1", "mb_per_s"): ("≥ 1.0× epoll", lambda v, r, m: r is not None and r >= 1.0),
+    ("connrate", "conns_per_s"): ("≥ 0.8× epoll", lambda v, r, m: r is not None and r >= 0.8),
+    ("idle", "bytes_per_conn"): ("≤ 1 KiB", lambda v, r, m: v <= 1024),
+    ("tls_handshake", "conns_per_s"): ("≥ 2× Node tls", lambda v, r, m: r is not None and r >= 2.0),
+    ("tls_bulk", "mb_per_s"): ("≥ 1.7× Node tls", lambda v, r, m: r is not None and r >= 1.7),
+    ("tls_idle", "bytes_per_conn"): ("≤ 20 KiB", lambda v, r, m: v <= 20480),
+}
+
+SENDS = [
+    ("sends_single", "1,000,000 × 16 B sends, 1 thread", "write(2), 1 thread"),
+    ("sends_threads", "1,000,000 × 16 B sends, 4 threads, 1 client", "write(2), 4 threads + mutex"),
+]
+
+
+def parse(path):
+    data = defaultdict(dict)  # (scenario, server) -> run -> {key: value}
+    for line in open(path):
+        fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+        if "scenario" not in fields:
+            continue
+        data[(fields["scenario"], fields["server"])][int(fields["run"])] = fields
+    return data
+
+
+def num(fields, key):
+    if fields is None or "error" in fields or key not in fields:
+        return None
+    try:
+        return float(fields[key])
+    except ValueError:
+        return None
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, pattern):
+    return "—" if value is None else pattern.format(value)
+
+
+def main():
+    raw = sys.argv[1]
+    quick = "--quick" in sys.argv and sys.argv[sys.argv.index("--quick") + 1] == "1"
+    data = parse(raw)
+    out = []
+    w = out.append
+    w("# sack_tcp benchmark" + (" (quick smoke run: figures are not meaningful)" if quick else ""))
+    w("")
+    w(os.environ.get("BENCH_MACHINE", ""))
+    w("")
+    w("Each cell is the median over runs, then in parentheses the median over runs of")
+    w("that server's figure divided by the baseline's from the same run (epoll for")
+    w("plain scenarios, Node tls for TLS). \"better\" says which direction wins.")
+    w("Targets apply to sack_tcp.")
+    w("")
+    w("| scenario: metric | better | epoll | libuv | node | sack_tcp | target | status |")
+    w("|---|---|---|---|---|---|---|---|")
+    failed_cells = []
+    notes = []
+    zero_base = set()
+    for scenario, key, label, better, pattern in ROWS:
+        tls = scenario.startswith("tls_")
+        servers = TLS_SERVERS if tls else PLAIN_SERVERS
+        base = "node" if tls else "epoll"
+        if not any((scenario, s) in data for s in servers):
+            continue
+        base_runs = data.get((scenario, base), {})
+        medians, ratios, cells = {}, {}, {}
+        for s in PLAIN_SERVERS:
+            if s not in servers:
+                cells[s] = "n/a"
+                continue
+            runs = data.get((scenario, s), {})
+            if not runs:
+                cells[s] = "—"
+                continue
+            errors = [r for r, f in runs.items() if "error" in f or key not in f]
+            if errors and key == ROWS[[x[0] for x in ROWS].index(scenario)][1]:
+                failed_cells.append(f"{scenario} on {s}: run(s) {errors} failed "
+                                    f"({', '.join(runs[r].get('error', 'no output') for r in errors)})")
+            v = median(num(f, key) for f in runs.values())
+            pairs = []
+            for r, f in runs.items():
+                a, b = num(f, key), num(base_runs.get(r), key)
+                if a is not None and b is not None and b > 0:
+                    pairs.append(a / b)
+            ratio = median(pairs)
+            medians[s], ratios[s] = v, ratio
+            if v is None:
+                cells[s] = "FAILED"
+            elif ratio is None:
+                cells[s] = fmt(v, pattern) + " (n/a)"
+                if s != base:
+                    zero_base.add(label)
+            else:
+                cells[s] = f"{fmt(v, pattern)} ({ratio:.2f}×)"
+        target, status = "", ""
+        if (scenario, key) in TARGETS:
+            desc, check = TARGETS[(scenario, key)]
+            target = desc
+            v = medians.get("sack_tcp")
+            if v is None:
+                status = "FAILED"
+            else:
+                status = "met" if check(v, ratios.get("sack_tcp"), medians) else "**missed**"
+        w(f"| {label} | {better} | {cells['epoll']} | {cells['libuv']} | {cells['node']} | "
+          f"{cells['sack_tcp']} | {target} | {status} |")
+        if key == "bytes_per_conn":
+            for s in servers:
+                runs = data.get((scenario, s), {})
+                reached = {f.get("reached") for f in runs.values() if "reached" in f}
+                requested = {f.get("requested") for f in runs.values() if "requested" in f}
+                if reached and reached != requested:
+                    notes.append(f"{scenario} on {s}: only {sorted(reached)} of {sorted(requested)} "
+                                 "connections could be opened; bytes/conn is over those.")
+    w("")
+    rows = [(sc, label, base_label) for sc, label, base_label in SENDS if (sc, "sack_tcp") in data]
+    if rows:
+        w("Per-call overhead (sack_tcp client to an epoll sink; the baseline runs in the same")
+        w("process right before or after). \"calls\" times the calls alone; \"drained\" runs until")
+        w("sack_tcp_get_queued_bytes is 0. Ratios are sack_tcp calls/s over write(2) calls/s.")
+        w("")
+        w("| scenario | baseline | baseline ns/call | sack_tcp_send ns/call | ratio (calls) "
+          "| ns/msg until drained | ratio (drained) |")
+        w("|---|---|---|---|---|---|---|")
+        for sc, label, base_label in rows:
+            runs = data[(sc, "sack_tcp")]
+            b = median(num(f, "base_ns_per_call") for f in runs.values())
+            c = median(num(f, "sack_ns_per_call") for f in runs.values())
+            d = median(num(f, "sack_ns_per_msg_drained") for f in runs.values())
+            rc = median(num(f, "base_ns_per_call") / num(f, "sack_ns_per_call")
+                        for f in runs.values() if num(f, "sack_ns_per_call"))
+            rd = median(num(f, "base_ns_per_call") / num(f, "sack_ns_per_msg_drained")
+                        for f in runs.values() if num(f, "sack_ns_per_msg_drained"))
+            errors = [r for r, f in runs.items() if "error" in f]
+            if errors:
+                failed_cells.append(f"{sc}: run(s) {errors} failed")
+            w(f"| {label} | {base_label} | {fmt(b, '{:.0f}')} | {fmt(c, '{:.0f}')} | "
+              f"{fmt(rc, '{:.2f}×')} | {fmt(d, '{:.0f}')} | {fmt(rd, '{:.2f}×')} |")
+        w("")
+    for label in sorted(zero_base):
+        notes.append(f"{label}: the baseline measured 0 (or failed), so no ratio (n/a). The epoll "
+                     "server keeps no user-space memory for an idle connection.")
+    tls_info = sorted({f.get("tls") for (sc, _), runs in data.items() if sc.startswith("tls_")
+                       for f in runs.values() if f.get("tls", "TLS") not in ("TLS", "plain")})
+    if tls_info:
+        notes.append("TLS negotiated: " + ", ".join(tls_info) +
+                     " (RSA-2048 certificate from c_tests/make_certs.sh; OpenSSL client, "
+                     "no tickets, no session cache).")
+    if failed_cells:
+        w("Failures:")
+        w("")
+        for f in failed_cells:
+            w(f"- {f}")
+        w("")
+    if notes:
+        w("Notes:")
+        w("")
+        for n in notes:
+            w(f"- {n}")
+        w("")
+    # Every run's main figure, to judge the noise.
+    w("<details><summary>Every run (main metric of each scenario)</summary>")
+    w("")
+    w("| scenario | server | runs |")
+    w("|---|---|---|")
+    main_key = {}
+    for scenario, key, *_ in ROWS:
+        main_key.setdefault(scenario, key)
+    main_key.update({"sends_single": "sack_ns_per_call", "sends_threads": "sack_ns_per_call"})
+    for (scenario, server), runs in sorted(data.items()):
+        key = main_key.get(scenario)
+        vals = []
+        for r in sorted(runs):
+            v = num(runs[r], key)
+            vals.append("fail" if v is None else f"{v:,.1f}")
+        w(f"| {scenario} ({key}) | {server} | {' / '.join(vals)} |")
+    w("")
+    w("</details>")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
