@@ -689,6 +689,14 @@ SACK_TCP_API sack_tcp_result sack_tcp_runtime_start(const sack_tcp_runtime_optio
 SACK_TCP_API sack_tcp_result sack_tcp_shutdown(void);
 
 /**
+ * Waits until at most `target` socket objects are alive (see
+ * `sack_tcp_live_handles`), up to `timeout_ms` milliseconds, and returns the
+ * count then. The count drops when a socket's task has finished, shortly
+ * after its close callback returned; tests use this instead of polling.
+ */
+SACK_TCP_API size_t sack_tcp_wait_live_handles(size_t target, uint32_t timeout_ms);
+
+/**
  * The library's version as MAJOR * 10000 + MINOR * 100 + PATCH; compare
  * with `SACK_TCP_VERSION_NUMBER` from the header you compiled against.
  */

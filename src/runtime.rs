@@ -151,8 +151,14 @@ pub fn register(key: usize, socket: Weak<dyn Stop>) {
 }
 
 pub fn deregister(key: usize) {
-    if let Some(map) = registry().as_mut() {
+    let mut registry = registry();
+    if let Some(map) = registry.as_mut() {
         map.remove(&key);
+        if map.is_empty() {
+            // Freed, not kept: a static's heap memory would outlive a
+            // dlclose of the library.
+            *registry = None;
+        }
     }
 }
 

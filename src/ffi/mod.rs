@@ -117,6 +117,20 @@ pub extern "C" fn sack_tcp_shutdown() -> sack_tcp_result {
     guard(runtime::shutdown)
 }
 
+/// Waits until at most `target` socket objects are alive (see
+/// `sack_tcp_live_handles`), up to `timeout_ms` milliseconds, and returns the
+/// count then. The count drops when a socket's task has finished, shortly
+/// after its close callback returned; tests use this instead of polling.
+#[no_mangle]
+pub extern "C" fn sack_tcp_wait_live_handles(target: usize, timeout_ms: u32) -> usize {
+    guard_value(usize::MAX, || {
+        crate::socket::wait_live_count(
+            target,
+            std::time::Duration::from_millis(u64::from(timeout_ms)),
+        )
+    })
+}
+
 /// The library's version as MAJOR * 10000 + MINOR * 100 + PATCH; compare
 /// with `SACK_TCP_VERSION_NUMBER` from the header you compiled against.
 #[no_mangle]

@@ -38,6 +38,30 @@ pub fn live_count() -> usize {
     LIVE_SOCKETS.load(Ordering::SeqCst)
 }
 
+/// Signalled whenever a socket is dropped, so tests can wait for the count
+/// (which lags the close callback by the end of the socket's task) without
+/// polling.
+static DROPPED: (Mutex<()>, std::sync::Condvar) = (Mutex::new(()), std::sync::Condvar::new());
+
+/// Waits until at most `target` sockets are alive, up to `timeout`; returns
+/// the count then.
+pub fn wait_live_count(target: usize, timeout: std::time::Duration) -> usize {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut guard = lock(&DROPPED.0);
+    loop {
+        let live = live_count();
+        let now = std::time::Instant::now();
+        if live <= target || now >= deadline {
+            return live;
+        }
+        guard = DROPPED
+            .1
+            .wait_timeout(guard, deadline - now)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+}
+
 /// How a close was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseMode {
@@ -578,7 +602,9 @@ impl runtime::Stop for Socket {
 impl Drop for Socket {
     fn drop(&mut self) {
         runtime::deregister(self.registry_key());
+        let _guard = lock(&DROPPED.0);
         LIVE_SOCKETS.fetch_sub(1, Ordering::SeqCst);
+        DROPPED.1.notify_all();
     }
 }
 
