@@ -23,6 +23,24 @@ static struct {
 } tests[MAX_TESTS];
 static int n_tests;
 static const char *current_test = "?";
+static int slow_factor = 1;
+
+int harness_slow(void) {
+    return slow_factor;
+}
+
+/* Reads SACK_TCP_TEST_SLOW (see harness.h); anything but 1..100 fails. */
+static void read_slow_factor(void) {
+    const char *v = getenv("SACK_TCP_TEST_SLOW");
+    if (v == NULL || *v == 0) return;
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (*end != 0 || n < 1 || n > 100) {
+        fprintf(stderr, "SACK_TCP_TEST_SLOW=%s: expected a whole number from 1 to 100\n", v);
+        exit(2);
+    }
+    slow_factor = (int)n;
+}
 
 void harness_register(const char *name, test_fn fn) {
     if (n_tests == MAX_TESTS) abort();
@@ -60,9 +78,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s TEST | --list\n", argv[0]);
         return 2;
     }
+    read_slow_factor();
     signal(SIGPIPE, SIG_IGN);
     signal(SIGALRM, on_alarm);
-    alarm(120);
+    alarm(120 * (unsigned)slow_factor);
     for (int i = 0; i < n_tests; i++) {
         if (strcmp(tests[i].name, argv[1]) == 0) {
             current_test = tests[i].name;

@@ -11,8 +11,14 @@
 
 #include "sack_tcp.h"
 
-/* Default deadline for any single wait. */
-#define WAIT_MS 10000
+/* The slow-mode factor: SACK_TCP_TEST_SLOW=N in the environment (a whole
+ * number from 1 to 100; 1 when unset) multiplies WAIT_MS and the per-test
+ * time limit, for runs under valgrind. It only gives waits longer
+ * deadlines: the timing bounds that tests assert are not scaled. */
+int harness_slow(void);
+
+/* Default deadline for any single wait (10 s, times the slow factor). */
+#define WAIT_MS (10000 * harness_slow())
 
 typedef void (*test_fn)(void);
 void harness_register(const char *name, test_fn fn);

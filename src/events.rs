@@ -160,7 +160,7 @@ fn deliver(socket: &Arc<Socket>, event: Event<'_>) {
     match event {
         // Checked here, at the last moment before the call, so that a close
         // requested by a previous callback (or another thread) stops delivery.
-        Event::Message(_) | Event::Text(_) if gate.messages_stopped() => return,
+        Event::Message(_) | Event::Text(_) | Event::Ready if gate.messages_stopped() => return,
         Event::Close => gate.mark_closed(),
         _ => {}
     }
