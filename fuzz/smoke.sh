@@ -16,6 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 export RUSTC_BOOTSTRAP=1
+# The instrumented build (aws-lc included) takes minutes from scratch; a
+# target directory outside the checkout lets every clone on this machine
+# reuse it.
+export CARGO_TARGET_DIR=${SACK_TCP_FUZZ_TARGET_DIR:-$HOME/.cache/sack_tcp/fuzz-target}
 seconds=${SMOKE_SECONDS:-5}
 all_targets=(address pem detect utf8_carry options)
 targets=("$@")
