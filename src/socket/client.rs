@@ -32,7 +32,7 @@ pub(super) fn open(
         Some(bind) => address::resolve_bind(Some(bind), plan.bind_port, plan.family)?,
         None => Vec::new(),
     };
-    let connection = Connection::new(Phase::Connecting, plan.conn, false);
+    let connection = Connection::new(Phase::Connecting, Arc::new(plan.conn), false);
     {
         let mut st = connection.lock();
         if wants_tls_settings(&plan.tls) {
@@ -48,7 +48,7 @@ pub(super) fn open(
             }
             st.tls_role = Some(role);
         } else {
-            st.lazy_client_target = Some(plan.target.clone());
+            st.lazy_client_target = Some(Box::new(plan.target.clone()));
         }
     }
     let socket = Socket::new(handler, read_strings, Role::Connection(connection));
@@ -98,8 +98,6 @@ async fn run(
     let stream = Arc::new(stream);
     {
         let mut st = conn.lock();
-        st.local = stream.local_addr().ok();
-        st.peer = stream.peer_addr().ok();
         st.stream = Some(stream.clone());
         st.phase = Phase::Open;
     }

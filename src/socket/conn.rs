@@ -522,7 +522,8 @@ impl Driver<'_> {
         }
         let mut st = self.conn.lock();
         if let End::Failed(error) | End::TlsFailed(error) = &end {
-            log::debug!("connection with {:?} failed: {error}", st.peer);
+            let peer = st.stream.as_ref().and_then(|s| s.peer_addr().ok());
+            log::debug!("connection with {peer:?} failed: {error}");
         }
         st.phase = Phase::Closed;
         st.stream = None;

@@ -36,7 +36,7 @@ pub(crate) struct Listener {
     tls: Option<Arc<ServerTls>>,
     close_requested: Mutex<bool>,
     wake: Notify,
-    conn_settings: ConnSettings,
+    conn_settings: Arc<ConnSettings>,
 }
 
 impl Listener {
@@ -80,7 +80,7 @@ pub(super) fn open(
             tls,
             close_requested: Mutex::new(false),
             wake: Notify::new(),
-            conn_settings: plan.conn,
+            conn_settings: Arc::new(plan.conn),
         }),
     );
     let task_socket = socket.clone();
@@ -150,7 +150,7 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<TcpListener>, rt: Runti
             biased;
             _ = listener.wake.notified() => continue,
             accepted = accept_any(&listeners, &mut next) => match accepted {
-                Ok((stream, peer)) => accept_one(&socket, listener, stream, peer, &rt),
+                Ok((stream, _peer)) => accept_one(&socket, listener, stream, &rt),
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
                     let error = Error::from_io("accept", &e);
@@ -197,14 +197,8 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-fn accept_one(
-    server: &Arc<Socket>,
-    listener: &Listener,
-    stream: TcpStream,
-    peer: SocketAddr,
-    rt: &RuntimeRef,
-) {
-    let settings = listener.conn_settings;
+fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: &RuntimeRef) {
+    let settings = listener.conn_settings.clone();
     if let Err(e) = net::configure_stream(&stream, &settings) {
         let error = Error::from_io("configuring an accepted connection", &e);
         events::emit(server, Event::Error(&error));
@@ -222,8 +216,6 @@ fn accept_one(
     };
     {
         let mut st = connection.lock();
-        st.local = stream.local_addr().ok();
-        st.peer = Some(peer);
         st.stream = Some(stream.clone());
         if let (true, Some(role)) = (tls_now, &role) {
             match role.new_session() {
@@ -251,7 +243,9 @@ fn accept_one(
     runtime::spawn_socket_task(
         rt,
         async move {
-            let tls = tls_now || (detect && detect_tls(&task_socket, &stream).await);
+            // Boxed: only fallback listeners detect, so the detection's
+            // state need not sit in every connection's task.
+            let tls = tls_now || (detect && Box::pin(detect_tls(&task_socket, &stream)).await);
             // A TLS connection is ready when its handshake is done; the
             // connection task raises that.
             if !tls && !task_socket.gate().messages_stopped() {

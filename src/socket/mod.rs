@@ -129,7 +129,8 @@ pub(crate) struct Connection {
     state: Mutex<ConnState>,
     /// Wakes the task: data was queued, or a close was requested.
     wake: Notify,
-    settings: ConnSettings,
+    /// Shared with the listener's other connections.
+    settings: Arc<ConnSettings>,
     /// Accepted by a listener (rather than opened as a client).
     accepted: bool,
 }
@@ -153,8 +154,6 @@ struct ConnState {
     /// Set when the queue rose above the low mark (or a send was refused);
     /// the drain event fires when it falls back.
     drain_armed: bool,
-    local: Option<SocketAddr>,
-    peer: Option<SocketAddr>,
     session: Session,
     /// Plaintext rustls holds until its handshake is done; it counts
     /// toward the queue limit like queued bytes.
@@ -164,10 +163,20 @@ struct ConnState {
     tls_role: Option<TlsRole>,
     /// A client without TLS options builds its TLS settings only if it
     /// upgrades; this is the name it would then verify.
-    lazy_client_target: Option<crate::address::ParsedAddress>,
+    lazy_client_target: Option<Box<crate::address::ParsedAddress>>,
 }
 
 impl ConnState {
+    /// An address of the connected stream, asked of the socket when needed
+    /// rather than stored in every connection.
+    fn stream_addr(
+        &self,
+        which: fn(&TcpStream) -> std::io::Result<SocketAddr>,
+    ) -> Result<SocketAddr> {
+        let stream = self.stream.as_deref().ok_or_else(not_connected)?;
+        which(stream).map_err(|e| Error::from_io("reading the socket's address", &e))
+    }
+
     fn queued(&self) -> usize {
         self.queue.len() + self.tls_pending_plain
     }
@@ -180,7 +189,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Connection {
-    fn new(phase: Phase, settings: ConnSettings, accepted: bool) -> Connection {
+    fn new(phase: Phase, settings: Arc<ConnSettings>, accepted: bool) -> Connection {
         Connection {
             accepted,
             state: Mutex::new(ConnState {
@@ -189,8 +198,6 @@ impl Connection {
                 queue: SendQueue::default(),
                 close_request: None,
                 drain_armed: false,
-                local: None,
-                peer: None,
                 session: Session::Plain,
                 tls_pending_plain: 0,
                 tls_role: None,
@@ -447,15 +454,15 @@ impl Socket {
         self.check_open()?;
         match &self.role {
             Role::Listener(l) => Ok(l.addrs()[0]),
-            Role::Connection(conn) => conn.lock().local.ok_or_else(not_connected),
+            Role::Connection(conn) => conn.lock().stream_addr(TcpStream::local_addr),
         }
     }
 
     pub fn peer_addr(&self) -> Result<SocketAddr> {
         let conn = self.connection()?;
         self.check_open()?;
-        let peer = conn.lock().peer;
-        peer.ok_or_else(not_connected)
+        let peer = conn.lock().stream_addr(TcpStream::peer_addr);
+        peer
     }
 
     /// Every address a listener is bound to (one per listening socket).
