@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "example_util.h"
 #include "sack_tcp.h"
 
 static const char *target;
@@ -111,24 +112,6 @@ static void client_close(void *ud, sack_tcp *client) {
     (void)ud;
     (void)client;
     sem_post(&wake);
-}
-
-/* Reads a whole file into a NUL-terminated string (NULL on failure). */
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) return NULL;
-    char *text = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size >= 0 && fseek(f, 0, SEEK_SET) == 0) text = malloc((size_t)size + 1);
-    if (text != NULL && fread(text, 1, (size_t)size, f) == (size_t)size) {
-        text[size] = '\0';
-    } else {
-        free(text);
-        text = NULL;
-    }
-    fclose(f);
-    return text;
 }
 
 static int usage(const char *program) {

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "example_util.h"
 #include "sack_tcp.h"
 
 /* What the server remembers about one connection (its user data). */
@@ -127,16 +128,6 @@ static int usage(const char *program) {
             "                        until SIGINT/SIGTERM)\n",
             program);
     return 2;
-}
-
-/* Parses a whole decimal number in [min, max]. */
-static bool parse_number(const char *text, long min, long max, long *out) {
-    char *end;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < min || value > max) return false;
-    *out = value;
-    return true;
 }
 
 int main(int argc, char **argv) {

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "example_util.h"
 #include "sack_tcp.h"
 
 typedef struct {
@@ -44,23 +45,6 @@ static void on_signal(int sig) {
     (void)sig;
     interrupted = 1;
     sem_post(&wake);
-}
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) return NULL;
-    char *text = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size >= 0 && fseek(f, 0, SEEK_SET) == 0) text = malloc((size_t)size + 1);
-    if (text != NULL && fread(text, 1, (size_t)size, f) == (size_t)size) {
-        text[size] = '\0';
-    } else {
-        free(text);
-        text = NULL;
-    }
-    fclose(f);
-    return text;
 }
 
 static void describe_peer(sack_tcp *conn, char *out, size_t size) {
@@ -141,15 +125,6 @@ static int usage(const char *program) {
             "                     until SIGINT/SIGTERM)\n",
             program);
     return 2;
-}
-
-static bool parse_number(const char *text, long min, long max, long *out) {
-    char *end;
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || value < min || value > max) return false;
-    *out = value;
-    return true;
 }
 
 int main(int argc, char **argv) {
