@@ -13,9 +13,10 @@ use std::any::Any;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Code, Error, Result};
+use crate::lock;
 use crate::socket::Socket;
 
 /// What happened to a socket. Borrowed data lives only for the callback.
@@ -221,10 +222,6 @@ fn queue() -> &'static EventQueue {
         signal: crate::sys::Signal::new().expect("a socket pair for the event descriptor"),
         dispatching: Mutex::new(()),
     })
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl EventQueue {

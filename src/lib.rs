@@ -17,3 +17,11 @@ pub mod socket;
 mod sys;
 pub mod text;
 pub mod tls;
+
+/// Locks a mutex, using it even if a panic poisoned it: nothing in this
+/// crate holds a lock across code that can leave the guarded state
+/// half-updated, and a socket library must not stop working because one
+/// callback thread panicked.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -18,6 +18,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::error::{Code, Error, Result};
+use crate::lock;
 
 /// How long `shutdown` waits for sockets to finish their close callbacks,
 /// and then for worker threads to exit, before giving up on a stuck one.
@@ -54,11 +55,7 @@ static STATE: Mutex<State> = Mutex::new(State::Stopped {
 });
 
 fn state() -> MutexGuard<'static, State> {
-    // A panic while holding this lock cannot leave State half-written (every
-    // update is a single assignment), so a poisoned lock is still usable.
-    STATE
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    lock(&STATE)
 }
 
 /// Sets the configuration used when the runtime starts. Starts it at once so
@@ -139,7 +136,7 @@ pub trait Stop: Send + Sync {
 static REGISTRY: Mutex<Option<HashMap<usize, Weak<dyn Stop>>>> = Mutex::new(None);
 
 fn registry() -> MutexGuard<'static, Option<HashMap<usize, Weak<dyn Stop>>>> {
-    REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
+    lock(&REGISTRY)
 }
 
 /// Registers a socket for `shutdown`; `key` must be unique while it lives
@@ -229,11 +226,7 @@ pub fn shutdown() -> Result<()> {
     // In the queued mode the close callbacks wait in the queue; this thread
     // is the host's, so it delivers them.
     crate::events::drain_queue(usize::MAX);
-    let runtime = running
-        .runtime
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
+    let runtime = lock(&running.runtime).take();
     if let Some(runtime) = runtime {
         runtime.shutdown_timeout(WORKER_JOIN_TIMEOUT);
     }
@@ -261,7 +254,7 @@ struct TaskCount {
 
 impl TaskCount {
     fn wait_zero(&self, timeout: Duration) -> bool {
-        let count = self.count.lock().unwrap_or_else(|p| p.into_inner());
+        let count = lock(&self.count);
         let (count, _) = self
             .zero
             .wait_timeout_while(count, timeout, |n| *n > 0)
@@ -276,14 +269,14 @@ struct TaskGuard {
 
 impl TaskGuard {
     fn new(tasks: Arc<TaskCount>) -> TaskGuard {
-        *tasks.count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        *lock(&tasks.count) += 1;
         TaskGuard { tasks }
     }
 }
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {
-        let mut count = self.tasks.count.lock().unwrap_or_else(|p| p.into_inner());
+        let mut count = lock(&self.tasks.count);
         *count -= 1;
         if *count == 0 {
             self.tasks.zero.notify_all();

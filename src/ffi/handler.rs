@@ -65,9 +65,7 @@ impl CHandler {
     }
 
     fn lock(&self) -> MutexGuard<'_, CallbackTable> {
-        // The table is plain data copied in and out whole; poisoning cannot
-        // leave it inconsistent.
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.table)
     }
 }
 

@@ -174,18 +174,10 @@ pub extern "C" fn sack_tcp_free(handle: *mut sack_tcp) {
 /// `sack_tcp_on_*` setters, which cbindgen needs written out one by one).
 fn set_callback(handle: *mut sack_tcp, set: impl FnOnce(&mut CallbackTable)) -> sack_tcp_result {
     with_socket(handle, |s| {
-        check_not_closed(s)?;
+        s.check_open()?;
         set(&mut CHandler::table_of(s));
         Ok(())
     })
-}
-
-fn check_not_closed(s: &Socket) -> Result<()> {
-    if s.is_closed() {
-        Err(Error::closed())
-    } else {
-        Ok(())
-    }
 }
 
 /// Sets the connect callback (see `sack_tcp_connect_cb`). On a listener it
@@ -257,7 +249,7 @@ pub extern "C" fn sack_tcp_set_user_data(
     user_data: *mut c_void,
 ) -> sack_tcp_result {
     with_socket(handle, |s| {
-        check_not_closed(s)?;
+        s.check_open()?;
         CHandler::table_of(s).user_data = user_data;
         Ok(())
     })
@@ -291,7 +283,7 @@ pub extern "C" fn sack_tcp_get_read_strings(
     out: *mut bool,
 ) -> sack_tcp_result {
     with_socket(handle, |s| {
-        check_not_closed(s)?;
+        s.check_open()?;
         // SAFETY: `write_out` checks NULL; otherwise writable per the header.
         unsafe { write_out(out, "out", s.read_strings()) }
     })

@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use crate::address::{Resolver, SystemResolver};
 use crate::error::{Code, Error, Result};
 use crate::events::{self, Event, Handler};
+use crate::lock;
 use crate::options::{ConnSettings, Options, Plan};
 use crate::runtime;
 
@@ -182,12 +183,6 @@ impl ConnState {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing holding these locks runs user code or can leave the state
-    // half-updated, so a poisoned lock is safe to keep using.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Connection {
     fn new(phase: Phase, settings: Arc<ConnSettings>, accepted: bool) -> Connection {
         Connection {
@@ -269,7 +264,8 @@ impl Socket {
         self.gate.is_closed()
     }
 
-    fn check_open(&self) -> Result<()> {
+    /// `SACK_TCP_ERR_CLOSED` once the close event has been delivered.
+    pub fn check_open(&self) -> Result<()> {
         if self.gate.is_closed() {
             Err(Error::closed())
         } else {
