@@ -301,14 +301,29 @@ static ssize_t conn_write(conn *c, const void *buf, size_t n) {
     return -2;
 }
 
+/* With SSL_VERIFY_NONE OpenSSL still builds and checks the server's chain
+ * (X509_verify_cert) and only ignores the verdict; this skips that work.
+ * Nothing on the wire changes. */
+static int skip_chain_check(X509_STORE_CTX *store, void *arg) {
+    (void)store;
+    (void)arg;
+    return 1;
+}
+
 static void setup_tls(void) {
     ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) die("SSL_CTX_new");
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_cert_verify_callback(ctx, skip_chain_check, NULL);
     /* Full handshakes only: no tickets, no client session cache. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Read whatever the socket holds (up to 64 KiB) per read(2) instead of
+     * one record header, then its body: fewer syscalls on the client, the
+     * same bytes for the server. */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, 65536);
 }
 
 /* Connects one connection synchronously (for pingpong and bulk setup). */
