@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -169,6 +170,16 @@ fn stop_all() {
     }
 }
 
+/// Socket tasks alive in the running runtime: a listener's accept loop,
+/// connections being set up, and connections with work or a deadline (an
+/// idle one has none; see `socket/runner.rs`).
+pub fn socket_tasks() -> usize {
+    match &*state() {
+        State::Running(running) => running.tasks.count.load(Ordering::Acquire),
+        _ => 0,
+    }
+}
+
 /// Spawns the task that owns a socket. `on_panic` runs if the task panics,
 /// so the socket can still report an error and close instead of vanishing.
 pub fn spawn_socket_task<F, P>(rt: &RuntimeRef, task: F, on_panic: P)
@@ -246,20 +257,24 @@ pub fn shutdown() -> Result<()> {
     }
 }
 
+/// Socket tasks alive. An idle connection parks and a busy one gets a new
+/// task each time it wakes, so this is counted with an atomic; the lock is
+/// taken only by a waiter and by the task that brings the count to zero.
 #[derive(Default)]
 struct TaskCount {
-    count: Mutex<usize>,
+    count: AtomicUsize,
+    lock: Mutex<()>,
     zero: Condvar,
 }
 
 impl TaskCount {
     fn wait_zero(&self, timeout: Duration) -> bool {
-        let count = lock(&self.count);
-        let (count, _) = self
+        let guard = lock(&self.lock);
+        let _ = self
             .zero
-            .wait_timeout_while(count, timeout, |n| *n > 0)
+            .wait_timeout_while(guard, timeout, |_| self.count.load(Ordering::Acquire) > 0)
             .unwrap_or_else(|p| p.into_inner());
-        *count == 0
+        self.count.load(Ordering::Acquire) == 0
     }
 }
 
@@ -269,16 +284,17 @@ struct TaskGuard {
 
 impl TaskGuard {
     fn new(tasks: Arc<TaskCount>) -> TaskGuard {
-        *lock(&tasks.count) += 1;
+        tasks.count.fetch_add(1, Ordering::AcqRel);
         TaskGuard { tasks }
     }
 }
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {
-        let mut count = lock(&self.tasks.count);
-        *count -= 1;
-        if *count == 0 {
+        if self.tasks.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Taking the lock orders this with a waiter between its check
+            // and its wait, so the notification cannot slip past it.
+            let _guard = lock(&self.tasks.lock);
             self.tasks.zero.notify_all();
         }
     }

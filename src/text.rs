@@ -14,7 +14,8 @@ pub struct Utf8Carry {
     /// The start of a character whose remaining bytes have not arrived yet.
     /// Never more than 3 bytes: 4 would be a complete character.
     pending: [u8; 3],
-    len: usize,
+    /// A u8, not usize: this sits in every connection.
+    len: u8,
 }
 
 impl Utf8Carry {
@@ -29,7 +30,7 @@ impl Utf8Carry {
         if self.len > 0 {
             // Complete the carried character in a small buffer with at most
             // 3 bytes of input, so the bulk of the input is never copied.
-            let held = self.len;
+            let held = usize::from(self.len);
             let take = input.len().min(4 - held);
             let mut buf = [0u8; 4];
             buf[..held].copy_from_slice(&self.pending[..held]);
@@ -62,18 +63,19 @@ impl Utf8Carry {
 
     /// Bytes held back (for switching back to binary mode: the caller delivers these raw).
     pub fn take_pending(&mut self) -> Vec<u8> {
-        let pending = self.pending[..self.len].to_vec();
+        let pending = self.pending[..self.pending_len()].to_vec();
         self.len = 0;
         pending
     }
 
     pub fn pending_len(&self) -> usize {
-        self.len
+        usize::from(self.len)
     }
 
     fn hold(&mut self, tail: &[u8]) {
         self.pending[..tail.len()].copy_from_slice(tail);
-        self.len = tail.len();
+        // At most 3: `hold` only ever gets an incomplete character.
+        self.len = tail.len() as u8;
     }
 }
 

@@ -32,7 +32,7 @@ pub(super) fn open(
         Some(bind) => address::resolve_bind(Some(bind), plan.bind_port, plan.family)?,
         None => Vec::new(),
     };
-    let connection = Connection::new(Phase::Connecting, Arc::new(plan.conn), false);
+    let connection = Connection::new(rt.clone(), Phase::Connecting, Arc::new(plan.conn), false);
     {
         let mut st = connection.lock();
         if wants_tls_settings(&plan.tls) {
@@ -71,7 +71,7 @@ async fn run(
     let outcome = loop {
         tokio::select! {
             biased;
-            _ = conn.wake.notified() => {
+            _ = conn.woken() => {
                 // Woken by a send queued while connecting, or by a close,
                 // which cancels the attempt.
                 if conn.lock().close_request.is_some() {
@@ -108,7 +108,8 @@ async fn run(
     if !tls && !socket.gate().messages_stopped() {
         events::emit(&socket, Event::Ready);
     }
-    conn::run(socket, stream).await;
+    conn::begin(conn, stream);
+    conn::drive(socket).await;
 }
 
 /// Whether any TLS option was given, in which case the client's TLS

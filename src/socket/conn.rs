@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use std::future::Future;
 use std::pin::Pin;
-use tokio::io::{Interest, Ready};
+use std::task::{Context, Poll, Waker};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use tokio::time::{Instant, Sleep};
@@ -19,6 +20,7 @@ use super::session::{self, Session, TlsRole};
 use super::{finish, CloseMode, ConnState, Connection, Phase, Socket};
 use crate::error::{Code, Error};
 use crate::events::{self, Event, TextChunk};
+use crate::runtime;
 use crate::text::{split_on_char_boundaries, Utf8Carry};
 
 thread_local! {
@@ -84,71 +86,173 @@ enum End {
     TlsFailed(Error),
 }
 
-struct Driver<'a> {
-    socket: &'a Arc<Socket>,
-    conn: &'a Connection,
-    stream: &'a TcpStream,
+/// What a connection's driver remembers from one task to the next: a
+/// parked connection keeps this instead of a task.
+#[derive(Default)]
+pub(super) struct DriveState {
+    /// The driver's own reference to the stream; the last one is dropped,
+    /// closing the descriptor, before the user hears `close`.
+    pub(super) stream: Option<Arc<TcpStream>>,
+    progress: Progress,
+}
+
+#[derive(Default)]
+struct Progress {
     text: Utf8Carry,
-    /// Set once a close begins; the close must finish by then.
-    deadline: Option<Instant>,
-    /// Set while a TLS handshake runs; it must finish by then.
-    handshake_deadline: Option<Instant>,
-    /// With an idle timeout: when the connection counts as idle unless
-    /// something arrives first.
-    idle_deadline: Option<Instant>,
+    /// Boxed, and present only while some deadline is set: a connection
+    /// without timeouts then carries none of this.
+    timing: Option<Box<Timing>>,
     fin_sent: bool,
     peer_eof: bool,
 }
 
-pub(super) async fn run(socket: Arc<Socket>, stream: Arc<TcpStream>) {
-    let conn = socket.connection().expect("connection task on a listener");
-    let mut driver = Driver {
-        socket: &socket,
-        conn,
-        stream: &stream,
-        text: Utf8Carry::new(),
-        deadline: None,
-        handshake_deadline: None,
-        idle_deadline: conn.settings.idle_timeout.map(|t| Instant::now() + t),
-        fin_sent: false,
-        peer_eof: false,
-    };
-    // Boxed and made only when a deadline exists: an idle connection
-    // without timeouts then carries no timer in its task.
-    let mut timer: Option<Pin<Box<Sleep>>> = None;
-    let end = loop {
-        let interest = match driver.next_interest() {
-            Ok(interest) => interest,
-            Err(end) => break end,
-        };
-        let deadline = [
-            driver.deadline,
-            driver.handshake_deadline,
-            driver.idle_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        arm(&mut timer, deadline);
-        tokio::select! {
-            biased;
-            _ = conn.wake.notified() => continue,
-            _ = expired(&mut timer), if deadline.is_some() => break driver.timed_out(),
-            ready = stream.ready(interest) => match ready {
-                Ok(ready) => {
-                    if let Err(end) = driver.on_ready(ready) {
-                        break end;
-                    }
-                }
-                Err(e) => break End::Failed(Error::from_io("waiting for the socket", &e)),
-            },
+#[derive(Default)]
+struct Timing {
+    /// Set once a close begins; the close must finish by then.
+    close: Option<Instant>,
+    /// Set while a TLS handshake runs; it must finish by then.
+    handshake: Option<Instant>,
+    /// With an idle timeout: when the connection counts as idle unless
+    /// something arrives first.
+    idle: Option<Instant>,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+#[derive(Clone, Copy)]
+enum Deadline {
+    Close,
+    Handshake,
+    Idle,
+}
+
+impl Timing {
+    fn slot(&mut self, which: Deadline) -> &mut Option<Instant> {
+        match which {
+            Deadline::Close => &mut self.close,
+            Deadline::Handshake => &mut self.handshake,
+            Deadline::Idle => &mut self.idle,
         }
+    }
+}
+
+impl Progress {
+    fn deadline(&self, which: Deadline) -> Option<Instant> {
+        let timing = self.timing.as_deref()?;
+        match which {
+            Deadline::Close => timing.close,
+            Deadline::Handshake => timing.handshake,
+            Deadline::Idle => timing.idle,
+        }
+    }
+
+    fn set_deadline(&mut self, which: Deadline, at: Option<Instant>) {
+        match (&mut self.timing, at) {
+            (None, None) => {}
+            (Some(timing), _) => *timing.slot(which) = at,
+            (timing @ None, Some(_)) => *timing.get_or_insert_with(Box::default).slot(which) = at,
+        }
+    }
+
+    /// Arms the timer for the earliest deadline and polls it; true once it
+    /// fired. With no deadline left the timing state is freed.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(timing) = self.timing.as_deref_mut() else {
+            return false;
+        };
+        let next = [timing.close, timing.handshake, timing.idle]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next else {
+            self.timing = None;
+            return false;
+        };
+        let timer = match &mut timing.timer {
+            Some(timer) => {
+                if timer.deadline() != next {
+                    timer.as_mut().reset(next);
+                }
+                timer
+            }
+            none => none.insert(Box::pin(tokio::time::sleep_until(next))),
+        };
+        timer.as_mut().poll(cx).is_ready()
+    }
+}
+
+/// One task's view of the connection while it drives it.
+struct Driver<'a> {
+    socket: &'a Arc<Socket>,
+    conn: &'a Connection,
+    stream: &'a TcpStream,
+    p: &'a mut Progress,
+}
+
+/// Hands an established connection to its driver. The task that connected
+/// or accepted it then awaits [`drive`].
+pub(super) fn begin(conn: &Connection, stream: Arc<TcpStream>) {
+    let mut state = conn.drive();
+    let idle = conn.settings.idle_timeout.map(|t| Instant::now() + t);
+    state.progress.set_deadline(Deadline::Idle, idle);
+    state.stream = Some(stream);
+}
+
+/// Drives the connection until it ends or parks.
+pub(super) async fn drive(socket: Arc<Socket>) {
+    std::future::poll_fn(|cx| poll_drive(&socket, cx)).await
+}
+
+/// Starts a task for a parked connection that has work again.
+pub(super) fn spawn_drive(socket: Arc<Socket>) {
+    let Ok(conn) = socket.connection() else {
+        return;
+    };
+    let rt = conn.rt.clone();
+    let panic_socket = socket.clone();
+    runtime::spawn_socket_task(&rt, drive(socket), move || {
+        super::finish_after_panic(&panic_socket)
+    });
+}
+
+fn poll_drive(socket: &Arc<Socket>, cx: &mut Context<'_>) -> Poll<()> {
+    let conn = socket.connection().expect("connection task on a listener");
+    // Uncontended: only the connection's one task takes it (see runner.rs).
+    let mut state = conn.drive();
+    let DriveState { stream, progress } = &mut *state;
+    let Some(stream_ref) = stream.as_deref() else {
+        return Poll::Ready(()); // ended already
+    };
+    let mut driver = Driver {
+        socket,
+        conn,
+        stream: stream_ref,
+        p: progress,
+    };
+    let end = match driver.poll(cx) {
+        Poll::Pending => return Poll::Pending,
+        Poll::Ready(Pass::Parked) => return Poll::Ready(()),
+        Poll::Ready(Pass::Ended(end)) => end,
     };
     let failure = driver.tear_down(end);
-    // The last reference to the stream: dropping it closes the descriptor,
-    // which must happen before the user hears `close`.
-    drop(stream);
-    finish(&socket, failure.as_ref());
+    // The driver's reference is the last one to the stream: dropping it
+    // closes the descriptor, which must happen before the user hears
+    // `close`.
+    *stream = None;
+    drop(state);
+    finish(socket, failure.as_ref());
+    Poll::Ready(())
+}
+
+/// How a task's turn at the connection ended.
+enum Pass {
+    /// The connection is done; the task reports how.
+    Ended(End),
+    /// Nothing to do and nothing to time: the task gave the connection up.
+    Parked,
+}
+
+fn wait_failed(e: &io::Error) -> End {
+    End::Failed(Error::from_io("waiting for the socket", e))
 }
 
 fn is_retry(e: &io::Error) -> bool {
@@ -166,32 +270,87 @@ fn send_close_notify(st: &mut ConnState) {
     }
 }
 
-fn arm(timer: &mut Option<Pin<Box<Sleep>>>, deadline: Option<Instant>) {
-    match (timer.as_mut(), deadline) {
-        (_, None) => *timer = None,
-        (Some(t), Some(d)) if t.deadline() != d => t.as_mut().reset(d),
-        (Some(_), Some(_)) => {}
-        (None, Some(d)) => *timer = Some(Box::pin(tokio::time::sleep_until(d))),
-    }
-}
-
-/// Resolves when the armed timer fires; never without one.
-fn expired(timer: &mut Option<Pin<Box<Sleep>>>) -> impl std::future::Future<Output = ()> + '_ {
-    std::future::poll_fn(move |cx| match timer.as_mut() {
-        Some(t) => t.as_mut().poll(cx),
-        None => std::task::Poll::Pending,
-    })
-}
-
 impl Driver<'_> {
+    /// One turn: works until the connection must wait, then waits (Pending),
+    /// parks, or ends.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Pass> {
+        loop {
+            self.conn.runner.begin_pass();
+            let interest = match self.next_interest() {
+                Ok(interest) => interest,
+                Err(end) => return Poll::Ready(Pass::Ended(end)),
+            };
+            if self.p.poll_timer(cx) {
+                return Poll::Ready(Pass::Ended(self.timed_out()));
+            }
+            let mut progressed = false;
+            if interest.is_writable() {
+                match self.stream.poll_write_ready(cx) {
+                    Poll::Ready(Ok(())) => {
+                        if let Err(end) = self.flush() {
+                            return Poll::Ready(Pass::Ended(end));
+                        }
+                        progressed = true;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Pass::Ended(wait_failed(&e))),
+                    Poll::Pending => {}
+                }
+            }
+            if interest.is_readable() {
+                match self.stream.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => {
+                        if let Err(end) = self.read() {
+                            return Poll::Ready(Pass::Ended(end));
+                        }
+                        progressed = true;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Pass::Ended(wait_failed(&e))),
+                    Poll::Pending => {}
+                }
+            }
+            if progressed {
+                continue;
+            }
+            // Only reading, with nothing to time: the I/O driver can hold the
+            // wake-up on its own, so the task is given up.
+            if self.p.timing.is_none() && interest == Interest::READABLE && self.park() {
+                return Poll::Ready(Pass::Parked);
+            }
+            if self.conn.runner.prepare_wait(cx.waker()) {
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
+
+    /// Leaves a waker made from the socket with the I/O driver and gives the
+    /// task up. False when the connection has work after all and this task
+    /// stays its runner.
+    fn park(&mut self) -> bool {
+        if !self.conn.runner.park(self.socket.clone()) {
+            return false; // a request came in: look again
+        }
+        let waker = Waker::from(self.socket.clone());
+        match self
+            .stream
+            .poll_read_ready(&mut Context::from_waker(&waker))
+        {
+            Poll::Pending => true,
+            // Readable already: take the role back, unless a notification
+            // started another task first (it then does the reading).
+            Poll::Ready(_) => !self.conn.runner.unpark(),
+        }
+    }
+
     /// Applies close requests, sends FIN once the queue is flushed, and says
     /// what to wait for next (or that the connection is done).
     fn next_interest(&mut self) -> Result<Interest, End> {
         let mut st = self.conn.lock();
-        if st.session.is_handshaking() && self.handshake_deadline.is_none() {
+        if st.session.is_handshaking() && self.p.deadline(Deadline::Handshake).is_none() {
             // A handshake began: at connect, at accept, or by STARTTLS.
             let timeout = st.tls_role.as_ref().map(TlsRole::handshake_timeout);
-            self.handshake_deadline = timeout.map(|t| Instant::now() + t);
+            let at = timeout.map(|t| Instant::now() + t);
+            self.p.set_deadline(Deadline::Handshake, at);
         }
         match st.close_request {
             Some(CloseMode::Abort) => return Err(End::Reset),
@@ -207,18 +366,18 @@ impl Driver<'_> {
             _ => {}
         }
         if st.phase == Phase::Closing && st.queue.is_empty() {
-            if !self.fin_sent {
-                self.fin_sent = true;
+            if !self.p.fin_sent {
+                self.p.fin_sent = true;
                 // ENOTCONN here means the peer already reset; the read side
                 // reports that.
                 let _ = socket2::SockRef::from(self.stream).shutdown(std::net::Shutdown::Write);
             }
-            if self.peer_eof {
+            if self.p.peer_eof {
                 return Err(End::Done);
             }
         }
         let wants_write = !st.queue.is_empty();
-        Ok(match (self.peer_eof, wants_write) {
+        Ok(match (self.p.peer_eof, wants_write) {
             (false, false) => Interest::READABLE,
             (false, true) => Interest::READABLE | Interest::WRITABLE,
             (true, _) => Interest::WRITABLE,
@@ -227,15 +386,17 @@ impl Driver<'_> {
 
     fn start_deadline(&mut self) {
         // Closing has its own deadline; idleness no longer matters.
-        self.idle_deadline = None;
-        if self.deadline.is_none() {
-            self.deadline = Some(Instant::now() + self.conn.settings.close_timeout);
+        self.p.set_deadline(Deadline::Idle, None);
+        if self.p.deadline(Deadline::Close).is_none() {
+            let at = Instant::now() + self.conn.settings.close_timeout;
+            self.p.set_deadline(Deadline::Close, Some(at));
         }
     }
 
     fn timed_out(&mut self) -> End {
         let now = Instant::now();
-        if self.idle_deadline.is_some_and(|d| d <= now) && self.deadline.is_none() {
+        let closing = self.p.deadline(Deadline::Close).is_some();
+        if !closing && self.p.deadline(Deadline::Idle).is_some_and(|d| d <= now) {
             return End::Failed(Error::new(
                 Code::TimedOut,
                 format!(
@@ -244,7 +405,11 @@ impl Driver<'_> {
                 ),
             ));
         }
-        if self.handshake_deadline.is_some_and(|d| d <= now) {
+        if self
+            .p
+            .deadline(Deadline::Handshake)
+            .is_some_and(|d| d <= now)
+        {
             let timeout = self
                 .conn
                 .lock()
@@ -270,16 +435,6 @@ impl Driver<'_> {
                 self.conn.settings.close_timeout
             ),
         ))
-    }
-
-    fn on_ready(&mut self, ready: Ready) -> Result<(), End> {
-        if ready.is_writable() || ready.is_write_closed() {
-            self.flush()?;
-        }
-        if ready.is_readable() || ready.is_read_closed() {
-            self.read()?;
-        }
-        Ok(())
     }
 
     /// Writes queued bytes until the kernel pushes back, then fires drain if
@@ -330,7 +485,8 @@ impl Driver<'_> {
                 Err(e) => return Err(End::Failed(Error::from_io("read", &e))),
             };
             if let Some(idle) = self.conn.settings.idle_timeout {
-                self.idle_deadline = Some(Instant::now() + idle);
+                self.p
+                    .set_deadline(Deadline::Idle, Some(Instant::now() + idle));
             }
             if self.conn.lock().session.is_tls() {
                 self.read_tls(buf, n)
@@ -439,7 +595,7 @@ impl Driver<'_> {
 
     /// Raises `ready` once per completed handshake (again after STARTTLS).
     fn check_handshake_done(&mut self) {
-        if self.handshake_deadline.is_none() {
+        if self.p.deadline(Deadline::Handshake).is_none() {
             return;
         }
         {
@@ -455,19 +611,19 @@ impl Driver<'_> {
             // rustls encrypted the plaintext it held; it is in the queue now.
             st.tls_pending_plain = 0;
         }
-        self.handshake_deadline = None;
+        self.p.set_deadline(Deadline::Handshake, None);
         if !self.socket.gate.messages_stopped() {
             events::emit(self.socket, Event::Ready);
         }
     }
 
     fn on_peer_eof(&mut self) {
-        self.peer_eof = true;
+        self.p.peer_eof = true;
         // A half-finished character at the end of the stream still reaches
         // the user, as U+FFFD, before the close.
-        if self.text.pending_len() > 0 && self.socket.read_strings() {
+        if self.p.text.pending_len() > 0 && self.socket.read_strings() {
             let mut out = Vec::new();
-            self.text.finish(&mut out);
+            self.p.text.finish(&mut out);
             self.deliver_text(&out);
         }
         let mut st = self.conn.lock();
@@ -487,12 +643,12 @@ impl Driver<'_> {
         }
         if self.socket.read_strings() {
             let mut out = Vec::with_capacity(data.len() + 4);
-            self.text.decode(data, &mut out);
+            self.p.text.decode(data, &mut out);
             self.deliver_text(&out);
-        } else if self.text.pending_len() > 0 {
+        } else if self.p.text.pending_len() > 0 {
             // Text mode was switched off with a partial character held back:
             // those bytes come first, raw.
-            let mut joined = self.text.take_pending();
+            let mut joined = self.p.text.take_pending();
             joined.extend_from_slice(data);
             for piece in joined.chunks(self.conn.settings.read_buffer_size) {
                 events::emit(self.socket, Event::Message(piece));

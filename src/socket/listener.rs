@@ -205,7 +205,7 @@ fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: 
         return;
     }
     let stream = Arc::new(stream);
-    let connection = Connection::new(Phase::Open, settings, true);
+    let connection = Connection::new(rt.clone(), Phase::Open, settings, true);
     let role = listener.tls.clone().map(TlsRole::Server);
     // TLS from the first byte, unless the server upgrades later (starttls)
     // or decides per connection (fallback: decided in the task).
@@ -251,7 +251,10 @@ fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: 
             if !tls && !task_socket.gate().messages_stopped() {
                 events::emit(&task_socket, Event::Ready);
             }
-            conn::run(task_socket, stream).await;
+            if let Ok(conn) = task_socket.connection() {
+                conn::begin(conn, stream);
+            }
+            conn::drive(task_socket).await;
         },
         move || super::finish_after_panic(&panic_socket),
     );
@@ -277,7 +280,7 @@ async fn detect_tls(socket: &Arc<Socket>, stream: &TcpStream) -> bool {
         }
         let peeked = tokio::select! {
             biased;
-            _ = conn.wake.notified() => continue,
+            _ = conn.woken() => continue,
             _ = tokio::time::sleep_until(deadline) => return false,
             peeked = stream.peek(&mut first) => peeked,
         };

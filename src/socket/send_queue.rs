@@ -12,8 +12,16 @@ const COALESCE_LIMIT: usize = 16 * 1024;
 /// How many chunks one vectored write hands the kernel.
 pub const MAX_IOVECS: usize = 64;
 
+/// Empty, it is one null pointer: most connections have nothing queued
+/// most of the time, and every connection carries one.
 #[derive(Debug, Default)]
 pub struct SendQueue {
+    /// Freed whenever the queue empties.
+    inner: Option<Box<Inner>>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
     chunks: VecDeque<Vec<u8>>,
     /// Bytes of the front chunk already written.
     front_written: usize,
@@ -22,17 +30,44 @@ pub struct SendQueue {
 
 impl SendQueue {
     pub fn len(&self) -> usize {
-        self.len
+        self.inner.as_ref().map_or(0, |q| q.len)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.inner.is_none()
     }
 
     pub fn push(&mut self, data: &[u8]) {
-        if data.is_empty() {
-            return;
+        if !data.is_empty() {
+            self.inner.get_or_insert_with(Box::default).push(data);
         }
+    }
+
+    /// Fills `slices` with the unwritten bytes, front first; returns how
+    /// many were filled.
+    pub fn io_slices<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_IOVECS]) -> usize {
+        self.inner.as_ref().map_or(0, |q| q.io_slices(slices))
+    }
+
+    /// Drops `written` bytes from the front.
+    pub fn consume(&mut self, written: usize) {
+        let Some(q) = self.inner.as_mut() else {
+            debug_assert_eq!(written, 0, "consume on an empty queue");
+            return;
+        };
+        q.consume(written);
+        if q.len == 0 {
+            self.inner = None;
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.inner = None;
+    }
+}
+
+impl Inner {
+    fn push(&mut self, data: &[u8]) {
         self.len += data.len();
         if data.len() <= COALESCE_LIMIT {
             // Only a chunk nobody has started writing may grow: the front
@@ -52,9 +87,7 @@ impl SendQueue {
         }
     }
 
-    /// Fills `slices` with the unwritten bytes, front first; returns how
-    /// many were filled.
-    pub fn io_slices<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_IOVECS]) -> usize {
+    fn io_slices<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_IOVECS]) -> usize {
         let mut n = 0;
         for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
             let start = if i == 0 { self.front_written } else { 0 };
@@ -64,8 +97,7 @@ impl SendQueue {
         n
     }
 
-    /// Drops `written` bytes from the front.
-    pub fn consume(&mut self, mut written: usize) {
+    fn consume(&mut self, mut written: usize) {
         debug_assert!(written <= self.len);
         self.len -= written;
         while written > 0 {
@@ -82,12 +114,6 @@ impl SendQueue {
             self.front_written = 0;
             self.chunks.pop_front();
         }
-    }
-
-    pub fn clear(&mut self) {
-        self.chunks.clear();
-        self.front_written = 0;
-        self.len = 0;
     }
 }
 
@@ -129,6 +155,7 @@ mod tests {
             assert_eq!(q.len(), expected.len());
             assert_eq!(drain_all(&mut q, step), expected, "step {step}");
             assert_eq!(q.len(), 0);
+            assert!(q.inner.is_none(), "an emptied queue holds no memory");
         }
     }
 
@@ -138,8 +165,8 @@ mod tests {
         for _ in 0..100 {
             q.push(b"0123456789");
         }
-        assert_eq!(q.chunks.len(), 1);
+        assert_eq!(q.inner.as_ref().unwrap().chunks.len(), 1);
         q.push(&[1u8; COALESCE_LIMIT + 1]);
-        assert_eq!(q.chunks.len(), 2);
+        assert_eq!(q.inner.as_ref().unwrap().chunks.len(), 2);
     }
 }
