@@ -1887,3 +1887,65 @@ TEST(tls_graceful_close_notify) {
     free_pair(&localhost);
     free(ca);
 }
+
+/* Sends made while a read's plaintext is delivered (here: three replies
+ * from the server's message callback) wait, counted as queued, and leave
+ * in one write when the delivery ends. */
+static struct {
+    size_t queued_after_sends;
+    int replies;
+} corked;
+
+static void corked_server_message(void *ud, sack_tcp *s, const uint8_t *data, size_t len) {
+    (void)data;
+    (void)len;
+    CHECK_OK(sack_tcp_send(s, "a", 1));
+    CHECK_OK(sack_tcp_send(s, "bb", 2));
+    CHECK_OK(sack_tcp_send(s, "ccc", 3));
+    size_t queued = 0;
+    CHECK_OK(sack_tcp_get_queued_bytes(s, &queued));
+    harness_lock();
+    corked.queued_after_sends = queued;
+    corked.replies++;
+    harness_unlock();
+    rec_on_message(ud, s, data, len);
+}
+
+TEST(tls_sends_from_a_callback_leave_together) {
+    pem_pair localhost = load_pair("localhost");
+    char *ca = read_cert("ca.pem");
+    sack_tcp_options o = server_options(&localhost);
+    server srv;
+    server_start(&srv, "127.0.0.1", &o);
+    CHECK_OK(sack_tcp_on_message(srv.listener, corked_server_message));
+
+    o = new_options();
+    o.ssl = true;
+    o.ca = ca;
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = client_open(&cli, "127.0.0.1", srv.port, &o);
+    WAIT_UNTIL(cli.readies == 1);
+    CHECK_OK(sack_tcp_send(c, "?", 1));
+    WAIT_UNTIL(cli.data_len == 6);
+    CHECK(memcmp(cli.data, "abbccc", 6) == 0);
+    CHECK_EQ(corked.replies, 1);
+    /* Nothing was written during the callback, although the socket was
+     * writable: all six bytes were still held. */
+    CHECK_EQ(corked.queued_after_sends, 6);
+    size_t queued = 1;
+    WAIT_UNTIL(srv.n_conns == 1);
+    CHECK_OK(sack_tcp_get_queued_bytes(srv.conns[0].sock, &queued));
+    CHECK_EQ(queued, 0);
+
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+    CHECK_EQ(cli.errors, 0);
+    CHECK_EQ(srv.conns[0].errors, 0);
+    sack_tcp_free(c);
+    server_stop(&srv);
+    server_destroy(&srv);
+    recorder_destroy(&cli);
+    free_pair(&localhost);
+    free(ca);
+}

@@ -809,7 +809,11 @@ SACK_TCP_API sack_tcp_result sack_tcp_open(const sack_tcp_options *options, sack
  * Copies `len` bytes from `data` and queues them for sending; returns at
  * once. Callable from any thread and from inside any callback. Bytes from
  * one thread go out in the order of its calls. When nothing is queued the
- * bytes are written straight to the kernel by this call.
+ * bytes are written straight to the kernel by this call, with one
+ * exception: on a TLS connection, while the library is delivering what one
+ * read brought (its message callbacks, including this connection's), the
+ * records of every send wait and leave together in one write when those
+ * deliveries end; `sack_tcp_get_queued_bytes` counts them meanwhile.
  *
  * Errors: `SACK_TCP_ERR_QUEUE_FULL` if the queued bytes plus `len` would
  * exceed `send_queue_limit` (nothing is queued; the drain callback fires

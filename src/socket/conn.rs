@@ -502,6 +502,27 @@ impl Driver<'_> {
     /// holds at most 16 KiB of plaintext, so a large read is fed in turns,
     /// the plaintext drained (into a second per-thread buffer) between them.
     fn read_tls(&mut self, buf: &mut [u8], n: usize) -> Result<(), End> {
+        self.conn.lock().tls_corked = true;
+        let result = self.read_tls_corked(buf, n);
+        self.uncork();
+        result
+    }
+
+    /// Sends what rustls produced during a corked pass (handshake flights,
+    /// tickets, the records of sends made from callbacks) in one write.
+    fn uncork(&mut self) {
+        let mut st = self.conn.lock();
+        let st = &mut *st;
+        st.tls_corked = false;
+        if let Session::Tls(tls) = &mut st.session {
+            session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
+            if !tls.conn.is_handshaking() {
+                st.tls_pending_plain = 0;
+            }
+        }
+    }
+
+    fn read_tls_corked(&mut self, buf: &mut [u8], n: usize) -> Result<(), End> {
         let mut fed = 0;
         while fed < n {
             let took = self.feed_tls(&buf[fed..n])?;
@@ -549,7 +570,7 @@ impl Driver<'_> {
                 return Err(End::TlsFailed(error));
             }
         }
-        session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
+        // What rustls answers leaves when the pass is uncorked.
         Ok(input.len() - rest.len())
     }
 

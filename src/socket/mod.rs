@@ -161,9 +161,14 @@ struct ConnState {
     /// the drain event fires when it falls back.
     drain_armed: bool,
     session: Session,
-    /// Plaintext rustls holds until its handshake is done; it counts
-    /// toward the queue limit like queued bytes.
+    /// Plaintext handed to rustls whose records are not in the queue or the
+    /// socket yet (held until the handshake is done, or while corked); it
+    /// counts toward the queue limit like queued bytes.
     tls_pending_plain: usize,
+    /// Set while the driver feeds rustls and delivers what it decrypted:
+    /// records sent meanwhile stay in rustls and leave in one write when
+    /// the pass ends, rather than one write per record delivered.
+    tls_corked: bool,
     /// The TLS side this connection can take (client, or its listener's
     /// server); `None` for a connection accepted by a plain server.
     tls_role: Option<TlsRole>,
@@ -205,6 +210,7 @@ impl Connection {
                 drain_armed: false,
                 session: Session::Plain,
                 tls_pending_plain: 0,
+                tls_corked: false,
                 tls_role: None,
                 lazy_client_target: None,
             }),
@@ -444,10 +450,14 @@ impl Socket {
                 st.queue.push(rest);
             }
             Session::Tls(tls) => {
-                if tls.conn.is_handshaking() {
+                if tls.conn.is_handshaking() || st.tls_corked {
                     st.tls_pending_plain += data.len();
                 }
-                tls.send(data, &mut st.queue, inline);
+                if st.tls_corked {
+                    tls.encrypt(data);
+                } else {
+                    tls.send(data, &mut st.queue, inline);
+                }
             }
         }
         if st.queued() > conn.settings.send_queue_low_mark {

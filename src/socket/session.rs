@@ -88,9 +88,15 @@ impl TlsSession {
     /// Encrypts `data` (or, before the handshake is done, has rustls hold
     /// it) and moves the resulting records towards the socket.
     pub fn send(&mut self, data: &[u8], queue: &mut SendQueue, stream: Option<&TcpStream>) {
+        self.encrypt(data);
+        pump(&mut self.conn, queue, stream);
+    }
+
+    /// Encrypts `data` (or holds it until the handshake is done), leaving
+    /// the records inside rustls for a later `pump`.
+    pub fn encrypt(&mut self, data: &[u8]) {
         // The buffer limit is off (see `new_session`), so rustls takes all.
         let _ = self.conn.writer().write_all(data);
-        pump(&mut self.conn, queue, stream);
     }
 
     /// The error a failed handshake or record reports, with its data.
