@@ -497,6 +497,16 @@ static void send_in_pieces(sack_tcp *s, const unsigned char *buf, size_t n) {
     }
 }
 
+/* Closes client `c` gracefully, checks both ends closed without errors,
+ * and frees it. */
+static void close_cleanly(sack_tcp *c, recorder *cli, server *srv) {
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli->closes == 1 && srv->conns[0].closes == 1);
+    CHECK_EQ(cli->errors, 0);
+    CHECK_EQ(srv->conns[0].errors, 0);
+    sack_tcp_free(c);
+}
+
 /* ==================================================================== */
 
 TEST(tls_echo) {
@@ -1378,11 +1388,7 @@ TEST(tls_starttls_server_initiates) {
     CHECK(memcmp(cli.data, "UPGRADE\nsent-right-after\nafter upgrade", 38) == 0);
     CHECK_EQ(srv.conns[0].data_len, 17 + 13);
     CHECK(memcmp(srv.conns[0].data, "sent-right-after\nafter upgrade", 30) == 0);
-    CHECK_OK(sack_tcp_close(c));
-    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
-    CHECK_EQ(cli.errors, 0);
-    CHECK_EQ(srv.conns[0].errors, 0);
-    sack_tcp_free(c);
+    close_cleanly(c, &cli, &srv);
     recorder_destroy(&cli);
     server_stop(&srv);
     server_destroy(&srv);
@@ -1401,11 +1407,7 @@ TEST(tls_starttls_plain_server_refuses) {
     CHECK_RESULT(sack_tcp_set_ssl(srv.conns[0].sock, true), SACK_TCP_ERR_NOT_APPLICABLE);
     CHECK_OK(sack_tcp_set_ssl(srv.conns[0].sock, false));
     check_secure(srv.conns[0].sock, false);
-    CHECK_OK(sack_tcp_close(c));
-    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
-    CHECK_EQ(cli.errors, 0);
-    CHECK_EQ(srv.conns[0].errors, 0);
-    sack_tcp_free(c);
+    close_cleanly(c, &cli, &srv);
     recorder_destroy(&cli);
     server_stop(&srv);
     server_destroy(&srv);
@@ -1938,11 +1940,7 @@ TEST(tls_sends_from_a_callback_leave_together) {
     CHECK_OK(sack_tcp_get_queued_bytes(srv.conns[0].sock, &queued));
     CHECK_EQ(queued, 0);
 
-    CHECK_OK(sack_tcp_close(c));
-    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
-    CHECK_EQ(cli.errors, 0);
-    CHECK_EQ(srv.conns[0].errors, 0);
-    sack_tcp_free(c);
+    close_cleanly(c, &cli, &srv);
     server_stop(&srv);
     server_destroy(&srv);
     recorder_destroy(&cli);

@@ -56,6 +56,31 @@ fn with_buffer<R>(
     result
 }
 
+/// One read. As tokio's own `poll_read` does, a read that leaves part of
+/// the buffer unfilled proves the socket drained and clears its readiness,
+/// which saves the read that would only say EAGAIN (on Windows, where that
+/// proof does not hold, the next read finds out). tokio never clears the
+/// read-closed bit, so a FIN behind the data is still seen.
+fn read_once(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    if cfg!(windows) {
+        return stream.try_read(buf);
+    }
+    let len = buf.len();
+    let mut drained_after = 0;
+    let result = stream.try_io(Interest::READABLE, || {
+        let n = (&*socket2::SockRef::from(stream)).read(buf)?;
+        if n > 0 && n < len {
+            drained_after = n;
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && drained_after > 0 => Ok(drained_after),
+        other => other,
+    }
+}
+
 /// Writes as much of `data` as the kernel takes right now; returns the rest.
 /// Errors are left for the task, which meets them on its next write.
 pub(super) fn write_inline<'a>(stream: &TcpStream, mut data: &'a [u8]) -> &'a [u8] {
@@ -251,10 +276,6 @@ enum Pass {
     Parked,
 }
 
-fn wait_failed(e: &io::Error) -> End {
-    End::Failed(Error::from_io("waiting for the socket", e))
-}
-
 fn is_retry(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -283,31 +304,10 @@ impl Driver<'_> {
             if self.p.poll_timer(cx) {
                 return Poll::Ready(Pass::Ended(self.timed_out()));
             }
-            let mut progressed = false;
-            if interest.is_writable() {
-                match self.stream.poll_write_ready(cx) {
-                    Poll::Ready(Ok(())) => {
-                        if let Err(end) = self.flush() {
-                            return Poll::Ready(Pass::Ended(end));
-                        }
-                        progressed = true;
-                    }
-                    Poll::Ready(Err(e)) => return Poll::Ready(Pass::Ended(wait_failed(&e))),
-                    Poll::Pending => {}
-                }
-            }
-            if interest.is_readable() {
-                match self.stream.poll_read_ready(cx) {
-                    Poll::Ready(Ok(())) => {
-                        if let Err(end) = self.read() {
-                            return Poll::Ready(Pass::Ended(end));
-                        }
-                        progressed = true;
-                    }
-                    Poll::Ready(Err(e)) => return Poll::Ready(Pass::Ended(wait_failed(&e))),
-                    Poll::Pending => {}
-                }
-            }
+            let progressed = match self.step(interest, cx) {
+                Ok(progressed) => progressed,
+                Err(end) => return Poll::Ready(Pass::Ended(end)),
+            };
             if progressed {
                 continue;
             }
@@ -320,6 +320,33 @@ impl Driver<'_> {
                 continue;
             }
             return Poll::Pending;
+        }
+    }
+
+    /// Flushes and reads as far as the socket is ready for them; true when
+    /// either happened, so the state is worth another look.
+    fn step(&mut self, interest: Interest, cx: &mut Context<'_>) -> Result<bool, End> {
+        let mut progressed = false;
+        if interest.is_writable() {
+            let ready = self.stream.poll_write_ready(cx);
+            progressed |= self.act_on(ready, Self::flush)?;
+        }
+        if interest.is_readable() {
+            let ready = self.stream.poll_read_ready(cx);
+            progressed |= self.act_on(ready, Self::read)?;
+        }
+        Ok(progressed)
+    }
+
+    fn act_on(
+        &mut self,
+        ready: Poll<io::Result<()>>,
+        act: fn(&mut Self) -> Result<(), End>,
+    ) -> Result<bool, End> {
+        match ready {
+            Poll::Ready(Ok(())) => act(self).map(|()| true),
+            Poll::Ready(Err(e)) => Err(End::Failed(Error::from_io("waiting for the socket", &e))),
+            Poll::Pending => Ok(false),
         }
     }
 
@@ -472,7 +499,7 @@ impl Driver<'_> {
     fn read(&mut self) -> Result<(), End> {
         let size = self.conn.settings.read_buffer_size;
         with_read_buffer(size, |buf| {
-            let n = match self.stream.try_read(buf) {
+            let n = match read_once(self.stream, buf) {
                 Ok(0) => {
                     if let Some(error) = self.handshake_cut_short() {
                         return Err(End::TlsFailed(error));
@@ -709,5 +736,61 @@ impl Driver<'_> {
             End::Failed(error) | End::TlsFailed(error) => Some(error),
             End::Done | End::Reset | End::Dropped => None,
         }
+    }
+}
+
+#[cfg(all(test, not(windows)))]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::Shutdown;
+
+    async fn pair() -> (TcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        (TcpStream::from_std(ours).unwrap(), peer)
+    }
+
+    fn read_ready_now(stream: &TcpStream) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        stream.poll_read_ready(&mut cx).is_ready()
+    }
+
+    #[tokio::test]
+    async fn a_short_read_clears_readiness_without_another_read() {
+        let (ours, mut peer) = pair().await;
+        peer.write_all(b"abc").unwrap();
+        ours.readable().await.unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(read_once(&ours, &mut buf).unwrap(), 3);
+        assert!(!read_ready_now(&ours), "the short read proved it drained");
+        peer.write_all(b"de").unwrap();
+        ours.readable().await.unwrap();
+        assert_eq!(read_once(&ours, &mut buf).unwrap(), 2);
+        assert_eq!(&buf[..2], b"de");
+    }
+
+    #[tokio::test]
+    async fn a_fin_behind_a_short_read_is_still_seen() {
+        let (ours, mut peer) = pair().await;
+        peer.write_all(b"abc").unwrap();
+        peer.shutdown(Shutdown::Write).unwrap();
+        let mut buf = [0u8; 64];
+        let mut got = Vec::new();
+        loop {
+            tokio::time::timeout(Duration::from_secs(10), ours.readable())
+                .await
+                .expect("readiness for the data and then the FIN")
+                .unwrap();
+            match read_once(&ours, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, b"abc");
     }
 }
