@@ -753,9 +753,15 @@ mod tests {
         (TcpStream::from_std(ours).unwrap(), peer)
     }
 
+    struct NoWake;
+
+    impl std::task::Wake for NoWake {
+        fn wake(self: Arc<Self>) {}
+    }
+
     fn read_ready_now(stream: &TcpStream) -> bool {
-        let mut cx = Context::from_waker(Waker::noop());
-        stream.poll_read_ready(&mut cx).is_ready()
+        let waker = Waker::from(Arc::new(NoWake));
+        stream.poll_read_ready(&mut Context::from_waker(&waker)).is_ready()
     }
 
     #[tokio::test]
