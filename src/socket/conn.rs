@@ -761,7 +761,9 @@ mod tests {
 
     fn read_ready_now(stream: &TcpStream) -> bool {
         let waker = Waker::from(Arc::new(NoWake));
-        stream.poll_read_ready(&mut Context::from_waker(&waker)).is_ready()
+        stream
+            .poll_read_ready(&mut Context::from_waker(&waker))
+            .is_ready()
     }
 
     #[tokio::test]
