@@ -497,6 +497,23 @@ static void send_in_pieces(sack_tcp *s, const unsigned char *buf, size_t n) {
     }
 }
 
+/* Reads exactly strlen(text) bytes from raw socket `fd`; they must be `text`. */
+static void expect_raw(int fd, const char *text) {
+    size_t n = strlen(text);
+    char buf[256];
+    CHECK(n <= sizeof buf);
+    raw_read_exact(fd, buf, n, WAIT_MS);
+    if (memcmp(buf, text, n) != 0) FAIL("expected \"%s\" from the server", text);
+}
+
+/* Closes raw client `fd` and checks the server's connection closed
+ * without errors. */
+static void raw_close_cleanly(int fd, server *srv) {
+    close(fd);
+    WAIT_UNTIL(srv->conns[0].closes == 1);
+    CHECK_EQ(srv->conns[0].errors, 0);
+}
+
 /* Closes client `c` gracefully, checks both ends closed without errors,
  * and frees it. */
 static void close_cleanly(sack_tcp *c, recorder *cli, server *srv) {
@@ -1053,9 +1070,7 @@ TEST(tls_fallback_plain_reply) {
 
     int fd = raw_connect_nodelay("127.0.0.1", srv.port);
     raw_write_all(fd, "hello", 5);
-    char reply[5];
-    raw_read_exact(fd, reply, 5, WAIT_MS);
-    CHECK(memcmp(reply, "hello", 5) == 0);
+    expect_raw(fd, "hello");
     WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].data_len == 5);
     CHECK(memcmp(srv.conns[0].data, "hello", 5) == 0);
     bool secure = true;
@@ -1063,13 +1078,9 @@ TEST(tls_fallback_plain_reply) {
     CHECK(!secure);
     /* A second exchange on the same connection. */
     raw_write_all(fd, " again", 6);
-    raw_read_exact(fd, reply, 5, WAIT_MS);
-    CHECK(memcmp(reply, " agai", 5) == 0);
-    raw_read_exact(fd, reply, 1, WAIT_MS);
-    CHECK_EQ(reply[0], 'n');
-    close(fd);
-    WAIT_UNTIL(srv.conns[0].closes == 1);
-    CHECK_EQ(srv.conns[0].errors, 0);
+    expect_raw(fd, " agai");
+    expect_raw(fd, "n");
+    raw_close_cleanly(fd, &srv);
     CHECK(strncmp(srv.conns[0].log, "CRM", 3) == 0);
     server_stop(&srv);
     server_destroy(&srv);
@@ -1093,12 +1104,8 @@ TEST(tls_fallback_first_byte_g) {
     WAIT_UNTIL(srv.conns[0].data_len == 5);
     CHECK(memcmp(srv.conns[0].data, "GET /", 5) == 0);
     CHECK_OK(sack_tcp_send(srv.conns[0].sock, "reply", 5));
-    char reply[5];
-    raw_read_exact(fd, reply, 5, WAIT_MS);
-    CHECK(memcmp(reply, "reply", 5) == 0);
-    close(fd);
-    WAIT_UNTIL(srv.conns[0].closes == 1);
-    CHECK_EQ(srv.conns[0].errors, 0);
+    expect_raw(fd, "reply");
+    raw_close_cleanly(fd, &srv);
     server_stop(&srv);
     server_destroy(&srv);
     free_pair(&localhost);
@@ -1124,12 +1131,8 @@ TEST(tls_fallback_lone_0x16) {
         CHECK_EQ(srv.conns[0].errors, 0);
         CHECK_EQ(srv.conns[0].readies, 1);
         CHECK_OK(sack_tcp_send(srv.conns[0].sock, "ok", 2));
-        char reply[2];
-        raw_read_exact(fd, reply, 2, WAIT_MS);
-        CHECK(memcmp(reply, "ok", 2) == 0);
-        close(fd);
-        WAIT_UNTIL(srv.conns[0].closes == 1);
-        CHECK_EQ(srv.conns[0].errors, 0);
+        expect_raw(fd, "ok");
+        raw_close_cleanly(fd, &srv);
         server_stop(&srv);
         server_destroy(&srv);
     }
@@ -1152,16 +1155,11 @@ TEST(tls_fallback_silent_client) {
     CHECK_OK(sack_tcp_get_ssl(srv.conns[0].sock, &secure));
     CHECK(!secure);
     CHECK_OK(sack_tcp_send(srv.conns[0].sock, "220 greeting\r\n", 14));
-    char buf[14];
-    raw_read_exact(fd, buf, 14, WAIT_MS);
-    CHECK(memcmp(buf, "220 greeting\r\n", 14) == 0);
+    expect_raw(fd, "220 greeting\r\n");
     /* And the client's answer arrives (echoed back). */
     raw_write_all(fd, "HELO", 4);
-    raw_read_exact(fd, buf, 4, WAIT_MS);
-    CHECK(memcmp(buf, "HELO", 4) == 0);
-    close(fd);
-    WAIT_UNTIL(srv.conns[0].closes == 1);
-    CHECK_EQ(srv.conns[0].errors, 0);
+    expect_raw(fd, "HELO");
+    raw_close_cleanly(fd, &srv);
     server_stop(&srv);
     server_destroy(&srv);
     free_pair(&localhost);
@@ -1219,9 +1217,7 @@ TEST(tls_fallback_setter) {
     CHECK_OK(sack_tcp_set_allow_ssl_fallback(srv.listener, true));
     fd = raw_connect_nodelay("127.0.0.1", srv.port);
     raw_write_all(fd, "plain!", 6);
-    char buf[6];
-    raw_read_exact(fd, buf, 6, WAIT_MS);
-    CHECK(memcmp(buf, "plain!", 6) == 0);
+    expect_raw(fd, "plain!");
     close(fd);
     WAIT_UNTIL(srv.n_conns == 2 && srv.conns[1].closes == 1);
     CHECK_EQ(srv.conns[1].errors, 0);
