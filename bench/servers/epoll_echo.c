@@ -57,7 +57,7 @@ static void set_events(int fd, uint32_t events) {
 static bool send_or_park(int fd, const char *data, size_t len) {
     size_t off = 0;
     while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
+        ssize_t w = send(fd, data + off, len - off, MSG_NOSIGNAL);
         if (w > 0) {
             off += (size_t)w;
         } else if (w < 0 && errno == EINTR) {
@@ -117,7 +117,7 @@ static void on_writable(int fd) {
         return;
     }
     while (p->off < p->len) {
-        ssize_t w = write(fd, p->data + p->off, p->len - p->off);
+        ssize_t w = send(fd, p->data + p->off, p->len - p->off, MSG_NOSIGNAL);
         if (w > 0) {
             p->off += (size_t)w;
         } else if (w < 0 && errno == EINTR) {

@@ -83,7 +83,6 @@ int main(int argc, char **argv) {
         return 2;
     }
     busy = strcmp(argv[1], "busy") == 0;
-    signal(SIGPIPE, SIG_IGN);
     signal(SIGALRM, on_alarm);
     alarm(20);
 

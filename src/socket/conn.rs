@@ -17,6 +17,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::send_queue::MAX_IOVECS;
 use super::session::{self, Session, TlsRole};
+use super::wire::{self, read_once};
 use super::{finish, CloseMode, ConnState, Connection, Phase, Socket};
 use crate::error::{Code, Error};
 use crate::events::{self, Event, TextChunk};
@@ -54,44 +55,6 @@ fn with_buffer<R>(
     let result = f(&mut buf[..size]);
     key.with(|cell| cell.set(buf));
     result
-}
-
-/// One read. As tokio's own `poll_read` does, a read that leaves part of
-/// the buffer unfilled proves the socket drained and clears its readiness,
-/// which saves the read that would only say EAGAIN (on Windows, where that
-/// proof does not hold, the next read finds out). tokio never clears the
-/// read-closed bit, so a FIN behind the data is still seen.
-fn read_once(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    if cfg!(windows) {
-        return stream.try_read(buf);
-    }
-    let len = buf.len();
-    let mut drained_after = 0;
-    let result = stream.try_io(Interest::READABLE, || {
-        let n = (&*socket2::SockRef::from(stream)).read(buf)?;
-        if n > 0 && n < len {
-            drained_after = n;
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        Ok(n)
-    });
-    match result {
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock && drained_after > 0 => Ok(drained_after),
-        other => other,
-    }
-}
-
-/// Writes as much of `data` as the kernel takes right now; returns the rest.
-/// Errors are left for the task, which meets them on its next write.
-pub(super) fn write_inline<'a>(stream: &TcpStream, mut data: &'a [u8]) -> &'a [u8] {
-    while !data.is_empty() {
-        match stream.try_write(data) {
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    data
 }
 
 /// How the connection ended.
@@ -472,7 +435,7 @@ impl Driver<'_> {
             let written = {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let n = st.queue.io_slices(&mut slices);
-                self.stream.try_write_vectored(&slices[..n])
+                wire::try_send_vectored(self.stream, &slices[..n])
             };
             match written {
                 Ok(0) => return Err(End::Failed(Error::new(Code::Io, "write returned 0 bytes"))),
@@ -736,69 +699,5 @@ impl Driver<'_> {
             End::Failed(error) | End::TlsFailed(error) => Some(error),
             End::Done | End::Reset | End::Dropped => None,
         }
-    }
-}
-
-#[cfg(all(test, not(windows)))]
-mod tests {
-    use super::*;
-    use std::io::Write;
-    use std::net::Shutdown;
-
-    async fn pair() -> (TcpStream, std::net::TcpStream) {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (ours, _) = listener.accept().unwrap();
-        ours.set_nonblocking(true).unwrap();
-        (TcpStream::from_std(ours).unwrap(), peer)
-    }
-
-    struct NoWake;
-
-    impl std::task::Wake for NoWake {
-        fn wake(self: Arc<Self>) {}
-    }
-
-    fn read_ready_now(stream: &TcpStream) -> bool {
-        let waker = Waker::from(Arc::new(NoWake));
-        stream
-            .poll_read_ready(&mut Context::from_waker(&waker))
-            .is_ready()
-    }
-
-    #[tokio::test]
-    async fn a_short_read_clears_readiness_without_another_read() {
-        let (ours, mut peer) = pair().await;
-        peer.write_all(b"abc").unwrap();
-        ours.readable().await.unwrap();
-        let mut buf = [0u8; 64];
-        assert_eq!(read_once(&ours, &mut buf).unwrap(), 3);
-        assert!(!read_ready_now(&ours), "the short read proved it drained");
-        peer.write_all(b"de").unwrap();
-        ours.readable().await.unwrap();
-        assert_eq!(read_once(&ours, &mut buf).unwrap(), 2);
-        assert_eq!(&buf[..2], b"de");
-    }
-
-    #[tokio::test]
-    async fn a_fin_behind_a_short_read_is_still_seen() {
-        let (ours, mut peer) = pair().await;
-        peer.write_all(b"abc").unwrap();
-        peer.shutdown(Shutdown::Write).unwrap();
-        let mut buf = [0u8; 64];
-        let mut got = Vec::new();
-        loop {
-            tokio::time::timeout(Duration::from_secs(10), ours.readable())
-                .await
-                .expect("readiness for the data and then the FIN")
-                .unwrap();
-            match read_once(&ours, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => panic!("{e}"),
-            }
-        }
-        assert_eq!(got, b"abc");
     }
 }

@@ -14,6 +14,7 @@ mod net;
 mod runner;
 mod send_queue;
 mod session;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -444,7 +445,7 @@ impl Socket {
         match &mut st.session {
             Session::Plain => {
                 let rest = match inline {
-                    Some(stream) if st.queue.is_empty() => conn::write_inline(stream, data),
+                    Some(stream) if st.queue.is_empty() => wire::write_inline(stream, data),
                     _ => data,
                 };
                 st.queue.push(rest);

@@ -52,6 +52,7 @@ fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
 
 /// Per-connection options, applied to clients and accepted connections.
 pub fn configure_stream(stream: &TcpStream, settings: &ConnSettings) -> io::Result<()> {
+    super::wire::no_sigpipe(stream)?;
     stream.set_nodelay(settings.no_delay)?;
     if let Some(idle) = settings.keep_alive {
         SockRef::from(stream).set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))?;

@@ -199,11 +199,11 @@ struct SocketWriter<'a>(&'a TcpStream);
 
 impl Write for SocketWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
+        super::wire::try_send(self.0, buf)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.try_write_vectored(bufs)
+        super::wire::try_send_vectored(self.0, bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
