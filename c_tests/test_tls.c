@@ -1449,7 +1449,8 @@ TEST(tls_openssl_s_server_interop) {
     CHECK_OK(sack_tcp_close(c));
     child_finish(&s); /* kills s_server, which ends the connection too */
     WAIT_UNTIL(cli.closes == 1);
-    CHECK(strncmp(cli.log, "CRM", 3) == 0);
+    /* The bytes sent before ready waited in the queue: drain follows ready. */
+    if (strncmp(cli.log, "CRM", 3) != 0 && strncmp(cli.log, "CRDM", 4) != 0) FAIL("client log %s", cli.log);
     sack_tcp_free(c);
     recorder_destroy(&cli);
     free(ca);

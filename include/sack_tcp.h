@@ -188,6 +188,19 @@ typedef struct {
      */
     uint32_t worker_threads;
     /**
+     * Queued delivery: received bytes waiting for `sack_tcp_dispatch`, all
+     * connections together, past which connections stop reading until
+     * the host dispatches (0 = 64 MiB). Reading resumes once half of it
+     * is free again.
+     */
+    size_t queued_bytes_limit;
+    /**
+     * Queued delivery: the same bound for one connection (0 = 4 MiB);
+     * past it that connection stops reading until half of it is
+     * dispatched.
+     */
+    size_t queued_bytes_per_socket;
+    /**
      * `SACK_TCP_DELIVERY_THREADS` (default: callbacks run on the worker
      * threads) or `SACK_TCP_DELIVERY_QUEUED` (callbacks wait in a queue
      * until your thread calls `sack_tcp_dispatch`; see
@@ -273,7 +286,10 @@ typedef void (*sack_tcp_error_cb)(void *user_data,
 /**
  * Fires when the send queue falls to or below `send_queue_low_mark` after
  * having been above it (or after a send was refused with
- * `SACK_TCP_ERR_QUEUE_FULL`).
+ * `SACK_TCP_ERR_QUEUE_FULL`), on every path that empties it: writes by the
+ * library's task, a TLS handshake's end that releases data sent before
+ * ready, the end of a message callback whose TLS sends were held. Reads
+ * paused by `pause_reads_above` resume at the same moment.
  */
 typedef void (*sack_tcp_drain_cb)(void *user_data, sack_tcp *socket);
 
@@ -300,6 +316,19 @@ typedef struct {
      */
     const char *passphrase;
 } sack_tcp_tls_host;
+
+/**
+ * Fires once when the peer has finished sending (TCP FIN, or TLS
+ * close_notify), after the last message callback.
+ *
+ * - Without `allow_half_open` (the default) the connection then flushes
+ *   what is queued, sends its own FIN and closes: the close callback
+ *   follows, and sends made from here on return `SACK_TCP_ERR_CLOSED`.
+ * - With `allow_half_open` the connection stays open for sending: answer
+ *   with `sack_tcp_send` from any thread, then `sack_tcp_end` or
+ *   `sack_tcp_close` (either then closes it once the queue is sent).
+ */
+typedef void (*sack_tcp_end_cb)(void *user_data, sack_tcp *socket);
 
 /**
  * Options for `sack_tcp_open`. Fill with `sack_tcp_options_init`, then set
@@ -478,12 +507,35 @@ typedef struct {
      */
     uint32_t handshake_timeout_ms;
     /**
+     * Pause on full: reads pause while more than this many bytes wait in
+     * the send queue, and resume when it falls to `send_queue_low_mark`
+     * (the drain callback fires then). An echo server or a proxy so keeps
+     * its memory bounded without refusing a send. 0 (default) = never:
+     * two peers that both send more than this before reading would then
+     * wait for each other forever. Must lie from `send_queue_low_mark` up
+     * to below `send_queue_limit`. On a listener it applies to every
+     * connection it accepts.
+     */
+    size_t pause_reads_above;
+    /**
+     * The peer finished sending (see `sack_tcp_end_cb`).
+     */
+    sack_tcp_end_cb on_end;
+    /**
      * Close a connection (error `SACK_TCP_ERR_TIMED_OUT`, then a reset and
      * close) when nothing arrives from the peer for this many
      * milliseconds (0 = never). On a listener it applies to each
-     * connection it accepts, from the accept on.
+     * connection it accepts, from the accept on. The clock stands still
+     * while reads are paused.
      */
     uint32_t idle_timeout_ms;
+    /**
+     * Keep a connection open for sending after the peer's FIN, until
+     * `sack_tcp_end` or `sack_tcp_close` (Node's allowHalfOpen, libuv's
+     * default). Off: the peer's FIN closes the connection once the queue
+     * is sent.
+     */
+    bool allow_half_open;
 } sack_tcp_options;
 
 /**
@@ -849,6 +901,56 @@ SACK_TCP_API sack_tcp_result sack_tcp_close(sack_tcp *handle);
 SACK_TCP_API sack_tcp_result sack_tcp_abort(sack_tcp *handle);
 
 /**
+ * Pauses reading a connection (libuv's `uv_read_stop`, Node's `pause`).
+ *
+ * No message callback starts after this returns; called from one of this
+ * connection's callbacks, none starts after that callback returns (a
+ * message callback already running on another thread finishes). The
+ * library stops reading the socket, so the kernel's receive window fills
+ * and TCP slows the peer down. Bytes already read when the pause came (at
+ * most one read: `read_buffer_size` bytes, or for TLS the plaintext of one
+ * read) are held and delivered first after `sack_tcp_resume`.
+ *
+ * While paused the library still reads a TLS handshake to its end (any
+ * application data it carries is held), and a close requested meanwhile
+ * reads and drops what arrives until the peer's FIN. The peer's FIN and
+ * resets are noticed only once reading resumes. The idle timeout stands
+ * still while paused. Pausing twice is the same as once; it may be called
+ * before a client connects.
+ *
+ * Callable from any thread and from inside any callback. Errors:
+ * `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+ * listener, `SACK_TCP_ERR_CLOSED` once the connection has closed.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_pause(sack_tcp *handle);
+
+/**
+ * Undoes `sack_tcp_pause` (libuv's `uv_read_start`, Node's `resume`):
+ * held bytes are delivered first, then reading goes on. Reads that
+ * `pause_reads_above` or the queued mode's limits paused stay paused
+ * until their queue drains. Resuming a connection that is not paused does
+ * nothing. Threads and errors as `sack_tcp_pause`.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_resume(sack_tcp *handle);
+
+/**
+ * Half-closes a connection (libuv's `uv_shutdown`, Node's `end`): every
+ * byte queued before this call is sent, then TLS's close_notify (on a TLS
+ * connection) and a TCP FIN. Reading goes on: message callbacks keep
+ * coming until the peer ends too (its end callback fires), and then the
+ * connection closes (`close`). A later `sack_tcp_close` still applies its
+ * timeout; `sack_tcp_abort` still resets.
+ *
+ * On a TLS connection still in its handshake, the end waits for the
+ * handshake. Calling it twice is harmless. Callable from any thread and
+ * from inside any callback. Errors: `SACK_TCP_ERR_NULL_POINTER`,
+ * `SACK_TCP_ERR_NOT_APPLICABLE` on a listener, `SACK_TCP_ERR_CLOSED` once
+ * a close was requested or the connection ended; after it, `sack_tcp_send`
+ * returns `SACK_TCP_ERR_CLOSED`.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_end(sack_tcp *handle);
+
+/**
  * Adds a reference to `handle`, to be released by another `sack_tcp_free`.
  * Use it to keep a handle you pass to another thread.
  */
@@ -899,6 +1001,11 @@ SACK_TCP_API sack_tcp_result sack_tcp_on_error(sack_tcp *handle, sack_tcp_error_
  * Sets the drain callback (see `sack_tcp_drain_cb`).
  */
 SACK_TCP_API sack_tcp_result sack_tcp_on_drain(sack_tcp *handle, sack_tcp_drain_cb callback);
+
+/**
+ * Sets the end callback (see `sack_tcp_end_cb`).
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_on_end(sack_tcp *handle, sack_tcp_end_cb callback);
 
 /**
  * Replaces the `user_data` passed to this socket's callbacks, from the

@@ -34,6 +34,9 @@ pub enum Event<'a> {
     Text(TextChunk<'a>),
     /// The send queue fell to or below the low mark.
     Drain,
+    /// The peer finished sending (FIN, or TLS close_notify). Without
+    /// half-open the connection then closes; with it, it may still send.
+    End,
     /// Something went wrong; `Error::data` carries extra bytes when the
     /// error has any.
     Error(&'a Error),
@@ -161,7 +164,11 @@ fn deliver(socket: &Arc<Socket>, event: Event<'_>) {
     match event {
         // Checked here, at the last moment before the call, so that a close
         // requested by a previous callback (or another thread) stops delivery.
-        Event::Message(_) | Event::Text(_) | Event::Ready if gate.messages_stopped() => return,
+        Event::Message(_) | Event::Text(_) | Event::Ready | Event::End
+            if gate.messages_stopped() =>
+        {
+            return
+        }
         Event::Close => gate.mark_closed(),
         _ => {}
     }
@@ -177,6 +184,7 @@ enum OwnedEvent {
     Message(Vec<u8>),
     Text(Vec<u8>),
     Drain,
+    End,
     Error(Error),
     Close,
 }
@@ -189,8 +197,18 @@ impl OwnedEvent {
             Event::Message(d) => OwnedEvent::Message(d.to_vec()),
             Event::Text(t) => OwnedEvent::Text(t.bytes_with_nul().to_vec()),
             Event::Drain => OwnedEvent::Drain,
+            Event::End => OwnedEvent::End,
             Event::Error(e) => OwnedEvent::Error(e.clone()),
             Event::Close => OwnedEvent::Close,
+        }
+    }
+
+    /// The bytes this event holds for the host: what the queued mode's
+    /// limits count.
+    fn payload_len(&self) -> usize {
+        match self {
+            OwnedEvent::Message(d) | OwnedEvent::Text(d) => d.len(),
+            _ => 0,
         }
     }
 
@@ -201,47 +219,145 @@ impl OwnedEvent {
             OwnedEvent::Message(d) => Event::Message(d),
             OwnedEvent::Text(t) => Event::Text(TextChunk::new(t).expect("copied from a TextChunk")),
             OwnedEvent::Drain => Event::Drain,
+            OwnedEvent::End => Event::End,
             OwnedEvent::Error(e) => Event::Error(e),
             OwnedEvent::Close => Event::Close,
         }
     }
 }
 
+/// The queued mode's bounds on received bytes waiting for `dispatch`: past
+/// either, the connections concerned stop reading until the host catches up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// All connections together.
+    pub total: usize,
+    /// One connection.
+    pub per_socket: usize,
+}
+
+pub const DEFAULT_QUEUE_LIMITS: QueueLimits = QueueLimits {
+    total: 64 << 20,
+    per_socket: 4 << 20,
+};
+
 /// The queued mode's events and the descriptor that says some are waiting.
 struct EventQueue {
-    items: Mutex<VecDeque<(Arc<Socket>, OwnedEvent)>>,
+    state: Mutex<Queued>,
     signal: crate::sys::Signal,
     /// One dispatcher at a time, so one socket's callbacks never overlap.
     dispatching: Mutex<()>,
 }
 
+/// One waiting event and the socket it is for.
+type Entry = (Arc<Socket>, OwnedEvent);
+
+struct Queued {
+    items: VecDeque<Entry>,
+    /// Received bytes in `items`, in all and per socket (keyed by address;
+    /// only sockets with bytes waiting have an entry, so an idle socket
+    /// costs nothing here).
+    bytes: usize,
+    bytes_of: std::collections::HashMap<usize, usize>,
+    limits: QueueLimits,
+    /// Connections that stopped reading for the limits, to wake when the
+    /// host has dispatched enough.
+    stalled: Vec<Arc<Socket>>,
+}
+
 fn queue() -> &'static EventQueue {
     static QUEUE: std::sync::OnceLock<EventQueue> = std::sync::OnceLock::new();
     QUEUE.get_or_init(|| EventQueue {
-        items: Mutex::new(VecDeque::new()),
+        state: Mutex::new(Queued {
+            items: VecDeque::new(),
+            bytes: 0,
+            bytes_of: std::collections::HashMap::new(),
+            limits: DEFAULT_QUEUE_LIMITS,
+            stalled: Vec::new(),
+        }),
         signal: crate::sys::Signal::new().expect("a socket pair for the event descriptor"),
         dispatching: Mutex::new(()),
     })
 }
 
+fn key(socket: &Arc<Socket>) -> usize {
+    Arc::as_ptr(socket) as usize
+}
+
+/// Chosen with the runtime's configuration.
+pub fn set_queue_limits(limits: QueueLimits) {
+    lock(&queue().state).limits = limits;
+}
+
+/// In the queued mode, whether `socket` may read more now. When not, it is
+/// woken once the host has dispatched enough: half of the total limit left,
+/// or half of its own.
+pub fn may_read(socket: &Arc<Socket>) -> bool {
+    if delivery() != Delivery::Queued {
+        return true;
+    }
+    let mut q = lock(&queue().state);
+    let mine = q.bytes_of.get(&key(socket)).copied().unwrap_or(0);
+    if q.bytes <= q.limits.total && mine <= q.limits.per_socket {
+        return true;
+    }
+    if !q.stalled.iter().any(|s| Arc::ptr_eq(s, socket)) {
+        q.stalled.push(socket.clone());
+    }
+    false
+}
+
 impl EventQueue {
     fn push(&self, socket: Arc<Socket>, event: OwnedEvent) {
-        let mut items = lock(&self.items);
-        if items.is_empty() {
+        let mut q = lock(&self.state);
+        if q.items.is_empty() {
             self.signal.raise();
         }
-        items.push_back((socket, event));
+        let len = event.payload_len();
+        if len > 0 {
+            q.bytes += len;
+            *q.bytes_of.entry(key(&socket)).or_default() += len;
+        }
+        if matches!(event, OwnedEvent::Close) {
+            // Nothing more to read: a stalled socket lets go of its place.
+            q.stalled.retain(|s| !Arc::ptr_eq(s, &socket));
+        }
+        q.items.push_back((socket, event));
     }
 
-    fn pop(&self) -> Option<(Arc<Socket>, OwnedEvent)> {
-        let mut items = lock(&self.items);
-        let item = items.pop_front();
-        if items.is_empty() {
+    /// The next event, and the connections the host has now made room for.
+    fn pop(&self) -> Option<(Entry, Vec<Arc<Socket>>)> {
+        let mut q = lock(&self.state);
+        let item = q.items.pop_front()?;
+        if q.items.is_empty() {
             // Cleared under the lock, so a push racing with this raises it
             // again afterwards.
             self.signal.clear();
         }
-        item
+        let len = item.1.payload_len();
+        let (socket, _) = &item;
+        let mut mine = 0;
+        if len > 0 {
+            q.bytes -= len;
+            let k = key(socket);
+            let left = q.bytes_of.get_mut(&k).expect("counted when queued");
+            *left -= len;
+            mine = *left;
+            if mine == 0 {
+                q.bytes_of.remove(&k);
+            }
+        }
+        let mut unstalled = Vec::new();
+        if !q.stalled.is_empty() {
+            if q.bytes <= q.limits.total / 2 {
+                unstalled = std::mem::take(&mut q.stalled);
+            } else if mine <= q.limits.per_socket / 2 {
+                if let Some(i) = q.stalled.iter().position(|s| Arc::ptr_eq(s, socket)) {
+                    unstalled.push(q.stalled.swap_remove(i));
+                }
+            }
+        }
+        Some((item, unstalled))
     }
 }
 
@@ -293,9 +409,12 @@ pub fn drain_queue(max: usize) -> usize {
     let _one_at_a_time = lock(&q.dispatching);
     let mut delivered = 0;
     while delivered < max {
-        let Some((socket, event)) = q.pop() else {
+        let Some(((socket, event), unstalled)) = q.pop() else {
             break;
         };
+        for stalled in unstalled {
+            std::task::Wake::wake(stalled);
+        }
         deliver(&socket, event.as_event());
         delivered += 1;
     }

@@ -138,6 +138,11 @@ pub struct Options {
     pub close_timeout: Duration,
     /// Close a connection that receives nothing for this long.
     pub idle_timeout: Option<Duration>,
+    /// Reads pause while more than this many bytes wait to be sent, and
+    /// resume at drain; 0 never pauses.
+    pub pause_reads_above: usize,
+    /// Keep sending after the peer's FIN, until `end` or `close`.
+    pub allow_half_open: bool,
     pub tls: TlsOptions,
 }
 
@@ -161,6 +166,8 @@ impl Default for Options {
             backlog: None,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
             idle_timeout: None,
+            pause_reads_above: 0,
+            allow_half_open: false,
             tls: TlsOptions::default(),
         }
     }
@@ -176,6 +183,9 @@ pub struct ConnSettings {
     pub send_queue_low_mark: usize,
     pub close_timeout: Duration,
     pub idle_timeout: Option<Duration>,
+    /// 0: reads never pause for the send queue.
+    pub pause_reads_above: usize,
+    pub allow_half_open: bool,
 }
 
 /// A listening socket's plan.
@@ -241,6 +251,15 @@ impl Options {
                 self.send_queue_low_mark, self.send_queue_limit
             )));
         }
+        if self.pause_reads_above != 0
+            && !(self.send_queue_low_mark..self.send_queue_limit).contains(&self.pause_reads_above)
+        {
+            return Err(Error::invalid(format!(
+                "pause_reads_above {} must lie between send_queue_low_mark {} and \
+                 send_queue_limit {} (0 turns it off)",
+                self.pause_reads_above, self.send_queue_low_mark, self.send_queue_limit
+            )));
+        }
         let conn = ConnSettings {
             no_delay: self.no_delay,
             keep_alive: self.keep_alive,
@@ -249,6 +268,8 @@ impl Options {
             send_queue_low_mark: self.send_queue_low_mark,
             close_timeout: self.close_timeout,
             idle_timeout: self.idle_timeout,
+            pause_reads_above: self.pause_reads_above,
+            allow_half_open: self.allow_half_open,
         };
         let bind = self.address.as_deref().map(address::parse).transpose()?;
         match &self.to_address {

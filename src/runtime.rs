@@ -26,11 +26,27 @@ use crate::lock;
 const TASK_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const WORKER_JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeConfig {
     /// 0 picks the number of CPUs.
     pub worker_threads: usize,
     pub delivery: crate::events::Delivery,
+    /// The queued mode's bounds on received bytes waiting for dispatch.
+    pub queue_limits: crate::events::QueueLimits,
+}
+
+impl RuntimeConfig {
+    pub const DEFAULT: RuntimeConfig = RuntimeConfig {
+        worker_threads: 0,
+        delivery: crate::events::Delivery::Direct,
+        queue_limits: crate::events::DEFAULT_QUEUE_LIMITS,
+    };
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig::DEFAULT
+    }
 }
 
 enum State {
@@ -49,10 +65,7 @@ struct Running {
 }
 
 static STATE: Mutex<State> = Mutex::new(State::Stopped {
-    config: RuntimeConfig {
-        worker_threads: 0,
-        delivery: crate::events::Delivery::Direct,
-    },
+    config: RuntimeConfig::DEFAULT,
 });
 
 fn state() -> MutexGuard<'static, State> {
@@ -84,6 +97,7 @@ fn shutting_down() -> Error {
 
 fn build(config: RuntimeConfig) -> Result<Arc<Running>> {
     crate::events::set_delivery(config.delivery);
+    crate::events::set_queue_limits(config.queue_limits);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all().thread_name("sack_tcp-worker");
     if config.worker_threads > 0 {

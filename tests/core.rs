@@ -37,7 +37,7 @@ impl Handler for ChannelHandler {
             Event::Ready => Seen::Ready,
             Event::Message(d) => Seen::Message(d.to_vec()),
             Event::Text(t) => Seen::Message(t.as_str().as_bytes().to_vec()),
-            Event::Drain => return,
+            Event::Drain | Event::End => return,
             Event::Error(error) => Seen::Error(error.code()),
             Event::Close => Seen::Close,
         };

@@ -21,6 +21,7 @@ pub struct CallbackTable {
     pub on_close: sack_tcp_close_cb,
     pub on_error: sack_tcp_error_cb,
     pub on_drain: sack_tcp_drain_cb,
+    pub on_end: sack_tcp_end_cb,
     pub user_data: *mut c_void,
 }
 
@@ -38,6 +39,7 @@ impl CallbackTable {
             on_close: o.on_close,
             on_error: o.on_error,
             on_drain: o.on_drain,
+            on_end: o.on_end,
             user_data: o.user_data,
         }
     }
@@ -138,6 +140,11 @@ impl Handler for CHandler {
             }
             Event::Drain => {
                 if let Some(f) = t.on_drain {
+                    unsafe { f(ud, handle) };
+                }
+            }
+            Event::End => {
+                if let Some(f) = t.on_end {
                     unsafe { f(ud, handle) };
                 }
             }

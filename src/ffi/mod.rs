@@ -44,21 +44,38 @@ pub extern "C" fn sack_tcp_runtime_options_init_sized(
                 options,
                 struct_size,
                 MIN_RUNTIME_OPTIONS_SIZE,
-                sack_tcp_runtime_options {
-                    struct_size: 0,
-                    worker_threads: 0,
-                    delivery_mode: SACK_TCP_DELIVERY_THREADS,
-                },
+                runtime_defaults(),
                 "options",
             )
         }
     })
 }
 
+fn runtime_defaults() -> sack_tcp_runtime_options {
+    let limits = crate::events::DEFAULT_QUEUE_LIMITS;
+    sack_tcp_runtime_options {
+        struct_size: 0,
+        worker_threads: 0,
+        queued_bytes_limit: limits.total,
+        queued_bytes_per_socket: limits.per_socket,
+        delivery_mode: SACK_TCP_DELIVERY_THREADS,
+    }
+}
+
 /// The first published `sack_tcp_runtime_options` ended after
-/// `worker_threads` (`delivery_mode` fits in its padding on 64-bit
-/// targets, so the size did not change there).
-const MIN_RUNTIME_OPTIONS_SIZE: usize = std::mem::size_of::<sack_tcp_runtime_options>();
+/// `worker_threads`.
+const MIN_RUNTIME_OPTIONS_SIZE: usize =
+    std::mem::offset_of!(sack_tcp_runtime_options, worker_threads) + std::mem::size_of::<u32>();
+
+/// What its callers pass as `struct_size`, tail padding included.
+const V1_RUNTIME_OPTIONS_SIZEOF: usize =
+    MIN_RUNTIME_OPTIONS_SIZE.next_multiple_of(std::mem::align_of::<sack_tcp_runtime_options>());
+
+// Version 2 starts past version 1's tail padding (where `delivery_mode` once
+// sat, which made a version-1 caller's padding read as a delivery mode).
+const _: () = assert!(
+    std::mem::offset_of!(sack_tcp_runtime_options, queued_bytes_limit) >= V1_RUNTIME_OPTIONS_SIZEOF
+);
 
 /// Starts the background runtime with `options` (NULL = defaults).
 ///
@@ -75,11 +92,7 @@ pub extern "C" fn sack_tcp_runtime_start(
         let config = if options.is_null() {
             RuntimeConfig::default()
         } else {
-            let defaults = sack_tcp_runtime_options {
-                struct_size: 0,
-                worker_threads: 0,
-                delivery_mode: SACK_TCP_DELIVERY_THREADS,
-            };
+            let defaults = runtime_defaults();
             let min = MIN_RUNTIME_OPTIONS_SIZE;
             // SAFETY: non-NULL; the caller passes a struct filled by
             // `sack_tcp_runtime_options_init`.
@@ -94,9 +107,16 @@ pub extern "C" fn sack_tcp_runtime_start(
                     )))
                 }
             };
+            let or_default =
+                |value: usize, default: usize| if value == 0 { default } else { value };
+            let limits = crate::events::DEFAULT_QUEUE_LIMITS;
             RuntimeConfig {
                 worker_threads: o.worker_threads as usize,
                 delivery,
+                queue_limits: crate::events::QueueLimits {
+                    total: or_default(o.queued_bytes_limit, limits.total),
+                    per_socket: or_default(o.queued_bytes_per_socket, limits.per_socket),
+                },
             }
         };
         runtime::start(config)

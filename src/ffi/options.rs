@@ -52,12 +52,27 @@ pub fn defaults() -> sack_tcp_options {
         client_auth: SACK_TCP_CLIENT_AUTH_NONE,
         alpn: ptr::null(),
         handshake_timeout_ms: 0,
+        pause_reads_above: d.pause_reads_above,
+        on_end: None,
         idle_timeout_ms: 0,
+        allow_half_open: d.allow_half_open,
     }
 }
 
-/// The smallest `struct_size` accepted: the first published layout.
-pub const MIN_OPTIONS_SIZE: usize = std::mem::size_of::<sack_tcp_options>();
+/// The smallest `struct_size` accepted: the first published layout, which
+/// ended with `handshake_timeout_ms`.
+pub const MIN_OPTIONS_SIZE: usize =
+    std::mem::offset_of!(sack_tcp_options, handshake_timeout_ms) + std::mem::size_of::<u32>();
+
+/// `sizeof` of that first layout, tail padding included: what its callers
+/// pass as `struct_size`.
+pub const V1_OPTIONS_SIZEOF: usize =
+    MIN_OPTIONS_SIZE.next_multiple_of(std::mem::align_of::<sack_tcp_options>());
+
+// Version 2 starts past version 1's tail padding, so an old caller's
+// padding is never read as a new field.
+const _: () =
+    assert!(std::mem::offset_of!(sack_tcp_options, pause_reads_above) >= V1_OPTIONS_SIZEOF);
 
 fn port(value: i32, name: &str) -> Result<u16> {
     u16::try_from(value)
@@ -185,6 +200,8 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
         backlog,
         close_timeout: millis(o.close_timeout_ms).unwrap_or(options::DEFAULT_CLOSE_TIMEOUT),
         idle_timeout: millis(o.idle_timeout_ms),
+        pause_reads_above: o.pause_reads_above,
+        allow_half_open: o.allow_half_open,
         tls,
     })
 }

@@ -146,6 +146,59 @@ pub extern "C" fn sack_tcp_abort(handle: *mut sack_tcp) -> sack_tcp_result {
     with_socket(handle, Socket::abort)
 }
 
+/// Pauses reading a connection (libuv's `uv_read_stop`, Node's `pause`).
+///
+/// No message callback starts after this returns; called from one of this
+/// connection's callbacks, none starts after that callback returns (a
+/// message callback already running on another thread finishes). The
+/// library stops reading the socket, so the kernel's receive window fills
+/// and TCP slows the peer down. Bytes already read when the pause came (at
+/// most one read: `read_buffer_size` bytes, or for TLS the plaintext of one
+/// read) are held and delivered first after `sack_tcp_resume`.
+///
+/// While paused the library still reads a TLS handshake to its end (any
+/// application data it carries is held), and a close requested meanwhile
+/// reads and drops what arrives until the peer's FIN. The peer's FIN and
+/// resets are noticed only once reading resumes. The idle timeout stands
+/// still while paused. Pausing twice is the same as once; it may be called
+/// before a client connects.
+///
+/// Callable from any thread and from inside any callback. Errors:
+/// `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+/// listener, `SACK_TCP_ERR_CLOSED` once the connection has closed.
+#[no_mangle]
+pub extern "C" fn sack_tcp_pause(handle: *mut sack_tcp) -> sack_tcp_result {
+    with_socket(handle, Socket::pause)
+}
+
+/// Undoes `sack_tcp_pause` (libuv's `uv_read_start`, Node's `resume`):
+/// held bytes are delivered first, then reading goes on. Reads that
+/// `pause_reads_above` or the queued mode's limits paused stay paused
+/// until their queue drains. Resuming a connection that is not paused does
+/// nothing. Threads and errors as `sack_tcp_pause`.
+#[no_mangle]
+pub extern "C" fn sack_tcp_resume(handle: *mut sack_tcp) -> sack_tcp_result {
+    with_socket(handle, Socket::resume)
+}
+
+/// Half-closes a connection (libuv's `uv_shutdown`, Node's `end`): every
+/// byte queued before this call is sent, then TLS's close_notify (on a TLS
+/// connection) and a TCP FIN. Reading goes on: message callbacks keep
+/// coming until the peer ends too (its end callback fires), and then the
+/// connection closes (`close`). A later `sack_tcp_close` still applies its
+/// timeout; `sack_tcp_abort` still resets.
+///
+/// On a TLS connection still in its handshake, the end waits for the
+/// handshake. Calling it twice is harmless. Callable from any thread and
+/// from inside any callback. Errors: `SACK_TCP_ERR_NULL_POINTER`,
+/// `SACK_TCP_ERR_NOT_APPLICABLE` on a listener, `SACK_TCP_ERR_CLOSED` once
+/// a close was requested or the connection ended; after it, `sack_tcp_send`
+/// returns `SACK_TCP_ERR_CLOSED`.
+#[no_mangle]
+pub extern "C" fn sack_tcp_end(handle: *mut sack_tcp) -> sack_tcp_result {
+    with_socket(handle, Socket::end)
+}
+
 /// Adds a reference to `handle`, to be released by another `sack_tcp_free`.
 /// Use it to keep a handle you pass to another thread.
 #[no_mangle]
@@ -243,6 +296,15 @@ pub extern "C" fn sack_tcp_on_drain(
     callback: sack_tcp_drain_cb,
 ) -> sack_tcp_result {
     set_callback(handle, |t| t.on_drain = callback)
+}
+
+/// Sets the end callback (see `sack_tcp_end_cb`).
+#[no_mangle]
+pub extern "C" fn sack_tcp_on_end(
+    handle: *mut sack_tcp,
+    callback: sack_tcp_end_cb,
+) -> sack_tcp_result {
+    set_callback(handle, |t| t.on_end = callback)
 }
 
 /// Replaces the `user_data` passed to this socket's callbacks, from the

@@ -177,8 +177,23 @@ pub type sack_tcp_error_cb = Option<
 
 /// Fires when the send queue falls to or below `send_queue_low_mark` after
 /// having been above it (or after a send was refused with
-/// `SACK_TCP_ERR_QUEUE_FULL`).
+/// `SACK_TCP_ERR_QUEUE_FULL`), on every path that empties it: writes by the
+/// library's task, a TLS handshake's end that releases data sent before
+/// ready, the end of a message callback whose TLS sends were held. Reads
+/// paused by `pause_reads_above` resume at the same moment.
 pub type sack_tcp_drain_cb =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, socket: *mut sack_tcp)>;
+
+/// Fires once when the peer has finished sending (TCP FIN, or TLS
+/// close_notify), after the last message callback.
+///
+/// - Without `allow_half_open` (the default) the connection then flushes
+///   what is queued, sends its own FIN and closes: the close callback
+///   follows, and sends made from here on return `SACK_TCP_ERR_CLOSED`.
+/// - With `allow_half_open` the connection stays open for sending: answer
+///   with `sack_tcp_send` from any thread, then `sack_tcp_end` or
+///   `sack_tcp_close` (either then closes it once the queue is sent).
+pub type sack_tcp_end_cb =
     Option<unsafe extern "C" fn(user_data: *mut c_void, socket: *mut sack_tcp)>;
 
 /// Options for `sack_tcp_open`. Fill with `sack_tcp_options_init`, then set
@@ -296,11 +311,32 @@ pub struct sack_tcp_options {
     /// (0 = 10000); otherwise the connection gets `SACK_TCP_ERR_TIMED_OUT`
     /// and closes.
     pub handshake_timeout_ms: u32,
+
+    /* ---- Version 2 (0.2). Each version starts at or after the previous
+     * version's sizeof, never in its tail padding, so `struct_size` tells
+     * an older caller's struct apart and its padding is never read. ---- */
+    /// Pause on full: reads pause while more than this many bytes wait in
+    /// the send queue, and resume when it falls to `send_queue_low_mark`
+    /// (the drain callback fires then). An echo server or a proxy so keeps
+    /// its memory bounded without refusing a send. 0 (default) = never:
+    /// two peers that both send more than this before reading would then
+    /// wait for each other forever. Must lie from `send_queue_low_mark` up
+    /// to below `send_queue_limit`. On a listener it applies to every
+    /// connection it accepts.
+    pub pause_reads_above: usize,
+    /// The peer finished sending (see `sack_tcp_end_cb`).
+    pub on_end: sack_tcp_end_cb,
     /// Close a connection (error `SACK_TCP_ERR_TIMED_OUT`, then a reset and
     /// close) when nothing arrives from the peer for this many
     /// milliseconds (0 = never). On a listener it applies to each
-    /// connection it accepts, from the accept on.
+    /// connection it accepts, from the accept on. The clock stands still
+    /// while reads are paused.
     pub idle_timeout_ms: u32,
+    /// Keep a connection open for sending after the peer's FIN, until
+    /// `sack_tcp_end` or `sack_tcp_close` (Node's allowHalfOpen, libuv's
+    /// default). Off: the peer's FIN closes the connection once the queue
+    /// is sent.
+    pub allow_half_open: bool,
 }
 
 /// One certificate of a TLS server, chosen by SNI (the original's `hosts`
@@ -333,6 +369,17 @@ pub struct sack_tcp_runtime_options {
     pub struct_size: usize,
     /// Worker threads running sockets and callbacks (0 = one per CPU).
     pub worker_threads: u32,
+
+    /* ---- Version 2 (0.2), starting at version 1's sizeof. ---- */
+    /// Queued delivery: received bytes waiting for `sack_tcp_dispatch`, all
+    /// connections together, past which connections stop reading until
+    /// the host dispatches (0 = 64 MiB). Reading resumes once half of it
+    /// is free again.
+    pub queued_bytes_limit: usize,
+    /// Queued delivery: the same bound for one connection (0 = 4 MiB);
+    /// past it that connection stops reading until half of it is
+    /// dispatched.
+    pub queued_bytes_per_socket: usize,
     /// `SACK_TCP_DELIVERY_THREADS` (default: callbacks run on the worker
     /// threads) or `SACK_TCP_DELIVERY_QUEUED` (callbacks wait in a queue
     /// until your thread calls `sack_tcp_dispatch`; see

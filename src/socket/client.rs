@@ -96,10 +96,23 @@ async fn run(
         }
     };
     let stream = Arc::new(stream);
-    {
+    let attached = {
         let mut st = conn.lock();
-        st.stream = Some(stream.clone());
-        st.phase = Phase::Open;
+        let attached = st.attach(stream.clone());
+        if attached.is_ok() {
+            st.phase = Phase::Open;
+        } else {
+            st.phase = Phase::Closed;
+            st.queue.clear();
+        }
+        attached
+    };
+    if let Err(e) = attached {
+        // Reset between the connect and the first look at it.
+        let error = Error::from_io("connecting", &e);
+        events::emit(&socket, Event::Connect(Err(&error)));
+        finish(&socket, None);
+        return;
     }
     let tls = conn.lock().session.is_tls();
     events::emit(&socket, Event::Connect(Ok(())));

@@ -90,8 +90,19 @@ struct Progress {
     /// Boxed, and present only while some deadline is set: a connection
     /// without timeouts then carries none of this.
     timing: Option<Box<Timing>>,
+    /// Bytes read (decrypted, not yet text-decoded) that a pause stopped
+    /// from being delivered; they go first once reads resume. At most one
+    /// read's worth, since a paused connection is not read.
+    #[allow(clippy::box_collection)] // 8 bytes, not 24, in every connection
+    held: Option<Box<Vec<u8>>>,
     fin_sent: bool,
     peer_eof: bool,
+    /// The host's `end` was taken up: close_notify queued, FIN follows the
+    /// queue.
+    end_started: bool,
+    /// The idle timeout stands still while reads are paused: the host, not
+    /// the peer, stopped the traffic.
+    idle_suspended: bool,
 }
 
 #[derive(Default)]
@@ -231,6 +242,15 @@ fn poll_drive(socket: &Arc<Socket>, cx: &mut Context<'_>) -> Poll<()> {
     Poll::Ready(())
 }
 
+/// What the driver waits for next.
+struct Next {
+    /// `None`: neither reading nor writing (paused with nothing to send,
+    /// or half-open after the peer's FIN): only a request wakes it.
+    interest: Option<Interest>,
+    /// Drain is due; raised before anything else is looked at.
+    drain: bool,
+}
+
 /// How a task's turn at the connection ended.
 enum Pass {
     /// The connection is done; the task reports how.
@@ -260,23 +280,35 @@ impl Driver<'_> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Pass> {
         loop {
             self.conn.runner.begin_pass();
-            let interest = match self.next_interest() {
-                Ok(interest) => interest,
+            let next = match self.next_interest() {
+                Ok(next) => next,
                 Err(end) => return Poll::Ready(Pass::Ended(end)),
             };
+            if next.drain {
+                events::emit(self.socket, Event::Drain);
+                continue; // the callback may have sent or closed
+            }
+            if self.p.held.is_some() && !self.conn.reads_paused() {
+                self.deliver_held();
+                continue;
+            }
+            let interest = next.interest;
             if self.p.poll_timer(cx) {
                 return Poll::Ready(Pass::Ended(self.timed_out()));
             }
-            let progressed = match self.step(interest, cx) {
-                Ok(progressed) => progressed,
-                Err(end) => return Poll::Ready(Pass::Ended(end)),
+            let progressed = match interest.map(|i| self.step(i, cx)) {
+                Some(Ok(progressed)) => progressed,
+                Some(Err(end)) => return Poll::Ready(Pass::Ended(end)),
+                None => false,
             };
             if progressed {
                 continue;
             }
-            // Only reading, with nothing to time: the I/O driver can hold the
-            // wake-up on its own, so the task is given up.
-            if self.p.timing.is_none() && interest == Interest::READABLE && self.park() {
+            // Only reading (or waiting for a request), with nothing to time:
+            // the I/O driver, or the request, can start a task on its own,
+            // so this one is given up.
+            let parkable = matches!(interest, None | Some(Interest::READABLE));
+            if self.p.timing.is_none() && parkable && self.park(interest.is_some()) {
                 return Poll::Ready(Pass::Parked);
             }
             if self.conn.runner.prepare_wait(cx.waker()) {
@@ -313,12 +345,15 @@ impl Driver<'_> {
         }
     }
 
-    /// Leaves a waker made from the socket with the I/O driver and gives the
-    /// task up. False when the connection has work after all and this task
-    /// stays its runner.
-    fn park(&mut self) -> bool {
+    /// Leaves a waker made from the socket with the I/O driver (when
+    /// `on_readable`) and gives the task up. False when the connection has
+    /// work after all and this task stays its runner.
+    fn park(&mut self, on_readable: bool) -> bool {
         if !self.conn.runner.park(self.socket.clone()) {
             return false; // a request came in: look again
+        }
+        if !on_readable {
+            return true; // only a request (resume, send, close) wakes it
         }
         let waker = Waker::from(self.socket.clone());
         match self
@@ -332,9 +367,9 @@ impl Driver<'_> {
         }
     }
 
-    /// Applies close requests, sends FIN once the queue is flushed, and says
-    /// what to wait for next (or that the connection is done).
-    fn next_interest(&mut self) -> Result<Interest, End> {
+    /// Applies close and end requests, sends FIN once the queue is flushed,
+    /// and says what to wait for next (or that the connection is done).
+    fn next_interest(&mut self) -> Result<Next, End> {
         let mut st = self.conn.lock();
         if st.session.is_handshaking() && self.p.deadline(Deadline::Handshake).is_none() {
             // A handshake began: at connect, at accept, or by STARTTLS.
@@ -355,7 +390,18 @@ impl Driver<'_> {
             }
             _ => {}
         }
-        if st.phase == Phase::Closing && st.queue.is_empty() {
+        // The host ended its side: TLS's close_notify goes out first, then
+        // FIN once the queue is empty, while reading goes on.
+        if st.end_requested
+            && st.phase == Phase::Open
+            && !st.session.is_handshaking()
+            && !self.p.end_started
+        {
+            self.p.end_started = true;
+            send_close_notify(&mut st);
+        }
+        let closing = st.phase == Phase::Closing;
+        if (closing || self.p.end_started) && st.queue.is_empty() {
             if !self.p.fin_sent {
                 self.p.fin_sent = true;
                 // ENOTCONN here means the peer already reset; the read side
@@ -366,12 +412,41 @@ impl Driver<'_> {
                 return Err(End::Done);
             }
         }
+        let drain = st.take_drain(self.conn);
         let wants_write = !st.queue.is_empty();
-        Ok(match (self.p.peer_eof, wants_write) {
-            (false, false) => Interest::READABLE,
-            (false, true) => Interest::READABLE | Interest::WRITABLE,
-            (true, _) => Interest::WRITABLE,
-        })
+        // A closing connection reads (and drops) until the peer's FIN
+        // whatever the pauses; a handshake is always read to its end.
+        let reading = !self.p.peer_eof
+            && (closing
+                || st.session.is_handshaking()
+                || (!self.conn.reads_paused() && events::may_read(self.socket)));
+        drop(st);
+        self.suspend_idle(!reading && !closing && !self.p.peer_eof);
+        let interest = match (reading, wants_write) {
+            (true, false) => Some(Interest::READABLE),
+            (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
+            (false, true) => Some(Interest::WRITABLE),
+            (false, false) => None,
+        };
+        Ok(Next { interest, drain })
+    }
+
+    /// Stops the idle clock while the host holds reads back, and restarts
+    /// it (from now) when they resume.
+    fn suspend_idle(&mut self, suspend: bool) {
+        let Some(idle) = self.conn.settings.idle_timeout else {
+            return;
+        };
+        if suspend && !self.p.idle_suspended {
+            self.p.idle_suspended = true;
+            self.p.set_deadline(Deadline::Idle, None);
+        } else if !suspend && self.p.idle_suspended {
+            self.p.idle_suspended = false;
+            if self.p.deadline(Deadline::Close).is_none() {
+                self.p
+                    .set_deadline(Deadline::Idle, Some(Instant::now() + idle));
+            }
+        }
     }
 
     fn start_deadline(&mut self) {
@@ -427,8 +502,8 @@ impl Driver<'_> {
         ))
     }
 
-    /// Writes queued bytes until the kernel pushes back, then fires drain if
-    /// it was armed and the queue is low enough.
+    /// Writes queued bytes until the kernel pushes back; drain is decided
+    /// on the next pass ([`ConnState::take_drain`]).
     fn flush(&mut self) -> Result<(), End> {
         let mut st = self.conn.lock();
         while !st.queue.is_empty() {
@@ -444,17 +519,6 @@ impl Driver<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(End::Failed(Error::from_io("write", &e))),
             }
-        }
-        let drained = st.drain_armed
-            && st.phase == Phase::Open
-            && st.close_request.is_none()
-            && st.queued() <= self.conn.settings.send_queue_low_mark;
-        if drained {
-            st.drain_armed = false;
-        }
-        drop(st);
-        if drained {
-            events::emit(self.socket, Event::Drain);
         }
         Ok(())
     }
@@ -630,17 +694,28 @@ impl Driver<'_> {
 
     fn on_peer_eof(&mut self) {
         self.p.peer_eof = true;
-        // A half-finished character at the end of the stream still reaches
-        // the user, as U+FFFD, before the close.
+        // Held bytes and a half-finished character (as U+FFFD) still reach
+        // the user before the end; a pause holds them back no longer.
+        if let Some(held) = self.p.held.take() {
+            self.deliver_now(&held);
+        }
         if self.p.text.pending_len() > 0 && self.socket.read_strings() {
             let mut out = Vec::new();
             self.p.text.finish(&mut out);
             self.deliver_text(&out);
         }
+        if self.conn.lock().phase != Phase::Open {
+            return;
+        }
+        if !self.socket.gate.messages_stopped() {
+            events::emit(self.socket, Event::End);
+        }
         let mut st = self.conn.lock();
-        if st.phase == Phase::Open {
-            // Like Node's default (allowHalfOpen false): the peer ended, so
-            // flush what is queued and end our side too.
+        // Half-open: the host may still send, and ends with end or close.
+        // Otherwise, like Node's default (allowHalfOpen false): flush what
+        // is queued and end our side too.
+        let half_open = self.conn.settings.allow_half_open && !self.p.end_started;
+        if st.phase == Phase::Open && !half_open {
             st.phase = Phase::Closing;
             drop(st);
             self.socket.gate.stop_messages();
@@ -648,7 +723,41 @@ impl Driver<'_> {
         }
     }
 
+    /// Delivers `data`, or holds it while reads are paused (and behind
+    /// bytes held earlier, to keep the order).
     fn deliver(&mut self, data: &[u8]) {
+        if self.p.held.is_some() || self.conn.reads_paused() {
+            if !self.socket.gate.messages_stopped() {
+                self.p
+                    .held
+                    .get_or_insert_with(Box::default)
+                    .extend_from_slice(data);
+            }
+            return;
+        }
+        self.deliver_now(data);
+    }
+
+    /// Delivers what a pause held, a read buffer at a time, until a pause
+    /// stops it again.
+    fn deliver_held(&mut self) {
+        let Some(held) = self.p.held.take() else {
+            return;
+        };
+        let size = self.conn.settings.read_buffer_size;
+        let mut rest = &held[..];
+        while !rest.is_empty() {
+            if self.conn.reads_paused() {
+                self.p.held = Some(Box::new(rest.to_vec()));
+                return;
+            }
+            let (now, later) = rest.split_at(rest.len().min(size));
+            self.deliver_now(now);
+            rest = later;
+        }
+    }
+
+    fn deliver_now(&mut self, data: &[u8]) {
         if self.socket.gate.messages_stopped() {
             return; // draining a closing socket: nobody wants these bytes
         }

@@ -216,7 +216,11 @@ fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: 
     };
     {
         let mut st = connection.lock();
-        st.stream = Some(stream.clone());
+        if let Err(e) = st.attach(stream.clone()) {
+            // Reset while in the backlog: nobody to tell.
+            log::debug!("an accepted connection died before it could be set up: {e}");
+            return;
+        }
         if let (true, Some(role)) = (tls_now, &role) {
             match role.new_session() {
                 Ok(session) => st.session = Session::Tls(Box::new(session)),

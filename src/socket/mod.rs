@@ -17,7 +17,7 @@ mod session;
 mod wire;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::net::TcpStream;
@@ -140,6 +140,23 @@ pub(crate) struct Connection {
     settings: Arc<ConnSettings>,
     /// Accepted by a listener (rather than opened as a client).
     accepted: bool,
+    /// Why reads are paused (`READS_*` bits); no bit, no pause. Atomic so
+    /// the driver checks it between messages without the state lock.
+    read_stops: AtomicU8,
+}
+
+/// `Connection::read_stops`: the host paused reads (`sack_tcp_pause`).
+const READS_PAUSED_BY_HOST: u8 = 1;
+/// The send queue passed `pause_reads_above`; cleared at drain.
+const READS_PAUSED_FOR_SEND_QUEUE: u8 = 2;
+
+/// A connection's addresses, captured when it is established: a socket the
+/// peer reset no longer answers getpeername, and the user still wants to
+/// log who it was in the error and close callbacks.
+#[derive(Debug, Clone, Copy)]
+struct Addrs {
+    local: SocketAddr,
+    peer: SocketAddr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,21 +193,58 @@ struct ConnState {
     /// A client without TLS options builds its TLS settings only if it
     /// upgrades; this is the name it would then verify.
     lazy_client_target: Option<Box<crate::address::ParsedAddress>>,
+    /// The host ended its side (`sack_tcp_end`): FIN goes out after the
+    /// queue, reading goes on.
+    end_requested: bool,
+    /// Set once connected, kept after close.
+    addrs: Option<Box<Addrs>>,
 }
 
 impl ConnState {
-    /// An address of the connected stream, asked of the socket when needed
-    /// rather than stored in every connection.
-    fn stream_addr(
-        &self,
-        which: fn(&TcpStream) -> std::io::Result<SocketAddr>,
-    ) -> Result<SocketAddr> {
-        let stream = self.stream.as_deref().ok_or_else(not_connected)?;
-        which(stream).map_err(|e| Error::from_io("reading the socket's address", &e))
+    /// Makes `stream` the connection's and records its addresses. Fails
+    /// only if the socket died before it could be asked.
+    fn attach(&mut self, stream: Arc<TcpStream>) -> std::io::Result<()> {
+        let addrs = Addrs {
+            local: stream.local_addr()?,
+            peer: stream.peer_addr()?,
+        };
+        self.addrs = Some(Box::new(addrs));
+        self.stream = Some(stream);
+        Ok(())
+    }
+
+    fn addrs(&self) -> Result<Addrs> {
+        self.addrs.as_deref().copied().ok_or_else(not_connected)
     }
 
     fn queued(&self) -> usize {
         self.queue.len() + self.tls_pending_plain
+    }
+
+    /// Whether `send` must refuse: a close or an end was asked for, or the
+    /// connection is past sending.
+    fn sending_closed(&self) -> bool {
+        self.close_request.is_some()
+            || self.end_requested
+            || matches!(self.phase, Phase::Closing | Phase::Closed)
+    }
+
+    /// The one place that decides whether drain fires, whichever path
+    /// emptied the queue (a flush, records rustls held until the handshake
+    /// or a corked pass ended, a STARTTLS pump): true once the queue is at
+    /// or below the low mark after having been above it or refusing a send.
+    /// Reads paused for the send queue resume at the same moment.
+    fn take_drain(&mut self, conn: &Connection) -> bool {
+        if self.queued() > conn.settings.send_queue_low_mark {
+            return false;
+        }
+        conn.read_stops
+            .fetch_and(!READS_PAUSED_FOR_SEND_QUEUE, Ordering::AcqRel);
+        let fire = self.drain_armed && self.phase == Phase::Open && self.close_request.is_none();
+        if fire {
+            self.drain_armed = false;
+        }
+        fire
     }
 }
 
@@ -214,12 +268,20 @@ impl Connection {
                 tls_corked: false,
                 tls_role: None,
                 lazy_client_target: None,
+                end_requested: false,
+                addrs: None,
             }),
             runner: runner::Runner::new(),
             drive: Mutex::default(),
             rt,
             settings,
+            read_stops: AtomicU8::new(0),
         }
+    }
+
+    /// True while reads are paused, for whatever reason.
+    fn reads_paused(&self) -> bool {
+        self.read_stops.load(Ordering::Acquire) != 0
     }
 
     fn lock(&self) -> MutexGuard<'_, ConnState> {
@@ -407,7 +469,7 @@ impl Socket {
         let conn = self.connection()?;
         self.check_open()?;
         let mut st = conn.lock();
-        if st.close_request.is_some() || matches!(st.phase, Phase::Closing | Phase::Closed) {
+        if st.sending_closed() {
             return Err(Error::closed());
         }
         let limit = conn.settings.send_queue_limit;
@@ -464,6 +526,11 @@ impl Socket {
         if st.queued() > conn.settings.send_queue_low_mark {
             st.drain_armed = true;
         }
+        let pause_above = conn.settings.pause_reads_above;
+        if pause_above != 0 && st.queued() > pause_above {
+            conn.read_stops
+                .fetch_or(READS_PAUSED_FOR_SEND_QUEUE, Ordering::AcqRel);
+        }
         let wake = !st.queue.is_empty();
         drop(guard);
         if wake {
@@ -511,19 +578,72 @@ impl Socket {
         Ok(())
     }
 
+    /// A connection's addresses stay readable after it closes (even after
+    /// a reset), so the error and close callbacks can say who it was.
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        self.check_open()?;
         match &self.role {
-            Role::Listener(l) => Ok(l.addrs()[0]),
-            Role::Connection(conn) => conn.lock().stream_addr(TcpStream::local_addr),
+            Role::Listener(l) => {
+                self.check_open()?;
+                Ok(l.addrs()[0])
+            }
+            Role::Connection(conn) => conn.lock().addrs().map(|a| a.local),
         }
     }
 
     pub fn peer_addr(&self) -> Result<SocketAddr> {
         let conn = self.connection()?;
-        self.check_open()?;
-        let peer = conn.lock().stream_addr(TcpStream::peer_addr);
+        let peer = conn.lock().addrs().map(|a| a.peer);
         peer
+    }
+
+    /// Stops reading the connection (`sack_tcp_pause`): no message
+    /// callback starts after this returns (or, called from one, after it
+    /// returns), and the socket is not read, so TCP's window closes on the
+    /// peer. Bytes already read are held and come first after `resume`.
+    pub fn pause(&self) -> Result<()> {
+        self.set_paused_by_host(true)
+    }
+
+    /// Undoes `pause` (`sack_tcp_resume`); reads paused for the send queue
+    /// or the event queue stay paused until those drain.
+    pub fn resume(&self) -> Result<()> {
+        self.set_paused_by_host(false)
+    }
+
+    fn set_paused_by_host(&self, paused: bool) -> Result<()> {
+        let conn = self.connection()?;
+        self.check_open()?;
+        if conn.lock().phase == Phase::Closed {
+            return Err(Error::closed());
+        }
+        if paused {
+            conn.read_stops
+                .fetch_or(READS_PAUSED_BY_HOST, Ordering::AcqRel);
+        } else {
+            let before = conn
+                .read_stops
+                .fetch_and(!READS_PAUSED_BY_HOST, Ordering::AcqRel);
+            if before & READS_PAUSED_BY_HOST != 0 {
+                conn.wake();
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the host's side (`sack_tcp_end`): what is queued is sent, then
+    /// FIN (after TLS's close_notify); reading and message callbacks go on
+    /// until the peer ends too, and then the connection closes.
+    pub fn end(&self) -> Result<()> {
+        let conn = self.connection()?;
+        self.check_open()?;
+        let mut st = conn.lock();
+        if st.close_request.is_some() || matches!(st.phase, Phase::Closing | Phase::Closed) {
+            return Err(Error::closed());
+        }
+        st.end_requested = true;
+        drop(st);
+        conn.wake();
+        Ok(())
     }
 
     /// Every address a listener is bound to (one per listening socket).
@@ -560,7 +680,7 @@ impl Socket {
         if st.session.is_tls() {
             return Ok(());
         }
-        if st.close_request.is_some() || matches!(st.phase, Phase::Closing | Phase::Closed) {
+        if st.sending_closed() {
             return Err(Error::closed());
         }
         let role = match (&st.tls_role, &st.lazy_client_target) {
@@ -651,7 +771,7 @@ impl Socket {
 }
 
 fn not_connected() -> Error {
-    Error::new(Code::Closed, "the socket is not connected yet")
+    Error::new(Code::NotApplicable, "the socket is not connected yet")
 }
 
 impl Socket {
@@ -708,11 +828,13 @@ pub(crate) fn finish_after_panic(socket: &Arc<Socket>) {
 mod tests {
     /// Every connection carries a `Socket`, parked or not; with the I/O
     /// driver's registration (256 bytes) and the stream it is most of what
-    /// an idle connection costs, and the benchmark's target is 1 KiB.
+    /// an idle connection costs, and the benchmark's target is 1 KiB. The
+    /// addresses kept for after a reset (a box) and the pause state cost 8
+    /// bytes each here; the bytes a pause holds are boxed too.
     #[test]
     fn an_idle_connection_stays_small() {
-        assert!(std::mem::size_of::<super::Socket>() <= 224);
+        assert!(std::mem::size_of::<super::Socket>() <= 232);
         assert_eq!(std::mem::size_of::<super::SendQueue>(), 8);
-        assert!(std::mem::size_of::<super::conn::DriveState>() <= 24);
+        assert!(std::mem::size_of::<super::conn::DriveState>() <= 32);
     }
 }
