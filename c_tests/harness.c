@@ -249,7 +249,7 @@ void rec_on_drain(void *ud, sack_tcp *s) {
 
 /* ---- server ---- */
 
-static void server_on_connect(void *ud, sack_tcp *conn, sack_tcp_result status) {
+void server_on_connect(void *ud, sack_tcp *conn, sack_tcp_result status) {
     server *s = ud;
     CHECK_EQ(status, SACK_TCP_OK);
     harness_lock();

@@ -143,6 +143,9 @@ typedef struct server {
 /* Opens a listener on `address` (e.g. "127.0.0.1", "::1") port 0 with the
  * given options base (NULL = defaults); fills s->port. */
 void server_start(server *s, const char *address, const sack_tcp_options *base);
+/* The listener's connect callback server_start installs: gives the new
+ * connection the next recorder. For wrappers that do more at accept. */
+void server_on_connect(void *ud, sack_tcp *conn, sack_tcp_result status);
 /* Closes the listener and waits for its close callback. */
 void server_stop(server *s);
 void server_destroy(server *s);

@@ -167,3 +167,149 @@ TEST(no_sigpipe_when_peers_reset_mid_transfer) {
     }
     tls_free(&f);
 }
+
+/* ---- drain after QUEUE_FULL, on every path that empties the queue ---- */
+
+enum { DS_LIMIT = 64 * 1024, DS_SEND = 40000 };
+
+static struct {
+    sack_tcp_result first, second;
+    bool sent;
+} ds;
+
+/* Two sends of 40,000 bytes against a 64 KiB limit: the second is refused
+ * and arms drain, which must then fire once the queue empties. */
+static void ds_send_twice(sack_tcp *s) {
+    static unsigned char buf[DS_SEND];
+    sack_tcp_result a = sack_tcp_send(s, buf, sizeof buf);
+    sack_tcp_result b = sack_tcp_send(s, buf, sizeof buf);
+    harness_lock();
+    ds.first = a;
+    ds.second = b;
+    ds.sent = true;
+    harness_unlock();
+}
+
+static void ds_reset(void) {
+    harness_lock();
+    memset(&ds, 0, sizeof ds);
+    harness_unlock();
+}
+
+/* STARTTLS: both sides upgrade at their first ready; the client sends
+ * during the upgrade's handshake. */
+static void ds_starttls_ready(void *ud, sack_tcp *s) {
+    rec_on_ready(ud, s);
+    harness_lock();
+    int n = ((recorder *)ud)->readies;
+    harness_unlock();
+    if (n == 1) CHECK_OK(sack_tcp_set_ssl(s, true));
+}
+
+static void ds_client_starttls_ready(void *ud, sack_tcp *s) {
+    ds_starttls_ready(ud, s);
+    harness_lock();
+    int n = ((recorder *)ud)->readies;
+    harness_unlock();
+    if (n == 1) ds_send_twice(s); /* after set_ssl: during the handshake */
+}
+
+static void ds_set_starttls_client(sack_tcp_options *o) { o->on_ready = ds_client_starttls_ready; }
+
+/* The connect callback runs before the connection's task reads anything,
+ * so a TLS handshake cannot have ended yet, however late this thread runs. */
+static void ds_connect_sends(void *ud, sack_tcp *s, sack_tcp_result st) {
+    rec_on_connect(ud, s, st);
+    ds_send_twice(s);
+}
+
+static void ds_set_connect_sends(sack_tcp_options *o) { o->on_connect = ds_connect_sends; }
+
+/* Server side: a message callback that sends twice (TLS holds both sends'
+ * records until the callback returns). */
+static void ds_message_sends(void *ud, sack_tcp *s, const uint8_t *d, size_t n) {
+    rec_on_message(ud, s, d, n);
+    harness_lock();
+    bool sent = ds.sent;
+    harness_unlock();
+    if (!sent) ds_send_twice(s);
+}
+
+/* Server side, fallback: sends twice from the connect callback, before the
+ * server has decided between TLS and plain. */
+static void ds_accept_sends(void *ud, sack_tcp *conn, sack_tcp_result st) {
+    server_on_connect(ud, conn, st);
+    ds_send_twice(conn);
+}
+
+static void ds_check(int path, recorder *sender, recorder *receiver) {
+    WAIT_UNTIL(ds.sent);
+    if (ds.first != SACK_TCP_OK || ds.second != SACK_TCP_ERR_QUEUE_FULL)
+        FAIL("path %d: the sends returned %s and %s", path, sack_tcp_error_name(ds.first),
+             sack_tcp_error_name(ds.second));
+    WAIT_UNTIL(receiver->data_len >= DS_SEND);
+    WAIT_UNTIL(sender->drains == 1);
+    CHECK_EQ(receiver->data_len, DS_SEND);
+}
+
+TEST(drain_after_queue_full_on_every_path) {
+    tls_files f = tls_load();
+    for (int path = 0; path < 5; path++) {
+        ds_reset();
+        sack_tcp_options so, co;
+        mode m = path == 0 || path == 1 ? M_TLS : path == 2 ? M_STARTTLS : M_FALLBACK_PLAIN;
+        if (path == 4) m = M_FALLBACK_TLS;
+        mode_options(m, &f, &so, &co);
+        co.send_queue_limit = DS_LIMIT;
+        so.send_queue_limit = DS_LIMIT;
+        server srv;
+        server_start(&srv, "127.0.0.1", &so);
+        recorder cli;
+        recorder_init(&cli);
+        sack_tcp *c = NULL;
+        recorder *sender = NULL, *receiver = NULL;
+        switch (path) {
+        case 0: /* TLS client, both sends before the handshake ends */
+            c = open_with(&cli, srv.port, &co, ds_set_connect_sends);
+            WAIT_UNTIL(srv.n_conns == 1);
+            sender = &cli;
+            receiver = &srv.conns[0];
+            break;
+        case 1: /* TLS server, both sends inside a message callback */
+            CHECK_OK(sack_tcp_on_message(srv.listener, ds_message_sends));
+            c = open_with(&cli, srv.port, &co, NULL);
+            WAIT_UNTIL(cli.readies == 1);
+            CHECK_OK(sack_tcp_send(c, "go", 2));
+            WAIT_UNTIL(srv.n_conns == 1);
+            sender = &srv.conns[0];
+            receiver = &cli;
+            break;
+        case 2: /* STARTTLS client, both sends during the upgrade */
+            CHECK_OK(sack_tcp_on_ready(srv.listener, ds_starttls_ready));
+            c = open_with(&cli, srv.port, &co, ds_set_starttls_client);
+            WAIT_UNTIL(srv.n_conns == 1);
+            sender = &cli;
+            receiver = &srv.conns[0];
+            break;
+        case 3: /* fallback served as plain: sends before the decision */
+        case 4: /* fallback served as TLS */
+            CHECK_OK(sack_tcp_on_connect(srv.listener, ds_accept_sends));
+            c = open_with(&cli, srv.port, &co, NULL);
+            if (path == 3) CHECK_OK(sack_tcp_send(c, "plain first", 11));
+            WAIT_UNTIL(srv.n_conns == 1);
+            sender = &srv.conns[0];
+            receiver = &cli;
+            break;
+        }
+        ds_check(path, sender, receiver);
+        CHECK_OK(sack_tcp_close(c));
+        WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+        CHECK_EQ(cli.errors, 0);
+        CHECK_EQ(srv.conns[0].errors, 0);
+        sack_tcp_free(c);
+        server_stop(&srv);
+        server_destroy(&srv);
+        recorder_destroy(&cli);
+    }
+    tls_free(&f);
+}

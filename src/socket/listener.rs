@@ -205,7 +205,6 @@ fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: 
         return;
     }
     let stream = Arc::new(stream);
-    let connection = Connection::new(rt.clone(), Phase::Open, settings, true);
     let role = listener.tls.clone().map(TlsRole::Server);
     // TLS from the first byte, unless the server upgrades later (starttls)
     // or decides per connection (fallback: decided in the task).
@@ -214,6 +213,14 @@ fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: 
         Some(tls) => (!tls.starttls, false),
         None => (false, false),
     };
+    // While the first bytes decide between TLS and plain, sends queue
+    // instead of going out inline: they may yet have to be encrypted.
+    let phase = if detect {
+        Phase::Connecting
+    } else {
+        Phase::Open
+    };
+    let connection = Connection::new(rt.clone(), phase, settings, true);
     {
         let mut st = connection.lock();
         if let Err(e) = st.attach(stream.clone()) {
@@ -250,6 +257,12 @@ fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: 
             // Boxed: only fallback listeners detect, so the detection's
             // state need not sit in every connection's task.
             let tls = tls_now || (detect && Box::pin(detect_tls(&task_socket, &stream)).await);
+            if let Ok(conn) = task_socket.connection() {
+                let mut st = conn.lock();
+                if st.phase == Phase::Connecting {
+                    st.phase = Phase::Open;
+                }
+            }
             // A TLS connection is ready when its handshake is done; the
             // connection task raises that.
             if !tls && !task_socket.gate().messages_stopped() {
@@ -306,8 +319,17 @@ async fn detect_tls(socket: &Arc<Socket>, stream: &TcpStream) -> bool {
         }
     }
     match role.new_session() {
-        Ok(session) => {
-            conn.lock().session = Session::Tls(Box::new(session));
+        Ok(mut session) => {
+            let mut st = conn.lock();
+            // What the host sent during detection was meant for this
+            // session: it leaves encrypted, once the handshake is done.
+            let mut held = 0;
+            st.queue.drain_into(|piece| {
+                session.encrypt(piece);
+                held += piece.len();
+            });
+            st.tls_pending_plain += held;
+            st.session = Session::Tls(Box::new(session));
             true
         }
         Err(error) => {

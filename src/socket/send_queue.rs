@@ -64,6 +64,17 @@ impl SendQueue {
     pub fn clear(&mut self) {
         self.inner = None;
     }
+
+    /// Empties the queue, handing each unwritten piece to `f` in order.
+    pub fn drain_into(&mut self, mut f: impl FnMut(&[u8])) {
+        if let Some(q) = self.inner.take() {
+            let mut skip = q.front_written;
+            for chunk in &q.chunks {
+                f(&chunk[skip..]);
+                skip = 0;
+            }
+        }
+    }
 }
 
 impl Inner {
