@@ -3,6 +3,11 @@
  * connection, read flow control (pause/resume and pause-on-full),
  * half-close, and bounded queued delivery. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,4 +317,259 @@ TEST(drain_after_queue_full_on_every_path) {
         recorder_destroy(&cli);
     }
     tls_free(&f);
+}
+
+/* ---- pause and resume ---- */
+
+/* Non-blocking sends of a counting pattern until the kernel refuses more;
+ * returns the new total. */
+static size_t fill_until_eagain(int fd, size_t sent, size_t limit) {
+    unsigned char buf[16384];
+    while (sent < limit) {
+        size_t n = limit - sent < sizeof buf ? limit - sent : sizeof buf;
+        for (size_t i = 0; i < n; i++) buf[i] = (unsigned char)((sent + i) * 7);
+        ssize_t k = send(fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR) continue;
+            FAIL("send: %s", strerror(errno));
+        }
+        sent += (size_t)k;
+    }
+    return sent;
+}
+
+static bool pause_in_message;
+
+static void pause_accept(void *ud, sack_tcp *conn, sack_tcp_result st) {
+    server_on_connect(ud, conn, st);
+    if (!pause_in_message) CHECK_OK(sack_tcp_pause(conn)); /* before any read */
+}
+
+static void pause_message(void *ud, sack_tcp *s, const uint8_t *d, size_t n) {
+    rec_on_message(ud, s, d, n);
+    if (pause_in_message) CHECK_OK(sack_tcp_pause(s)); /* from inside the callback */
+}
+
+/* While paused nothing is delivered and the window closes on the peer; on
+ * resume the held bytes come first and every byte arrives in order. */
+TEST(pause_stops_reading_and_resume_delivers_in_order) {
+    for (int in_message = 0; in_message < 2; in_message++) {
+        pause_in_message = in_message;
+        server srv;
+        server_start(&srv, "127.0.0.1", NULL);
+        CHECK_OK(sack_tcp_on_connect(srv.listener, pause_accept));
+        CHECK_OK(sack_tcp_on_message(srv.listener, pause_message));
+        int fd = raw_connect("127.0.0.1", srv.port);
+        WAIT_UNTIL(srv.n_conns == 1);
+        recorder *conn = &srv.conns[0];
+        const size_t total = 64u << 20;
+        size_t sent = 0;
+        if (in_message) {
+            sent = fill_until_eagain(fd, 0, 1);
+            WAIT_UNTIL(conn->messages == 1);
+        }
+        /* The kernel refuses more only once the paused side stopped reading:
+         * megabytes sit unread while no message callback fires. */
+        sent = fill_until_eagain(fd, sent, total);
+        CHECK(sent >= (1u << 20) && sent < total);
+        harness_lock();
+        int messages = conn->messages;
+        harness_unlock();
+        CHECK_EQ(messages, in_message ? 1 : 0);
+        CHECK_OK(sack_tcp_pause(conn->sock)); /* twice is once */
+        pause_in_message = false;
+        CHECK_OK(sack_tcp_resume(conn->sock));
+        CHECK_OK(sack_tcp_resume(conn->sock)); /* not paused: nothing to do */
+        while (sent < total) {
+            sent = fill_until_eagain(fd, sent, total);
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            CHECK(poll(&p, 1, WAIT_MS) == 1);
+        }
+        WAIT_UNTIL(conn->data_len == total);
+        for (size_t i = 0; i < total; i++)
+            if (conn->data[i] != (unsigned char)(i * 7)) FAIL("byte %zu differs after resume", i);
+        raw_reset(fd);
+        WAIT_UNTIL(conn->closes == 1);
+        server_stop(&srv);
+        server_destroy(&srv);
+    }
+}
+
+/* ---- half-close ---- */
+
+static void end_rec(void *ud, sack_tcp *s) {
+    recorder *r = ud;
+    harness_lock();
+    if (r->log_len + 1 < sizeof r->log) r->log[r->log_len++] = 'N';
+    harness_unlock();
+    (void)s;
+}
+
+/* A peer that shuts its write side gets its answer later, from another
+ * thread, when the server allows half-open connections; by default the
+ * FIN closes the connection at once. Both directions, against raw
+ * sockets that shutdown(SHUT_WR). */
+TEST(half_close_both_ways) {
+    /* Server side, allow_half_open: answer after the peer's FIN. */
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    o.allow_half_open = true;
+    o.on_end = end_rec;
+    server srv;
+    server_start(&srv, "127.0.0.1", &o);
+    int fd = raw_connect("127.0.0.1", srv.port);
+    raw_write_all(fd, "question", 8);
+    CHECK(shutdown(fd, SHUT_WR) == 0);
+    WAIT_UNTIL(srv.n_conns == 1 && strchr(srv.conns[0].log, 'N') != NULL);
+    recorder *conn = &srv.conns[0];
+    CHECK_EQ(conn->data_len, 8);
+    CHECK_EQ(conn->closes, 0); /* still open for sending */
+    CHECK_OK(sack_tcp_send(conn->sock, "answer", 6)); /* from this thread, later */
+    CHECK_OK(sack_tcp_end(conn->sock));
+    CHECK_RESULT(sack_tcp_send(conn->sock, "late", 4), SACK_TCP_ERR_CLOSED);
+    char got[16] = {0};
+    CHECK_EQ(raw_read_to_eof(fd, got, sizeof got, NULL, WAIT_MS), 6);
+    CHECK(memcmp(got, "answer", 6) == 0);
+    WAIT_UNTIL(conn->closes == 1);
+    CHECK_EQ(conn->errors, 0);
+    CHECK_STR(conn->log, "CRMNX");
+    close(fd);
+    server_stop(&srv);
+    server_destroy(&srv);
+
+    /* Default: the peer's FIN ends the connection (end, then close). */
+    CHECK_OK(sack_tcp_options_init(&o));
+    o.on_end = end_rec;
+    server_start(&srv, "127.0.0.1", &o);
+    fd = raw_connect("127.0.0.1", srv.port);
+    raw_write_all(fd, "q", 1);
+    CHECK(shutdown(fd, SHUT_WR) == 0);
+    WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].closes == 1);
+    CHECK_STR(srv.conns[0].log, "CRMNX");
+    CHECK_EQ(raw_read_to_eof(fd, NULL, 0, NULL, WAIT_MS), 0);
+    close(fd);
+    server_stop(&srv);
+    server_destroy(&srv);
+
+    /* Client side: sack_tcp_end sends FIN, reading goes on. */
+    uint16_t port = 0;
+    int lfd = raw_listen("127.0.0.1", &port, 4);
+    recorder cli;
+    recorder_init(&cli);
+    CHECK_OK(sack_tcp_options_init(&o));
+    o.on_end = end_rec;
+    recorder_options(&cli, &o);
+    o.on_end = end_rec;
+    char target[32];
+    snprintf(target, sizeof target, "127.0.0.1:%u", (unsigned)port);
+    o.to_address = target;
+    sack_tcp *c = NULL;
+    CHECK_OK(sack_tcp_open(&o, &c));
+    int afd = raw_accept(lfd, WAIT_MS);
+    CHECK_OK(sack_tcp_send(c, "request", 7));
+    CHECK_OK(sack_tcp_end(c));
+    CHECK_OK(sack_tcp_end(c)); /* twice is harmless */
+    char req[16] = {0};
+    CHECK_EQ(raw_read_to_eof(afd, req, sizeof req, NULL, WAIT_MS), 7); /* data, then FIN */
+    CHECK(memcmp(req, "request", 7) == 0);
+    raw_write_all(afd, "reply", 5); /* after our FIN, still delivered */
+    CHECK(shutdown(afd, SHUT_WR) == 0);
+    WAIT_UNTIL(cli.closes == 1);
+    CHECK_EQ(cli.data_len, 5);
+    CHECK(memcmp(cli.data, "reply", 5) == 0);
+    /* Sent before the connect completed, the request waited in the queue:
+     * a drain may come with it. */
+    char without_drain[sizeof cli.log];
+    size_t k = 0;
+    for (size_t i = 0; i < cli.log_len; i++)
+        if (cli.log[i] != 'D') without_drain[k++] = cli.log[i];
+    without_drain[k] = 0;
+    CHECK_STR(without_drain, "CRMNX");
+    CHECK_EQ(cli.errors, 0);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    close(afd);
+    close(lfd);
+}
+
+/* ---- addresses outlive a reset ---- */
+
+static char reset_seen_addr[SACK_TCP_ADDRESS_MAX];
+static uint16_t reset_seen_port;
+static sack_tcp_result reset_seen_rc = 1;
+
+static void addr_on_error(void *ud, sack_tcp *s, sack_tcp_result code, const char *msg,
+                          const uint8_t *data, size_t len) {
+    sack_tcp_result rc = sack_tcp_get_remote_address(s, reset_seen_addr, sizeof reset_seen_addr);
+    uint16_t port = 0;
+    if (rc == SACK_TCP_OK) rc = sack_tcp_get_remote_port(s, &port);
+    harness_lock();
+    reset_seen_rc = rc;
+    reset_seen_port = port;
+    harness_unlock();
+    rec_on_error(ud, s, code, msg, data, len);
+}
+
+TEST(addresses_readable_after_a_reset) {
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    server srv;
+    server_start(&srv, "127.0.0.1", &o);
+    CHECK_OK(sack_tcp_on_error(srv.listener, addr_on_error));
+    int fd = raw_connect("127.0.0.1", srv.port);
+    struct sockaddr_in me;
+    socklen_t me_len = sizeof me;
+    CHECK(getsockname(fd, (struct sockaddr *)&me, &me_len) == 0);
+    raw_write_all(fd, "x", 1);
+    WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].messages == 1);
+    raw_reset(fd);
+    WAIT_UNTIL(srv.conns[0].closes == 1);
+    CHECK_EQ(srv.conns[0].error_code, SACK_TCP_ERR_RESET);
+    CHECK_OK(reset_seen_rc);
+    CHECK_STR(reset_seen_addr, "127.0.0.1");
+    CHECK_EQ(reset_seen_port, ntohs(me.sin_port));
+    server_stop(&srv);
+    server_destroy(&srv);
+}
+
+/* ---- bad input for the flow-control calls ---- */
+
+TEST(flow_calls_refuse_bad_handles) {
+    CHECK_RESULT(sack_tcp_pause(NULL), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_resume(NULL), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_end(NULL), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_on_end(NULL, end_rec), SACK_TCP_ERR_NULL_POINTER);
+    server srv;
+    server_start(&srv, "127.0.0.1", NULL);
+    CHECK_RESULT(sack_tcp_pause(srv.listener), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_resume(srv.listener), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_end(srv.listener), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_OK(sack_tcp_on_end(srv.listener, end_rec)); /* inherited by connections */
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = client_open(&cli, "127.0.0.1", srv.port, NULL);
+    CHECK_OK(sack_tcp_pause(c)); /* before connecting: applies once connected */
+    WAIT_UNTIL(cli.readies == 1);
+    CHECK_OK(sack_tcp_resume(c));
+    CHECK_OK(sack_tcp_close(c));
+    CHECK_RESULT(sack_tcp_end(c), SACK_TCP_ERR_CLOSED);
+    WAIT_UNTIL(cli.closes == 1);
+    CHECK_RESULT(sack_tcp_pause(c), SACK_TCP_ERR_CLOSED);
+    CHECK_RESULT(sack_tcp_resume(c), SACK_TCP_ERR_CLOSED);
+    CHECK_RESULT(sack_tcp_end(c), SACK_TCP_ERR_CLOSED);
+    CHECK_RESULT(sack_tcp_on_end(c, end_rec), SACK_TCP_ERR_CLOSED);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    server_stop(&srv);
+    server_destroy(&srv);
+
+    /* Options: pause_reads_above must lie between the low mark and the limit. */
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    o.send_queue_limit = 1000;
+    o.pause_reads_above = 1000;
+    sack_tcp *bad = NULL;
+    CHECK_RESULT(sack_tcp_open(&o, &bad), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK(bad == NULL);
 }
