@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -572,4 +573,186 @@ TEST(flow_calls_refuse_bad_handles) {
     sack_tcp *bad = NULL;
     CHECK_RESULT(sack_tcp_open(&o, &bad), SACK_TCP_ERR_INVALID_ARGUMENT);
     CHECK(bad == NULL);
+}
+
+/* ---- pause on full ---- */
+
+/* An echo server whose client writes without reading: with
+ * pause_reads_above its queue stays near the mark and no send is ever
+ * refused (the recorder's echo fails the test on QUEUE_FULL); every byte
+ * comes back once the client reads. */
+TEST(pause_on_full_bounds_an_echo_server) {
+    enum { MARK = 256 * 1024, LIMIT = 1024 * 1024 };
+    const size_t total = 32u << 20;
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    o.send_queue_limit = LIMIT;
+    o.pause_reads_above = MARK;
+    server srv;
+    server_start(&srv, "127.0.0.1", &o);
+    srv.echo = true;
+    int fd = raw_connect("127.0.0.1", srv.port);
+    /* Writes alone, until the kernel refuses more: the server stopped
+     * reading because its queue passed the mark. */
+    size_t sent = fill_until_eagain(fd, 0, total);
+    CHECK(sent < total);
+    WAIT_UNTIL(srv.n_conns == 1);
+    size_t queued = 0;
+    CHECK_OK(sack_tcp_get_queued_bytes(srv.conns[0].sock, &queued));
+    if (queued > MARK + 64 * 1024) FAIL("%zu bytes queued, mark %d", queued, MARK);
+    /* Now read everything back while writing the rest. */
+    size_t got = 0;
+    unsigned char buf[65536];
+    long long deadline = harness_now_ms() + WAIT_MS * 3;
+    while (got < total) {
+        if (harness_now_ms() > deadline) FAIL("echo stalled at %zu of %zu", got, total);
+        sent = fill_until_eagain(fd, sent, total);
+        if (sent == total) shutdown(fd, SHUT_WR);
+        struct pollfd p = {.fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0)};
+        CHECK(poll(&p, 1, WAIT_MS) == 1);
+        ssize_t k = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (k <= 0) continue;
+        for (ssize_t i = 0; i < k; i++)
+            if (buf[i] != (unsigned char)((got + (size_t)i) * 7)) FAIL("byte %zu differs", got + (size_t)i);
+        got += (size_t)k;
+    }
+    CHECK_EQ(raw_read_to_eof(fd, NULL, 0, NULL, WAIT_MS), 0);
+    WAIT_UNTIL(srv.conns[0].closes == 1);
+    CHECK_EQ(srv.conns[0].errors, 0);
+    close(fd);
+    server_stop(&srv);
+    server_destroy(&srv);
+}
+
+/* ---- queued delivery is bounded ---- */
+
+static struct {
+    int fd;
+    size_t total, sent;
+    bool stalled, done;
+} qw;
+
+static long rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    CHECK(f != NULL);
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+    fclose(f);
+    return kib;
+}
+
+/* Writes `total` bytes as fast as the receiver takes them. Once a write
+ * would block and the socket stays unwritable for a second, it reports a
+ * stall: the library has stopped reading (it reads megabytes a second
+ * otherwise). */
+static void *qw_writer(void *arg) {
+    (void)arg;
+    for (;;) {
+        harness_lock();
+        size_t sent = qw.sent, total = qw.total;
+        harness_unlock();
+        if (sent == total) break;
+        size_t now = fill_until_eagain(qw.fd, sent, total);
+        harness_lock();
+        qw.sent = now;
+        harness_unlock();
+        if (now == total) break;
+        struct pollfd p = {.fd = qw.fd, .events = POLLOUT};
+        if (poll(&p, 1, 1000) == 0) {
+            harness_lock();
+            qw.stalled = true;
+            harness_unlock();
+            poll(&p, 1, -1);
+        }
+    }
+    shutdown(qw.fd, SHUT_WR);
+    harness_lock();
+    qw.done = true;
+    harness_unlock();
+    return NULL;
+}
+
+static struct {
+    size_t got;
+    bool bad;
+    int closes;
+} qr;
+
+static void qr_message(void *ud, sack_tcp *s, const uint8_t *d, size_t n) {
+    (void)ud;
+    (void)s;
+    for (size_t i = 0; i < n; i++)
+        if (d[i] != (unsigned char)((qr.got + i) * 7)) qr.bad = true;
+    harness_lock();
+    qr.got += n;
+    harness_unlock();
+}
+
+static void qr_close(void *ud, sack_tcp *s) {
+    (void)ud;
+    (void)s; /* without a connect callback the listener owns its connections */
+    harness_lock();
+    qr.closes++;
+    harness_unlock();
+}
+
+TEST(queued_delivery_stops_reading_past_its_limit) {
+    enum { LIMIT = 16 << 20 };
+    sack_tcp_runtime_options ro;
+    CHECK_OK(sack_tcp_runtime_options_init(&ro));
+    ro.delivery_mode = SACK_TCP_DELIVERY_QUEUED;
+    ro.queued_bytes_limit = LIMIT; /* per socket: the default 4 MiB */
+    CHECK_OK(sack_tcp_runtime_start(&ro));
+    int event_fd = -1;
+    CHECK_OK(sack_tcp_get_event_fd(&event_fd));
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    o.on_message = qr_message;
+    o.on_close = qr_close;
+    o.address = "127.0.0.1";
+    sack_tcp *listener = NULL;
+    CHECK_OK(sack_tcp_open(&o, &listener));
+    uint16_t port = 0;
+    CHECK_OK(sack_tcp_get_local_port(listener, &port));
+    qw.fd = raw_connect("127.0.0.1", port);
+    qw.total = 512u << 20;
+    long before = rss_kib();
+    pthread_t writer;
+    CHECK(pthread_create(&writer, NULL, qw_writer, NULL) == 0);
+    /* The host does not dispatch until the writer stalls. */
+    WAIT_UNTIL(qw.stalled || qw.done);
+    CHECK(!qw.done);
+    long grown_kib = rss_kib() - before;
+    harness_lock();
+    size_t sent_then = qw.sent;
+    harness_unlock();
+    printf("stalled after %zu MiB sent; RSS grew %ld KiB\n", sent_then >> 20, grown_kib);
+    if (grown_kib > (LIMIT >> 10) + 8192) FAIL("RSS grew by %ld KiB without dispatch", grown_kib);
+    /* Dispatching again brings every byte, in order. */
+    long long deadline = harness_now_ms() + 60000LL * harness_slow();
+    for (;;) {
+        harness_lock();
+        bool finished = qr.closes == 1;
+        harness_unlock();
+        if (finished) break;
+        if (harness_now_ms() > deadline) FAIL("only %zu of %zu bytes dispatched", qr.got, qw.total);
+        struct pollfd p = {.fd = event_fd, .events = POLLIN};
+        poll(&p, 1, 1000);
+        size_t n = 0;
+        CHECK_OK(sack_tcp_dispatch(1024, &n));
+    }
+    CHECK(pthread_join(writer, NULL) == 0);
+    CHECK_EQ(qr.got, qw.total);
+    CHECK(!qr.bad);
+    close(qw.fd);
+    CHECK_OK(sack_tcp_close(listener));
+    size_t n = 0;
+    while (qr.closes < 2) {
+        struct pollfd p = {.fd = event_fd, .events = POLLIN};
+        poll(&p, 1, 1000);
+        CHECK_OK(sack_tcp_dispatch(16, &n));
+    }
+    sack_tcp_free(listener);
 }

@@ -716,9 +716,11 @@ impl Driver<'_> {
         // is queued and end our side too.
         let half_open = self.conn.settings.allow_half_open && !self.p.end_started;
         if st.phase == Phase::Open && !half_open {
+            // Messages stay deliverable: in the queued mode the ones read
+            // before the FIN may still wait for dispatch, and nothing can be
+            // read after it.
             st.phase = Phase::Closing;
             drop(st);
-            self.socket.gate.stop_messages();
             self.start_deadline();
         }
     }

@@ -802,7 +802,8 @@ pub(crate) fn finish(socket: &Arc<Socket>, error: Option<&Error>) {
     if socket.gate.close_raised() {
         return;
     }
-    socket.gate.stop_messages();
+    // Messages raised before this stay deliverable: in the queued mode
+    // they may still wait for dispatch, and they came before the end.
     if let Some(error) = error {
         events::emit(socket, Event::Error(error));
     }
