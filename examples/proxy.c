@@ -38,7 +38,7 @@
  * MEMORY. With the default limit the proxy's peak RSS (VmHWM) stays near
  * 5 MiB however much is moved: the test example.proxy_256mib
  * (proxy_test.c) moves 256 MiB to a slow reader through it and fails above
- * 32 MiB. With --no-flow-control the same transfer peaks at 100-140 MiB
+ * 32 MiB. With --no-flow-control the same transfer peaks at 85-140 MiB
  * (measured on loopback): much of the 256 MiB waits in the proxy.
  *
  * CONNECTING. An accepted client is paused at once (in the listener's

@@ -6,7 +6,7 @@
  *   PROXY      the sack_tcp_proxy program
  *   BOUND_MIB  fail if the proxy's peak RSS (VmHWM) passes this many MiB;
  *              ctest passes 32 (measured: about 5 MiB with flow control,
- *              100-140 MiB with --no-flow-control)
+ *              85-140 MiB with --no-flow-control)
  *   PROXY_ARGS more options for the proxy (e.g. --no-flow-control, to see
  *              the memory it takes without pausing)
  *
