@@ -229,7 +229,7 @@ static struct t1 {
     atomic_int opens, connect_ok, connect_refused, connect_canceled, connect_other;
     atomic_int conn_errors, accept_errors, self_closes, unplaced;
     atomic_int op_send, op_ssend, op_close, op_abort, op_free, op_close_shared, op_sclose,
-        op_sabort, op_cancel, op_reap, rotations;
+        op_sabort, op_cancel, op_reap, op_pause, rotations;
     atomic_int other_codes[32];
     atomic_long events, waits; /* connect/ready/close callbacks; threads that waited for one */
 } t1;
@@ -735,7 +735,7 @@ static bool t1_op(t1_thread *t) {
         return false;
     }
     srec *r = sl->rec;
-    if (what < 93) {
+    if (what < 90) {
         sack_tcp *h = sl->h;
         CHECK_OK(sack_tcp_retain(h));
         pthread_mutex_unlock(&sl->mu);
@@ -744,6 +744,20 @@ static bool t1_op(t1_thread *t) {
             t1_send_record(r, h, (uint32_t)(T1_THREADS + t->index), (uint32_t)r->id | 0x80000000u);
         sack_tcp_free(h);
         atomic_fetch_add(&t1.op_ssend, 1);
+    } else if (what < 93) {
+        /* Pause and resume, racing other threads' closes, aborts and
+         * frees of the same connection; every pause is undone so the
+         * records sent to it still arrive. */
+        sack_tcp *h = sl->h;
+        CHECK_OK(sack_tcp_retain(h));
+        pthread_mutex_unlock(&sl->mu);
+        sack_tcp_result res = sack_tcp_pause(h);
+        if (!ok_or_closed(res)) violation("pause: %s", sack_tcp_error_name(res));
+        t1_send_record(r, h, (uint32_t)(T1_THREADS + t->index), (uint32_t)r->id | 0x80000000u);
+        res = sack_tcp_resume(h);
+        if (!ok_or_closed(res)) violation("resume: %s", sack_tcp_error_name(res));
+        sack_tcp_free(h);
+        atomic_fetch_add(&t1.op_pause, 1);
     } else if (what < 97) {
         sack_tcp *h = t1_detach_locked(sl);
         sack_tcp_result res = sack_tcp_close(h);
@@ -896,7 +910,7 @@ TEST(stress_threads_send_close) {
            "%d accepted, %d listeners; ops: send %d, server send %d, close %d, abort %d, free %d "
            "(%d of these while connecting), shared close %d, server close %d, server abort %d, "
            "reap %d, self-close in callbacks %d; %ld records sent, %ld verified, %ld bytes echoed; "
-           "%d connection errors, %d accept errors, %d accepted without a slot\n",
+           "%d connection errors, %d accept errors, %d accepted without a slot; %d pause/resume\n",
            atomic_load(&t1.cycle), t_ops, t_closed, atomic_load(&t1.waits), atomic_load(&t1.opens),
            atomic_load(&t1.connect_ok), atomic_load(&t1.connect_refused),
            atomic_load(&t1.connect_canceled), atomic_load(&t1.connect_other),
@@ -906,7 +920,8 @@ TEST(stress_threads_send_close) {
            atomic_load(&t1.op_sclose), atomic_load(&t1.op_sabort), atomic_load(&t1.op_reap),
            atomic_load(&t1.self_closes), atomic_load(&t1.records_sent),
            atomic_load(&t1.records_verified), atomic_load(&t1.echo_bytes),
-           atomic_load(&t1.conn_errors), atomic_load(&t1.accept_errors), atomic_load(&t1.unplaced));
+           atomic_load(&t1.conn_errors), atomic_load(&t1.accept_errors), atomic_load(&t1.unplaced),
+           atomic_load(&t1.op_pause));
     for (int i = 1; i < 32; i++)
         if (atomic_load(&t1.other_codes[-(-i)]))
             report("  other connect status %s: %d\n", sack_tcp_error_name(-i), atomic_load(&t1.other_codes[i]));
