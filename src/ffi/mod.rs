@@ -10,6 +10,7 @@
 
 mod guard;
 mod handler;
+mod layouts;
 mod log;
 pub(crate) mod options;
 mod socket;
