@@ -6,10 +6,14 @@
 //! copied into a queue that the host drains on its own thread with
 //! [`dispatch`], woken by a descriptor that is readable while events wait.
 //! Both modes deliver through [`deliver`], which keeps the rules in one
-//! spot: nothing after `Close`, no message after a close request, and a
-//! flag that tells `shutdown` it is running inside a callback.
+//! spot, checked against each target's [`Gate`]: close exactly once and
+//! nothing after it, an error only right before the close ([`finish`]), no
+//! message, ready or end after the host asked for a close, and a flag that
+//! tells `shutdown` it is running inside a callback.
+//!
+//! Events know their targets only as [`Target`]s (a socket implements it),
+//! so this module depends on nothing above it.
 
-use std::any::Any;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +21,6 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Code, Error, Result};
 use crate::lock;
-use crate::socket::Socket;
 
 /// What happened to a socket. Borrowed data lives only for the callback.
 #[derive(Debug)]
@@ -72,18 +75,57 @@ impl<'a> TextChunk<'a> {
     }
 }
 
-/// Receives a socket's events. The C surface implements it with function
-/// pointers; Rust tests implement it with closures.
-pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, socket: &Socket, event: Event<'_>);
+/// What events are delivered to: a socket, seen only through what the
+/// delivery rules need.
+pub trait Target: Send + Sync + 'static {
+    fn gate(&self) -> &Gate;
 
-    /// The handler for a connection accepted by this (listening) socket:
-    /// a copy of the current callbacks, changeable without touching the
-    /// listener's.
-    fn for_accepted(&self) -> Arc<dyn Handler>;
+    /// Runs the host's callback for `event`.
+    fn call(&self, event: Event<'_>);
 
-    /// Lets the C surface reach its own handler type to replace callbacks.
-    fn as_any(&self) -> &dyn Any;
+    /// Reading stopped for the queued mode's limits may go on: the host
+    /// dispatched enough.
+    fn resume_reading(&self);
+}
+
+/// A target's delivery state, checked around every callback.
+#[derive(Debug, Default)]
+pub struct Gate {
+    /// The close event was raised (it may still wait in the event queue).
+    close_raised: AtomicBool,
+    /// The close callback was delivered (or is running).
+    closed: AtomicBool,
+    /// The host asked for a close: messages, ready and end stop.
+    messages_stopped: AtomicBool,
+}
+
+impl Gate {
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn mark_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    pub fn close_raised(&self) -> bool {
+        self.close_raised.load(Ordering::Acquire)
+    }
+
+    /// True the first time only: a target raises close exactly once.
+    fn raise_close(&self) -> bool {
+        !self.close_raised.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn messages_stopped(&self) -> bool {
+        self.messages_stopped.load(Ordering::Acquire)
+    }
+
+    /// From now on no message, ready or end callback starts, even for
+    /// events already waiting in the queue.
+    pub fn stop_messages(&self) {
+        self.messages_stopped.store(true, Ordering::Release);
+    }
 }
 
 /// Where callbacks run.
@@ -139,8 +181,8 @@ impl Drop for DepthGuard {
 /// socket (or, for the connect event of an accepted connection, the
 /// listener's task before the connection's task exists), which is what
 /// keeps one socket's events in order and its callbacks sequential.
-pub fn emit(socket: &Arc<Socket>, event: Event<'_>) {
-    let gate = socket.gate();
+pub fn emit<T: Target>(target: &Arc<T>, event: Event<'_>) {
+    let gate = target.gate();
     if let Event::Close = event {
         if !gate.raise_close() {
             return;
@@ -150,14 +192,27 @@ pub fn emit(socket: &Arc<Socket>, event: Event<'_>) {
         return;
     }
     match delivery() {
-        Delivery::Direct => deliver(socket, event),
-        Delivery::Queued => queue().push(socket.clone(), OwnedEvent::from(event)),
+        Delivery::Direct => deliver(&**target, event),
+        Delivery::Queued => queue().push(target.clone(), OwnedEvent::from(event)),
     }
 }
 
-/// Runs the handler for one event, unless the rules say it must not run.
-fn deliver(socket: &Arc<Socket>, event: Event<'_>) {
-    let gate = socket.gate();
+/// Ends a target's events, whatever ended it: the error (if any), then the
+/// close, exactly once. Messages raised before stay deliverable: in the
+/// queued mode they may still wait for dispatch, and they came first.
+pub fn finish<T: Target>(target: &Arc<T>, error: Option<&Error>) {
+    if target.gate().close_raised() {
+        return;
+    }
+    if let Some(error) = error {
+        emit(target, Event::Error(error));
+    }
+    emit(target, Event::Close);
+}
+
+/// Runs the callback for one event, unless the rules say it must not run.
+fn deliver(target: &dyn Target, event: Event<'_>) {
+    let gate = target.gate();
     if gate.is_closed() {
         return;
     }
@@ -173,7 +228,7 @@ fn deliver(socket: &Arc<Socket>, event: Event<'_>) {
         _ => {}
     }
     let _depth = DepthGuard::enter();
-    socket.handler().handle(socket, event);
+    target.call(event);
 }
 
 /// An event copied out of the borrowed data it was raised with, to wait in
@@ -249,8 +304,8 @@ struct EventQueue {
     dispatching: Mutex<()>,
 }
 
-/// One waiting event and the socket it is for.
-type Entry = (Arc<Socket>, OwnedEvent);
+/// One waiting event and the target it is for.
+type Entry = (Arc<dyn Target>, OwnedEvent);
 
 struct Queued {
     items: VecDeque<Entry>,
@@ -262,26 +317,16 @@ struct Queued {
     limits: QueueLimits,
     /// Connections that stopped reading for the limits, to wake when the
     /// host has dispatched enough.
-    stalled: Vec<Arc<Socket>>,
+    stalled: Vec<Arc<dyn Target>>,
 }
 
 fn queue() -> &'static EventQueue {
     static QUEUE: std::sync::OnceLock<EventQueue> = std::sync::OnceLock::new();
-    QUEUE.get_or_init(|| EventQueue {
-        state: Mutex::new(Queued {
-            items: VecDeque::new(),
-            bytes: 0,
-            bytes_of: std::collections::HashMap::new(),
-            limits: DEFAULT_QUEUE_LIMITS,
-            stalled: Vec::new(),
-        }),
-        signal: crate::sys::Signal::new().expect("a socket pair for the event descriptor"),
-        dispatching: Mutex::new(()),
-    })
+    QUEUE.get_or_init(|| EventQueue::new(DEFAULT_QUEUE_LIMITS))
 }
 
-fn key(socket: &Arc<Socket>) -> usize {
-    Arc::as_ptr(socket) as usize
+fn key(target: &Arc<dyn Target>) -> usize {
+    Arc::as_ptr(target).cast::<()>() as usize
 }
 
 /// Chosen with the runtime's configuration.
@@ -292,23 +337,41 @@ pub fn set_queue_limits(limits: QueueLimits) {
 /// In the queued mode, whether `socket` may read more now. When not, it is
 /// woken once the host has dispatched enough: half of the total limit left,
 /// or half of its own.
-pub fn may_read(socket: &Arc<Socket>) -> bool {
+pub fn may_read<T: Target>(target: &Arc<T>) -> bool {
     if delivery() != Delivery::Queued {
         return true;
     }
-    let mut q = lock(&queue().state);
-    let mine = q.bytes_of.get(&key(socket)).copied().unwrap_or(0);
-    if q.bytes <= q.limits.total && mine <= q.limits.per_socket {
-        return true;
-    }
-    if !q.stalled.iter().any(|s| Arc::ptr_eq(s, socket)) {
-        q.stalled.push(socket.clone());
-    }
-    false
+    queue().may_read(target.clone())
 }
 
 impl EventQueue {
-    fn push(&self, socket: Arc<Socket>, event: OwnedEvent) {
+    fn new(limits: QueueLimits) -> EventQueue {
+        EventQueue {
+            state: Mutex::new(Queued {
+                items: VecDeque::new(),
+                bytes: 0,
+                bytes_of: std::collections::HashMap::new(),
+                limits,
+                stalled: Vec::new(),
+            }),
+            signal: crate::sys::Signal::new().expect("a socket pair for the event descriptor"),
+            dispatching: Mutex::new(()),
+        }
+    }
+
+    fn may_read(&self, target: Arc<dyn Target>) -> bool {
+        let mut q = lock(&self.state);
+        let mine = q.bytes_of.get(&key(&target)).copied().unwrap_or(0);
+        if q.bytes <= q.limits.total && mine <= q.limits.per_socket {
+            return true;
+        }
+        if !q.stalled.iter().any(|s| Arc::ptr_eq(s, &target)) {
+            q.stalled.push(target);
+        }
+        false
+    }
+
+    fn push(&self, socket: Arc<dyn Target>, event: OwnedEvent) {
         let mut q = lock(&self.state);
         if q.items.is_empty() {
             self.signal.raise();
@@ -326,7 +389,7 @@ impl EventQueue {
     }
 
     /// The next event, and the connections the host has now made room for.
-    fn pop(&self) -> Option<(Entry, Vec<Arc<Socket>>)> {
+    fn pop(&self) -> Option<(Entry, Vec<Arc<dyn Target>>)> {
         let mut q = lock(&self.state);
         let item = q.items.pop_front()?;
         if q.items.is_empty() {
@@ -335,27 +398,33 @@ impl EventQueue {
             self.signal.clear();
         }
         let len = item.1.payload_len();
-        let (socket, _) = &item;
-        let mut mine = 0;
         if len > 0 {
             q.bytes -= len;
-            let k = key(socket);
+            let k = key(&item.0);
             let left = q.bytes_of.get_mut(&k).expect("counted when queued");
             *left -= len;
-            mine = *left;
-            if mine == 0 {
+            if *left == 0 {
                 q.bytes_of.remove(&k);
             }
         }
+        // A stalled reader goes on once the host has made room on both
+        // counts: half of the total and half of its own limit free again.
         let mut unstalled = Vec::new();
-        if !q.stalled.is_empty() {
-            if q.bytes <= q.limits.total / 2 {
-                unstalled = std::mem::take(&mut q.stalled);
-            } else if mine <= q.limits.per_socket / 2 {
-                if let Some(i) = q.stalled.iter().position(|s| Arc::ptr_eq(s, socket)) {
-                    unstalled.push(q.stalled.swap_remove(i));
+        if len > 0 && !q.stalled.is_empty() && q.bytes <= q.limits.total / 2 {
+            let Queued {
+                stalled,
+                bytes_of,
+                limits,
+                ..
+            } = &mut *q;
+            stalled.retain(|t| {
+                let own = bytes_of.get(&key(t)).copied().unwrap_or(0);
+                let go_on = own <= limits.per_socket / 2;
+                if go_on {
+                    unstalled.push(t.clone());
                 }
-            }
+                !go_on
+            });
         }
         Some((item, unstalled))
     }
@@ -413,10 +482,193 @@ pub fn drain_queue(max: usize) -> usize {
             break;
         };
         for stalled in unstalled {
-            std::task::Wake::wake(stalled);
+            stalled.resume_reading();
         }
-        deliver(&socket, event.as_event());
+        deliver(&*socket, event.as_event());
         delivered += 1;
     }
     delivered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A target that records what reached its callback.
+    #[derive(Default)]
+    struct Recorder {
+        gate: Gate,
+        seen: Mutex<Vec<String>>,
+        in_callback_seen: AtomicBool,
+        resumed: AtomicUsize,
+    }
+
+    impl Target for Recorder {
+        fn gate(&self) -> &Gate {
+            &self.gate
+        }
+
+        fn call(&self, event: Event<'_>) {
+            self.in_callback_seen
+                .store(in_callback(), Ordering::Relaxed);
+            let name = match event {
+                Event::Connect(_) => "connect",
+                Event::Ready => "ready",
+                Event::Message(_) => "message",
+                Event::Text(_) => "text",
+                Event::Drain => "drain",
+                Event::End => "end",
+                Event::Error(_) => "error",
+                Event::Close => "close",
+            };
+            lock(&self.seen).push(name.to_string());
+        }
+
+        fn resume_reading(&self) {
+            self.resumed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    impl Recorder {
+        fn seen(&self) -> Vec<String> {
+            lock(&self.seen).clone()
+        }
+    }
+
+    fn text() -> OwnedEvent {
+        OwnedEvent::Text(b"hi\0".to_vec())
+    }
+
+    #[test]
+    fn nothing_is_delivered_after_close() {
+        let r = Recorder::default();
+        assert!(r.gate.raise_close());
+        deliver(&r, Event::Close);
+        for event in [
+            Event::Ready,
+            Event::Message(b"x"),
+            Event::Drain,
+            Event::Close,
+        ] {
+            deliver(&r, event);
+        }
+        assert_eq!(r.seen(), ["close"]);
+        assert!(r.gate.is_closed());
+    }
+
+    #[test]
+    fn a_close_request_stops_messages_ready_and_end_but_not_the_rest() {
+        let r = Recorder::default();
+        deliver(&r, Event::Message(b"before"));
+        r.gate.stop_messages();
+        let error = Error::new(Code::Reset, "reset");
+        deliver(&r, Event::Ready);
+        deliver(&r, Event::Message(b"x"));
+        deliver(&r, text().as_event());
+        deliver(&r, Event::End);
+        deliver(&r, Event::Drain);
+        deliver(&r, Event::Error(&error));
+        deliver(&r, Event::Close);
+        assert_eq!(r.seen(), ["message", "drain", "error", "close"]);
+    }
+
+    #[test]
+    fn finish_raises_the_error_then_close_exactly_once() {
+        let r = Arc::new(Recorder::default());
+        let error = Error::new(Code::Reset, "reset");
+        finish(&r, Some(&error));
+        finish(&r, Some(&error));
+        finish(&r, None);
+        assert_eq!(r.seen(), ["error", "close"]);
+    }
+
+    #[test]
+    fn messages_raised_before_the_end_stay_deliverable() {
+        // An end (rather than the host's close) does not stop messages: in
+        // the queued mode those read before it may still wait.
+        let q = EventQueue::new(DEFAULT_QUEUE_LIMITS);
+        let r = Arc::new(Recorder::default());
+        q.push(r.clone(), OwnedEvent::Message(b"last words".to_vec()));
+        assert!(r.gate.raise_close());
+        q.push(r.clone(), OwnedEvent::Close);
+        while let Some(((target, event), _)) = q.pop() {
+            deliver(&*target, event.as_event());
+        }
+        assert_eq!(r.seen(), ["message", "close"]);
+    }
+
+    #[test]
+    fn callbacks_know_they_are_callbacks() {
+        let r = Recorder::default();
+        assert!(!in_callback());
+        deliver(&r, Event::Ready);
+        assert!(r.in_callback_seen.load(Ordering::Relaxed));
+        assert!(!in_callback());
+    }
+
+    #[test]
+    fn the_queue_stops_a_reader_past_its_own_limit_and_resumes_it_at_half() {
+        let q = EventQueue::new(QueueLimits {
+            total: 1000,
+            per_socket: 100,
+        });
+        let busy = Arc::new(Recorder::default());
+        let quiet = Arc::new(Recorder::default());
+        assert!(q.may_read(busy.clone()));
+        for _ in 0..3 {
+            q.push(busy.clone(), OwnedEvent::Message(vec![0; 40]));
+        }
+        assert!(!q.may_read(busy.clone()), "120 bytes wait, limit 100");
+        assert!(!q.may_read(busy.clone()), "asked twice, stalled once");
+        assert!(q.may_read(quiet.clone()), "the others still read");
+        q.pop().unwrap(); // 80 left: above half
+        assert_eq!(busy.resumed.load(Ordering::Relaxed), 0);
+        let (_, resumed) = q.pop().unwrap(); // 40 left: at or below half
+        assert_eq!(resumed.len(), 1);
+        resumed[0].resume_reading();
+        assert_eq!(busy.resumed.load(Ordering::Relaxed), 1);
+        assert!(q.may_read(busy.clone()));
+    }
+
+    #[test]
+    fn the_queue_stops_everyone_past_the_total_limit() {
+        let q = EventQueue::new(QueueLimits {
+            total: 100,
+            per_socket: 1000,
+        });
+        let a = Arc::new(Recorder::default());
+        let b = Arc::new(Recorder::default());
+        q.push(a.clone(), OwnedEvent::Message(vec![0; 120]));
+        assert!(!q.may_read(a.clone()));
+        assert!(!q.may_read(b.clone()));
+        // Ready carries no bytes: it neither counts nor wakes anyone.
+        q.push(b.clone(), OwnedEvent::Ready);
+        let (_, resumed) = q.pop().unwrap();
+        assert_eq!(
+            resumed.len(),
+            2,
+            "all stalled readers resume at half the total"
+        );
+        let (_, resumed) = q.pop().unwrap();
+        assert!(resumed.is_empty());
+        assert!(q.may_read(a.clone()) && q.may_read(b.clone()));
+    }
+
+    #[test]
+    fn a_closing_target_leaves_the_stalled_list() {
+        let q = EventQueue::new(QueueLimits {
+            total: 1000,
+            per_socket: 10,
+        });
+        let r = Arc::new(Recorder::default());
+        q.push(r.clone(), OwnedEvent::Message(vec![0; 20]));
+        assert!(!q.may_read(r.clone()));
+        q.push(r.clone(), OwnedEvent::Close);
+        assert!(
+            lock(&q.state).stalled.is_empty(),
+            "no reference kept past close"
+        );
+        assert_eq!(Arc::strong_count(&r), 3, "ours and the two queued events'");
+    }
 }

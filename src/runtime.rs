@@ -148,7 +148,12 @@ pub trait Stop: Send + Sync {
     fn stop(&self);
 }
 
+/// Every socket not yet dropped (open ones, closed ones the user still
+/// holds, ones whose task is finishing), for `shutdown` to stop and for
+/// the live-handle count. The one place sockets are tracked; the condvar
+/// wakes those waiting for the count to fall.
 static REGISTRY: Mutex<Option<HashMap<usize, Weak<dyn Stop>>>> = Mutex::new(None);
+static DEREGISTERED: Condvar = Condvar::new();
 
 fn registry() -> MutexGuard<'static, Option<HashMap<usize, Weak<dyn Stop>>>> {
     lock(&REGISTRY)
@@ -171,6 +176,31 @@ pub fn deregister(key: usize) {
             // dlclose of the library.
             *registry = None;
         }
+    }
+    DEREGISTERED.notify_all();
+}
+
+/// Sockets not yet dropped. Tests expect 0 after shutdown.
+pub fn live_sockets() -> usize {
+    registry().as_ref().map_or(0, HashMap::len)
+}
+
+/// Waits until at most `target` sockets are alive, up to `timeout`; returns
+/// the count then. (The count lags the close callback by the end of the
+/// socket's task; this waits without polling.)
+pub fn wait_live_sockets(target: usize, timeout: Duration) -> usize {
+    let deadline = Instant::now() + timeout;
+    let mut registry = registry();
+    loop {
+        let live = registry.as_ref().map_or(0, HashMap::len);
+        let now = Instant::now();
+        if live <= target || now >= deadline {
+            return live;
+        }
+        registry = DEREGISTERED
+            .wait_timeout(registry, deadline - now)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
     }
 }
 

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use sack_tcp::address::Resolver;
 use sack_tcp::error::Code;
-use sack_tcp::events::{Event, Handler};
+use sack_tcp::events::Event;
 use sack_tcp::options::Options;
+use sack_tcp::socket::Handler;
 use sack_tcp::socket::Socket;
 
 #[derive(Debug, PartialEq, Eq)]

@@ -7,9 +7,10 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sack_tcp::events::{Event, Handler};
+use sack_tcp::events::Event;
 use sack_tcp::options::Options;
 use sack_tcp::runtime;
+use sack_tcp::socket::Handler;
 use sack_tcp::socket::Socket;
 
 /// Echoes messages and reports them, and close, on a channel.

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::guard::{handle_of, set_last_error, to_c_string};
 use super::types::*;
 use crate::error::Error;
-use crate::events::{Event, Handler};
+use crate::events::Event;
+use crate::socket::Handler;
 use crate::socket::Socket;
 
 #[derive(Clone, Copy)]
@@ -106,11 +107,6 @@ impl Handler for CHandler {
         match event {
             Event::Connect(status) => {
                 let Some(f) = t.on_connect else {
-                    if socket.is_accepted() {
-                        // Nobody received this handle, so nobody can free
-                        // it: the library keeps it, and frees it after close.
-                        drop(socket.disown());
-                    }
                     return;
                 };
                 let code = match status {
@@ -159,6 +155,11 @@ impl Handler for CHandler {
 
     fn for_accepted(&self) -> Arc<dyn Handler> {
         CHandler::new(*self.lock())
+    }
+
+    /// Only a connect callback receives accepted handles to free.
+    fn takes_accepted(&self) -> bool {
+        self.lock().on_connect.is_some()
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -9,10 +9,11 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use super::net::{self, BindFlags};
 use super::session::{self, Session, TlsRole};
+use super::Handler;
 use super::{conn, finish, Connection, Phase, Role, Socket};
 use crate::address::{self, Family, Resolver};
 use crate::error::{Code, Error, Result};
-use crate::events::{self, Event, Handler};
+use crate::events::{self, Event};
 use crate::options::{ClientPlan, TlsOptions};
 use crate::runtime::{self, RuntimeRef};
 use crate::tls::config::ClientTls;
@@ -118,7 +119,7 @@ async fn run(
     events::emit(&socket, Event::Connect(Ok(())));
     // A TLS client is ready when its handshake is done; the connection
     // task raises that.
-    if !tls && !socket.gate().messages_stopped() {
+    if !tls && !socket.gate.messages_stopped() {
         events::emit(&socket, Event::Ready);
     }
     conn::begin(conn, stream);

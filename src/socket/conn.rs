@@ -502,8 +502,11 @@ impl Driver<'_> {
         ))
     }
 
-    /// Writes queued bytes until the kernel pushes back; drain is decided
-    /// on the next pass ([`ConnState::take_drain`]).
+    /// Writes queued bytes until the kernel pushes back, then raises drain
+    /// if it is due ([`ConnState::take_drain`], which every pass also asks,
+    /// for the paths that empty the queue without a flush). Asked here too
+    /// so that drain follows the write at once, before a close requested
+    /// by a thread that saw the bytes arrive can cancel it.
     fn flush(&mut self) -> Result<(), End> {
         let mut st = self.conn.lock();
         while !st.queue.is_empty() {
@@ -519,6 +522,11 @@ impl Driver<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(End::Failed(Error::from_io("write", &e))),
             }
+        }
+        let drain = st.take_drain(self.conn);
+        drop(st);
+        if drain {
+            events::emit(self.socket, Event::Drain);
         }
         Ok(())
     }

@@ -15,10 +15,11 @@ use tokio::time::Instant;
 
 use super::net::{self, BindFlags};
 use super::session::{Session, TlsRole};
+use super::Handler;
 use super::{conn, finish, lock, Connection, Phase, Role, Socket};
 use crate::address::{self, Family};
 use crate::error::{Error, Result};
-use crate::events::{self, Event, Handler};
+use crate::events::{self, Event};
 use crate::options::{ConnSettings, ServerPlan};
 use crate::runtime::{self, RuntimeRef};
 use crate::tls::config::ServerTls;
@@ -245,6 +246,11 @@ fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: 
         server.read_strings(),
         Role::Connection(connection),
     );
+    if !server.handler().takes_accepted() {
+        // Nobody receives this handle, so nobody could free it: the
+        // listener keeps it, and lets it go after its close.
+        drop(conn_socket.disown());
+    }
     // Raised on the new connection with the listener's callbacks copied in,
     // on the listener's task: the connection's own task does not exist yet,
     // so nothing else can run for it concurrently.
@@ -265,7 +271,7 @@ fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: 
             }
             // A TLS connection is ready when its handshake is done; the
             // connection task raises that.
-            if !tls && !task_socket.gate().messages_stopped() {
+            if !tls && !task_socket.gate.messages_stopped() {
                 events::emit(&task_socket, Event::Ready);
             }
             if let Ok(conn) = task_socket.connection() {

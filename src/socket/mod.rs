@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 
 use crate::address::{Resolver, SystemResolver};
 use crate::error::{Code, Error, Result};
-use crate::events::{self, Event, Handler};
+use crate::events::{self, Event, Gate, Target};
 use crate::lock;
 use crate::options::{ConnSettings, Options, Plan};
 use crate::runtime::{self, RuntimeRef};
@@ -32,37 +32,7 @@ use crate::runtime::{self, RuntimeRef};
 pub use send_queue::SendQueue;
 use session::{Session, TlsRole};
 
-static LIVE_SOCKETS: AtomicUsize = AtomicUsize::new(0);
-
-/// Sockets not yet dropped: open ones, closed ones the user still holds,
-/// and ones whose task is still finishing. Tests expect 0 after shutdown.
-pub fn live_count() -> usize {
-    LIVE_SOCKETS.load(Ordering::SeqCst)
-}
-
-/// Signalled whenever a socket is dropped, so tests can wait for the count
-/// (which lags the close callback by the end of the socket's task) without
-/// polling.
-static DROPPED: (Mutex<()>, std::sync::Condvar) = (Mutex::new(()), std::sync::Condvar::new());
-
-/// Waits until at most `target` sockets are alive, up to `timeout`; returns
-/// the count then.
-pub fn wait_live_count(target: usize, timeout: std::time::Duration) -> usize {
-    let deadline = std::time::Instant::now() + timeout;
-    let mut guard = lock(&DROPPED.0);
-    loop {
-        let live = live_count();
-        let now = std::time::Instant::now();
-        if live <= target || now >= deadline {
-            return live;
-        }
-        guard = DROPPED
-            .1
-            .wait_timeout(guard, deadline - now)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
-    }
-}
+pub use crate::runtime::{live_sockets as live_count, wait_live_sockets as wait_live_count};
 
 /// How a close was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,41 +43,25 @@ pub enum CloseMode {
     Abort,
 }
 
-/// The delivery state the dispatcher checks around every callback.
-#[derive(Debug, Default)]
-pub struct Gate {
-    /// The close event was raised (it may still wait in the event queue).
-    close_raised: AtomicBool,
-    /// The close callback was delivered (or is running).
-    closed: AtomicBool,
-    messages_stopped: AtomicBool,
-}
+/// Receives a socket's events. The C surface implements it with function
+/// pointers; Rust tests implement it with closures.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, socket: &Socket, event: Event<'_>);
 
-impl Gate {
-    pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+    /// The handler for a connection accepted by this (listening) socket:
+    /// a copy of the current callbacks, changeable without touching the
+    /// listener's.
+    fn for_accepted(&self) -> Arc<dyn Handler>;
+
+    /// Whether the host takes the connections this listener accepts (and
+    /// must free each). When not, the listener keeps each one and lets it
+    /// go after its close, so nothing leaks that nobody was handed.
+    fn takes_accepted(&self) -> bool {
+        true
     }
 
-    pub fn mark_closed(&self) {
-        self.closed.store(true, Ordering::Release);
-    }
-
-    pub fn close_raised(&self) -> bool {
-        self.close_raised.load(Ordering::Acquire)
-    }
-
-    /// True the first time only: a socket raises close exactly once.
-    pub fn raise_close(&self) -> bool {
-        !self.close_raised.swap(true, Ordering::AcqRel)
-    }
-
-    pub fn messages_stopped(&self) -> bool {
-        self.messages_stopped.load(Ordering::Acquire)
-    }
-
-    fn stop_messages(&self) {
-        self.messages_stopped.store(true, Ordering::Release);
-    }
+    /// Lets the C surface reach its own handler type to replace callbacks.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 pub struct Socket {
@@ -340,7 +294,6 @@ impl Socket {
             role,
         });
         *lock(&socket.self_ref) = Some(socket.clone());
-        LIVE_SOCKETS.fetch_add(1, Ordering::SeqCst);
         let weak: std::sync::Weak<dyn runtime::Stop> = Arc::downgrade(&socket) as _;
         runtime::register(socket.registry_key(), weak);
         socket
@@ -366,10 +319,6 @@ impl Socket {
             Plan::Server(plan) => listener::open(&rt, plan, handler, options.read_strings),
             Plan::Client(plan) => client::open(&rt, plan, handler, options.read_strings, resolver),
         }
-    }
-
-    pub(crate) fn gate(&self) -> &Gate {
-        &self.gate
     }
 
     pub fn handler(&self) -> &Arc<dyn Handler> {
@@ -780,6 +729,22 @@ impl Socket {
     }
 }
 
+impl Target for Socket {
+    fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    fn call(&self, event: Event<'_>) {
+        self.handler.handle(self, event);
+    }
+
+    fn resume_reading(&self) {
+        if let Role::Connection(conn) = &self.role {
+            conn.wake();
+        }
+    }
+}
+
 impl runtime::Stop for Socket {
     fn stop(&self) {
         // Errors only mean it is closed already.
@@ -790,24 +755,13 @@ impl runtime::Stop for Socket {
 impl Drop for Socket {
     fn drop(&mut self) {
         runtime::deregister(self.registry_key());
-        let _guard = lock(&DROPPED.0);
-        LIVE_SOCKETS.fetch_sub(1, Ordering::SeqCst);
-        DROPPED.1.notify_all();
     }
 }
 
-/// Used by the tasks: delivers the error (if any) and then the close event
-/// exactly once, whatever path ended the socket.
+/// Used by the tasks: the error (if any), then the close event exactly
+/// once, whatever path ended the socket.
 pub(crate) fn finish(socket: &Arc<Socket>, error: Option<&Error>) {
-    if socket.gate.close_raised() {
-        return;
-    }
-    // Messages raised before this stay deliverable: in the queued mode
-    // they may still wait for dispatch, and they came before the end.
-    if let Some(error) = error {
-        events::emit(socket, Event::Error(error));
-    }
-    events::emit(socket, Event::Close);
+    events::finish(socket, error);
 }
 
 /// What a panicking task leaves behind: the socket reports the panic and
