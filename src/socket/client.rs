@@ -10,7 +10,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use super::net::{self, BindFlags};
 use super::session::{self, Session, TlsRole};
 use super::Handler;
-use super::{conn, finish, Connection, Phase, Role, Socket};
+use super::{driver, finish, Connection, Phase, Role, Socket};
 use crate::address::{self, Family, Resolver};
 use crate::error::{Code, Error, Result};
 use crate::events::{self, Event};
@@ -122,8 +122,8 @@ async fn run(
     if !tls && !socket.gate.messages_stopped() {
         events::emit(&socket, Event::Ready);
     }
-    conn::begin(conn, stream);
-    conn::drive(socket).await;
+    driver::begin(conn, stream);
+    driver::drive(socket).await;
 }
 
 /// Whether any TLS option was given, in which case the client's TLS

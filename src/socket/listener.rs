@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::net::{self, BindFlags};
 use super::session::{Session, TlsRole};
 use super::Handler;
-use super::{conn, finish, lock, Connection, Phase, Role, Socket};
+use super::{driver, finish, lock, Connection, Phase, Role, Socket};
 use crate::address::{self, Family};
 use crate::error::{Error, Result};
 use crate::events::{self, Event};
@@ -275,9 +275,9 @@ fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: 
                 events::emit(&task_socket, Event::Ready);
             }
             if let Ok(conn) = task_socket.connection() {
-                conn::begin(conn, stream);
+                driver::begin(conn, stream);
             }
-            conn::drive(task_socket).await;
+            driver::drive(task_socket).await;
         },
         move || super::finish_after_panic(&panic_socket),
     );

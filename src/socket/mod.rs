@@ -8,7 +8,7 @@
 //! that stays valid until the user's last `sack_tcp_free`.
 
 mod client;
-mod conn;
+mod driver;
 mod listener;
 mod net;
 mod runner;
@@ -87,7 +87,7 @@ pub(crate) struct Connection {
     /// when data was queued or a close was requested.
     runner: runner::Runner<Arc<Socket>>,
     /// Taken only by the task that drives the connection.
-    drive: Mutex<conn::DriveState>,
+    drive: Mutex<driver::DriveState>,
     /// Where a parked connection's next task is spawned.
     rt: RuntimeRef,
     /// Shared with the listener's other connections.
@@ -242,7 +242,7 @@ impl Connection {
         lock(&self.state)
     }
 
-    fn drive(&self) -> MutexGuard<'_, conn::DriveState> {
+    fn drive(&self) -> MutexGuard<'_, driver::DriveState> {
         lock(&self.drive)
     }
 
@@ -250,7 +250,7 @@ impl Connection {
     /// connection was parked.
     fn wake(&self) {
         if let Some(socket) = self.runner.notify() {
-            conn::spawn_drive(socket);
+            driver::spawn_drive(socket);
         }
     }
 
@@ -790,6 +790,6 @@ mod tests {
     fn an_idle_connection_stays_small() {
         assert!(std::mem::size_of::<super::Socket>() <= 232);
         assert_eq!(std::mem::size_of::<super::SendQueue>(), 8);
-        assert!(std::mem::size_of::<super::conn::DriveState>() <= 32);
+        assert!(std::mem::size_of::<super::driver::DriveState>() <= 32);
     }
 }

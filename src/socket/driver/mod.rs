@@ -1,61 +1,37 @@
 //! The task that drives an established connection: reads into a per-thread
 //! buffer and delivers messages, writes what `send` could not write inline,
 //! and carries out graceful and abortive closes.
+//!
+//! This file holds the poll loop and the decisions (what to wait for, when
+//! to park, how the connection ended); its parts live beside it:
+//! [`deadlines`] (close, handshake and idle timers), [`delivery`] (read
+//! buffers and message callbacks, pauses included) and [`tls_read`]
+//! (feeding rustls and draining its plaintext).
 
-use std::cell::Cell;
-use std::io::{self, IoSlice, Read};
+mod deadlines;
+mod delivery;
+mod tls_read;
+
+use std::io::{self, IoSlice};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
-
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::send_queue::MAX_IOVECS;
-use super::session::{self, Session, TlsRole};
+use super::session::TlsRole;
 use super::wire::{self, read_once};
-use super::{finish, CloseMode, ConnState, Connection, Phase, Socket};
+use super::{finish, CloseMode, Connection, Phase, Socket};
 use crate::error::{Code, Error};
-use crate::events::{self, Event, TextChunk};
+use crate::events::{self, Event};
 use crate::runtime;
-use crate::text::{split_on_char_boundaries, Utf8Carry};
-
-thread_local! {
-    /// One read buffer per worker thread instead of one per connection: an
-    /// idle connection then holds no read memory at all.
-    static READ_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-    static PLAIN_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-}
-
-fn with_read_buffer<R>(size: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
-    with_buffer(&READ_BUFFER, size, f)
-}
-
-/// TLS plaintext is delivered from a buffer of its own, since the read
-/// buffer may still hold records rustls has not taken yet.
-fn with_plain_buffer<R>(size: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
-    with_buffer(&PLAIN_BUFFER, size, f)
-}
-
-fn with_buffer<R>(
-    key: &'static std::thread::LocalKey<Cell<Vec<u8>>>,
-    size: usize,
-    f: impl FnOnce(&mut [u8]) -> R,
-) -> R {
-    // Taken out rather than borrowed, so nothing a callback does on this
-    // thread can find it borrowed.
-    let mut buf = key.with(Cell::take);
-    if buf.len() < size {
-        buf.resize(size, 0);
-    }
-    let result = f(&mut buf[..size]);
-    key.with(|cell| cell.set(buf));
-    result
-}
+use crate::text::Utf8Carry;
+use deadlines::{Deadline, Timing};
+use delivery::with_read_buffer;
+use tls_read::send_close_notify;
 
 /// How the connection ended.
 enum End {
@@ -103,80 +79,6 @@ struct Progress {
     /// The idle timeout stands still while reads are paused: the host, not
     /// the peer, stopped the traffic.
     idle_suspended: bool,
-}
-
-#[derive(Default)]
-struct Timing {
-    /// Set once a close begins; the close must finish by then.
-    close: Option<Instant>,
-    /// Set while a TLS handshake runs; it must finish by then.
-    handshake: Option<Instant>,
-    /// With an idle timeout: when the connection counts as idle unless
-    /// something arrives first.
-    idle: Option<Instant>,
-    timer: Option<Pin<Box<Sleep>>>,
-}
-
-#[derive(Clone, Copy)]
-enum Deadline {
-    Close,
-    Handshake,
-    Idle,
-}
-
-impl Timing {
-    fn slot(&mut self, which: Deadline) -> &mut Option<Instant> {
-        match which {
-            Deadline::Close => &mut self.close,
-            Deadline::Handshake => &mut self.handshake,
-            Deadline::Idle => &mut self.idle,
-        }
-    }
-}
-
-impl Progress {
-    fn deadline(&self, which: Deadline) -> Option<Instant> {
-        let timing = self.timing.as_deref()?;
-        match which {
-            Deadline::Close => timing.close,
-            Deadline::Handshake => timing.handshake,
-            Deadline::Idle => timing.idle,
-        }
-    }
-
-    fn set_deadline(&mut self, which: Deadline, at: Option<Instant>) {
-        match (&mut self.timing, at) {
-            (None, None) => {}
-            (Some(timing), _) => *timing.slot(which) = at,
-            (timing @ None, Some(_)) => *timing.get_or_insert_with(Box::default).slot(which) = at,
-        }
-    }
-
-    /// Arms the timer for the earliest deadline and polls it; true once it
-    /// fired. With no deadline left the timing state is freed.
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(timing) = self.timing.as_deref_mut() else {
-            return false;
-        };
-        let next = [timing.close, timing.handshake, timing.idle]
-            .into_iter()
-            .flatten()
-            .min();
-        let Some(next) = next else {
-            self.timing = None;
-            return false;
-        };
-        let timer = match &mut timing.timer {
-            Some(timer) => {
-                if timer.deadline() != next {
-                    timer.as_mut().reset(next);
-                }
-                timer
-            }
-            none => none.insert(Box::pin(tokio::time::sleep_until(next))),
-        };
-        timer.as_mut().poll(cx).is_ready()
-    }
 }
 
 /// One task's view of the connection while it drives it.
@@ -264,14 +166,6 @@ fn is_retry(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
     )
-}
-
-/// Starts TLS's own close (a close_notify alert) ahead of our FIN.
-fn send_close_notify(st: &mut ConnState) {
-    if let Session::Tls(tls) = &mut st.session {
-        tls.conn.send_close_notify();
-        session::pump(&mut tls.conn, &mut st.queue, None);
-    }
 }
 
 impl Driver<'_> {
@@ -559,147 +453,6 @@ impl Driver<'_> {
         })
     }
 
-    /// Feeds received records to rustls, sends what it answers, raises
-    /// ready when a handshake completes, and delivers the plaintext. rustls
-    /// holds at most 16 KiB of plaintext, so a large read is fed in turns,
-    /// the plaintext drained (into a second per-thread buffer) between them.
-    fn read_tls(&mut self, buf: &mut [u8], n: usize) -> Result<(), End> {
-        self.conn.lock().tls_corked = true;
-        let result = self.read_tls_corked(buf, n);
-        self.uncork();
-        result
-    }
-
-    /// Sends what rustls produced during a corked pass (handshake flights,
-    /// tickets, the records of sends made from callbacks) in one write.
-    fn uncork(&mut self) {
-        let mut st = self.conn.lock();
-        let st = &mut *st;
-        st.tls_corked = false;
-        if let Session::Tls(tls) = &mut st.session {
-            session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
-            if !tls.conn.is_handshaking() {
-                st.tls_pending_plain = 0;
-            }
-        }
-    }
-
-    fn read_tls_corked(&mut self, buf: &mut [u8], n: usize) -> Result<(), End> {
-        let mut fed = 0;
-        while fed < n {
-            let took = self.feed_tls(&buf[fed..n])?;
-            fed += took;
-            self.check_handshake_done();
-            let size = self.conn.settings.read_buffer_size;
-            let Some(delivered) = with_plain_buffer(size, |plain| self.drain_plaintext(plain))?
-            else {
-                return Ok(()); // the peer ended the TLS session
-            };
-            if took == 0 && delivered == 0 {
-                return Err(End::Failed(Error::new(
-                    Code::Io,
-                    "TLS: rustls took no more records and held no plaintext",
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// Gives rustls as much of `input` as it takes now; returns how much.
-    fn feed_tls(&mut self, input: &[u8]) -> Result<usize, End> {
-        let mut st = self.conn.lock();
-        let st = &mut *st;
-        let Session::Tls(tls) = &mut st.session else {
-            return Ok(input.len());
-        };
-        tls.note_initial(input);
-        let mut rest = input;
-        while !rest.is_empty() {
-            match tls.conn.read_tls(&mut rest) {
-                // After close_notify rustls takes nothing more.
-                Ok(0) => break,
-                Ok(_) => {}
-                // Backpressure (its plaintext buffer is full): drain, then
-                // come back for the rest.
-                Err(e) if e.kind() == io::ErrorKind::Other => break,
-                Err(e) => return Err(End::Failed(Error::from_io("TLS read", &e))),
-            }
-            if let Err(e) = tls.conn.process_new_packets() {
-                let role = st.tls_role.as_ref().expect("a TLS session has a role");
-                let error = tls.failure(role, &e);
-                // rustls queued an alert; let it go out before the close.
-                session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
-                return Err(End::TlsFailed(error));
-            }
-        }
-        // What rustls answers leaves when the pass is uncorked.
-        Ok(input.len() - rest.len())
-    }
-
-    /// Delivers the plaintext rustls holds, a buffer at a time; returns the
-    /// bytes delivered, or `None` once the peer ended the session.
-    fn drain_plaintext(&mut self, plain: &mut [u8]) -> Result<Option<usize>, End> {
-        let mut delivered = 0;
-        loop {
-            let read = {
-                let mut st = self.conn.lock();
-                let Session::Tls(tls) = &mut st.session else {
-                    return Ok(Some(delivered));
-                };
-                tls.conn.reader().read(plain)
-            };
-            match read {
-                Ok(0) => {
-                    // close_notify: the peer ended cleanly.
-                    self.on_peer_eof();
-                    return Ok(None);
-                }
-                Ok(k) => {
-                    delivered += k;
-                    self.deliver(&plain[..k]);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Some(delivered)),
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    self.on_peer_eof();
-                    return Ok(None);
-                }
-                Err(e) => return Err(End::Failed(Error::from_io("TLS read", &e))),
-            }
-        }
-    }
-
-    /// The error for an EOF that came before the handshake was done.
-    fn handshake_cut_short(&self) -> Option<Error> {
-        match &self.conn.lock().session {
-            Session::Tls(tls) if tls.conn.is_handshaking() => Some(tls.closed_during_handshake()),
-            _ => None,
-        }
-    }
-
-    /// Raises `ready` once per completed handshake (again after STARTTLS).
-    fn check_handshake_done(&mut self) {
-        if self.p.deadline(Deadline::Handshake).is_none() {
-            return;
-        }
-        {
-            let mut st = self.conn.lock();
-            let st = &mut *st;
-            let Session::Tls(tls) = &mut st.session else {
-                return;
-            };
-            if tls.conn.is_handshaking() {
-                return;
-            }
-            tls.alpn = tls.conn.alpn_protocol().map(<[u8]>::to_vec);
-            // rustls encrypted the plaintext it held; it is in the queue now.
-            st.tls_pending_plain = 0;
-        }
-        self.p.set_deadline(Deadline::Handshake, None);
-        if !self.socket.gate.messages_stopped() {
-            events::emit(self.socket, Event::Ready);
-        }
-    }
-
     fn on_peer_eof(&mut self) {
         self.p.peer_eof = true;
         // Held bytes and a half-finished character (as U+FFFD) still reach
@@ -730,72 +483,6 @@ impl Driver<'_> {
             st.phase = Phase::Closing;
             drop(st);
             self.start_deadline();
-        }
-    }
-
-    /// Delivers `data`, or holds it while reads are paused (and behind
-    /// bytes held earlier, to keep the order).
-    fn deliver(&mut self, data: &[u8]) {
-        if self.p.held.is_some() || self.conn.reads_paused() {
-            if !self.socket.gate.messages_stopped() {
-                self.p
-                    .held
-                    .get_or_insert_with(Box::default)
-                    .extend_from_slice(data);
-            }
-            return;
-        }
-        self.deliver_now(data);
-    }
-
-    /// Delivers what a pause held, a read buffer at a time, until a pause
-    /// stops it again.
-    fn deliver_held(&mut self) {
-        let Some(held) = self.p.held.take() else {
-            return;
-        };
-        let size = self.conn.settings.read_buffer_size;
-        let mut rest = &held[..];
-        while !rest.is_empty() {
-            if self.conn.reads_paused() {
-                self.p.held = Some(Box::new(rest.to_vec()));
-                return;
-            }
-            let (now, later) = rest.split_at(rest.len().min(size));
-            self.deliver_now(now);
-            rest = later;
-        }
-    }
-
-    fn deliver_now(&mut self, data: &[u8]) {
-        if self.socket.gate.messages_stopped() {
-            return; // draining a closing socket: nobody wants these bytes
-        }
-        if self.socket.read_strings() {
-            let mut out = Vec::with_capacity(data.len() + 4);
-            self.p.text.decode(data, &mut out);
-            self.deliver_text(&out);
-        } else if self.p.text.pending_len() > 0 {
-            // Text mode was switched off with a partial character held back:
-            // those bytes come first, raw.
-            let mut joined = self.p.text.take_pending();
-            joined.extend_from_slice(data);
-            for piece in joined.chunks(self.conn.settings.read_buffer_size) {
-                events::emit(self.socket, Event::Message(piece));
-            }
-        } else {
-            events::emit(self.socket, Event::Message(data));
-        }
-    }
-
-    fn deliver_text(&self, text: &[u8]) {
-        let mut with_nul = Vec::new();
-        for piece in split_on_char_boundaries(text, self.conn.settings.read_buffer_size) {
-            with_nul.clear();
-            with_nul.extend_from_slice(piece);
-            with_nul.push(0);
-            let chunk = TextChunk::new(&with_nul).expect("decoder produced invalid UTF-8");
-            events::emit(self.socket, Event::Text(chunk));
         }
     }
 

@@ -1,0 +1,110 @@
+//! Received bytes on their way to the host: the per-thread read buffers,
+//! message and text callbacks in chunks of at most the read buffer size,
+//! and the bytes a pause holds back until reads resume.
+
+use std::cell::Cell;
+
+use super::Driver;
+use crate::events::{self, Event, TextChunk};
+use crate::text::split_on_char_boundaries;
+
+thread_local! {
+    /// One read buffer per worker thread instead of one per connection: an
+    /// idle connection then holds no read memory at all.
+    static READ_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    static PLAIN_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+pub(super) fn with_read_buffer<R>(size: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    with_buffer(&READ_BUFFER, size, f)
+}
+
+/// TLS plaintext is delivered from a buffer of its own, since the read
+/// buffer may still hold records rustls has not taken yet.
+pub(super) fn with_plain_buffer<R>(size: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    with_buffer(&PLAIN_BUFFER, size, f)
+}
+
+fn with_buffer<R>(
+    key: &'static std::thread::LocalKey<Cell<Vec<u8>>>,
+    size: usize,
+    f: impl FnOnce(&mut [u8]) -> R,
+) -> R {
+    // Taken out rather than borrowed, so nothing a callback does on this
+    // thread can find it borrowed.
+    let mut buf = key.with(Cell::take);
+    if buf.len() < size {
+        buf.resize(size, 0);
+    }
+    let result = f(&mut buf[..size]);
+    key.with(|cell| cell.set(buf));
+    result
+}
+
+impl Driver<'_> {
+    /// Delivers `data`, or holds it while reads are paused (and behind
+    /// bytes held earlier, to keep the order).
+    pub(super) fn deliver(&mut self, data: &[u8]) {
+        if self.p.held.is_some() || self.conn.reads_paused() {
+            if !self.socket.gate.messages_stopped() {
+                self.p
+                    .held
+                    .get_or_insert_with(Box::default)
+                    .extend_from_slice(data);
+            }
+            return;
+        }
+        self.deliver_now(data);
+    }
+
+    /// Delivers what a pause held, a read buffer at a time, until a pause
+    /// stops it again.
+    pub(super) fn deliver_held(&mut self) {
+        let Some(held) = self.p.held.take() else {
+            return;
+        };
+        let size = self.conn.settings.read_buffer_size;
+        let mut rest = &held[..];
+        while !rest.is_empty() {
+            if self.conn.reads_paused() {
+                self.p.held = Some(Box::new(rest.to_vec()));
+                return;
+            }
+            let (now, later) = rest.split_at(rest.len().min(size));
+            self.deliver_now(now);
+            rest = later;
+        }
+    }
+
+    pub(super) fn deliver_now(&mut self, data: &[u8]) {
+        if self.socket.gate.messages_stopped() {
+            return; // draining a closing socket: nobody wants these bytes
+        }
+        if self.socket.read_strings() {
+            let mut out = Vec::with_capacity(data.len() + 4);
+            self.p.text.decode(data, &mut out);
+            self.deliver_text(&out);
+        } else if self.p.text.pending_len() > 0 {
+            // Text mode was switched off with a partial character held back:
+            // those bytes come first, raw.
+            let mut joined = self.p.text.take_pending();
+            joined.extend_from_slice(data);
+            for piece in joined.chunks(self.conn.settings.read_buffer_size) {
+                events::emit(self.socket, Event::Message(piece));
+            }
+        } else {
+            events::emit(self.socket, Event::Message(data));
+        }
+    }
+
+    pub(super) fn deliver_text(&self, text: &[u8]) {
+        let mut with_nul = Vec::new();
+        for piece in split_on_char_boundaries(text, self.conn.settings.read_buffer_size) {
+            with_nul.clear();
+            with_nul.extend_from_slice(piece);
+            with_nul.push(0);
+            let chunk = TextChunk::new(&with_nul).expect("decoder produced invalid UTF-8");
+            events::emit(self.socket, Event::Text(chunk));
+        }
+    }
+}
