@@ -5,5 +5,6 @@
 pub mod certs;
 pub mod config;
 pub mod detect;
+pub mod errors;
 pub mod sni;
 pub mod verify;

@@ -1,5 +1,6 @@
-//! How a client verifies the server's certificate, and how its failures map
-//! onto the original API's TLS error numbers.
+//! How a client verifies the server's certificate, telling a self-signed
+//! certificate apart (`tls::errors` maps the failures onto the original
+//! API's TLS error numbers).
 //!
 //! rustls reports a self-signed server certificate like any other untrusted
 //! one (`UnknownIssuer`), or, when the certificate also claims to be a CA
@@ -20,7 +21,6 @@
 //! certificates that need the answer. Hence the small DER reader below, which
 //! only ever decides how an already failed verification is reported.
 
-use std::fmt;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -32,6 +32,7 @@ use rustls::{
     SignatureScheme,
 };
 
+use super::errors::SelfSigned;
 use crate::error::{Code, Error, Result};
 
 /// Where a client's trust in server certificates comes from.
@@ -99,68 +100,6 @@ fn or_bundled_roots(
             let roots = webpki_roots::TLS_SERVER_ROOTS.iter().cloned().collect();
             webpki_verifier(Arc::new(roots), provider)
         }
-    }
-}
-
-/// Marks a server certificate rejected because it is self-signed (and not
-/// trusted), inside `CertificateError::Other`.
-#[derive(Debug)]
-pub struct SelfSigned;
-
-impl fmt::Display for SelfSigned {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the server's certificate is self-signed and not trusted")
-    }
-}
-
-impl std::error::Error for SelfSigned {}
-
-/// The spec's TLS error numbers for the error callback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsFailure {
-    UnknownIssuer = 1,
-    BadName = 2,
-    Expired = 3,
-    SelfSigned = 4,
-    OtherCertificate = 5,
-    Handshake = 6,
-    HostMismatch = 7,
-}
-
-impl TlsFailure {
-    /// The crate's error code with the same number.
-    pub fn code(self) -> Code {
-        match self {
-            TlsFailure::UnknownIssuer => Code::TlsUnknownIssuer,
-            TlsFailure::BadName => Code::TlsBadName,
-            TlsFailure::Expired => Code::TlsExpired,
-            TlsFailure::SelfSigned => Code::TlsSelfSigned,
-            TlsFailure::OtherCertificate => Code::TlsBadCertificate,
-            TlsFailure::Handshake => Code::TlsHandshake,
-            TlsFailure::HostMismatch => Code::TlsHostMismatch,
-        }
-    }
-}
-
-/// Classifies a rustls error seen by a client. Everything that is not about
-/// the server's certificate (alerts from the server, protocol errors, I/O)
-/// is [`TlsFailure::Handshake`].
-pub fn classify_client_error(e: &rustls::Error) -> TlsFailure {
-    let rustls::Error::InvalidCertificate(cert_error) = e else {
-        return TlsFailure::Handshake;
-    };
-    match cert_error {
-        CertificateError::UnknownIssuer => TlsFailure::UnknownIssuer,
-        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            TlsFailure::BadName
-        }
-        CertificateError::Expired | CertificateError::ExpiredContext { .. } => TlsFailure::Expired,
-        CertificateError::Other(OtherError(inner))
-            if inner.downcast_ref::<SelfSigned>().is_some() =>
-        {
-            TlsFailure::SelfSigned
-        }
-        _ => TlsFailure::OtherCertificate,
     }
 }
 
@@ -484,6 +423,7 @@ impl<'a> Der<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::errors::client_code;
 
     use std::net::{IpAddr, Ipv4Addr};
 
@@ -621,9 +561,9 @@ mod tests {
         }
     }
 
-    fn failure(trust: Trust, leaf: &Leaf, name: &str) -> TlsFailure {
+    fn failure(trust: Trust, leaf: &Leaf, name: &str) -> Code {
         let err = handshake(trust, leaf, name).unwrap_err();
-        classify_client_error(&err)
+        client_code(&err)
     }
 
     struct Pki {
@@ -654,7 +594,7 @@ mod tests {
         handshake_for(ca_trust(&pki), &pki.localhost, name).unwrap();
         let other = ServerName::IpAddress(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)).into());
         let err = handshake_for(ca_trust(&pki), &pki.localhost, other).unwrap_err();
-        assert_eq!(classify_client_error(&err), TlsFailure::BadName);
+        assert_eq!(client_code(&err), Code::TlsBadName);
     }
 
     #[test]
@@ -664,7 +604,7 @@ mod tests {
         let leaf = issue(&other, leaf_params(&["localhost"], "localhost"));
         assert_eq!(
             failure(ca_trust(&pki), &leaf, "localhost"),
-            TlsFailure::UnknownIssuer
+            Code::TlsUnknownIssuer
         );
     }
 
@@ -675,7 +615,7 @@ mod tests {
         let leaf = issue(&other, leaf_params(&["localhost"], "Same Name"));
         assert_eq!(
             failure(ca_trust(&pki), &leaf, "localhost"),
-            TlsFailure::UnknownIssuer
+            Code::TlsUnknownIssuer
         );
     }
 
@@ -685,7 +625,7 @@ mod tests {
         let leaf = issue(&pki.ca, leaf_params(&["other.example.com"], "other"));
         assert_eq!(
             failure(ca_trust(&pki), &leaf, "localhost"),
-            TlsFailure::BadName
+            Code::TlsBadName
         );
     }
 
@@ -698,7 +638,7 @@ mod tests {
         let leaf = issue(&pki.ca, params);
         assert_eq!(
             failure(ca_trust(&pki), &leaf, "localhost"),
-            TlsFailure::Expired
+            Code::TlsExpired
         );
     }
 
@@ -707,13 +647,13 @@ mod tests {
         let pki = pki();
         let leaf = self_sign(leaf_params(&["localhost"], "localhost"));
         let err = handshake(ca_trust(&pki), &leaf, "localhost").unwrap_err();
-        assert_eq!(classify_client_error(&err), TlsFailure::SelfSigned);
+        assert_eq!(client_code(&err), Code::TlsSelfSigned);
         // rustls shows Other errors through Debug.
         assert!(err.to_string().contains("SelfSigned"), "{err}");
         // Self-signed wins over the wrong name: the chain is checked first.
         assert_eq!(
             failure(ca_trust(&pki), &leaf, "other.example.com"),
-            TlsFailure::SelfSigned
+            Code::TlsSelfSigned
         );
     }
 
@@ -723,11 +663,7 @@ mod tests {
         let leaf = self_sign(leaf_params(&["localhost"], "Same Name"));
         let trust = Trust::CaPem(roots_of(&[root.der()]));
         let err = handshake(trust, &leaf, "localhost").unwrap_err();
-        assert_eq!(
-            classify_client_error(&err),
-            TlsFailure::SelfSigned,
-            "{err:?}"
-        );
+        assert_eq!(client_code(&err), Code::TlsSelfSigned, "{err:?}");
     }
 
     #[test]
@@ -738,7 +674,7 @@ mod tests {
         let leaf = self_sign(params);
         assert_eq!(
             failure(ca_trust(&pki), &leaf, "localhost"),
-            TlsFailure::SelfSigned
+            Code::TlsSelfSigned
         );
     }
 
@@ -756,11 +692,7 @@ mod tests {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let leaf = self_sign(params);
         let err = handshake(Trust::CaPem(roots_of(&[&leaf.der])), &leaf, "localhost").unwrap_err();
-        assert_eq!(
-            classify_client_error(&err),
-            TlsFailure::OtherCertificate,
-            "{err}"
-        );
+        assert_eq!(client_code(&err), Code::TlsBadCertificate, "{err}");
     }
 
     #[test]
@@ -772,7 +704,7 @@ mod tests {
         let leaf = self_sign(params);
         assert_eq!(
             failure(ca_trust(&pki), &leaf, "localhost"),
-            TlsFailure::Expired
+            Code::TlsExpired
         );
     }
 
@@ -809,7 +741,7 @@ mod tests {
             ),
             "{err:?}"
         );
-        assert_eq!(classify_client_error(&err), TlsFailure::OtherCertificate);
+        assert_eq!(client_code(&err), Code::TlsBadCertificate);
     }
 
     #[test]
@@ -818,16 +750,12 @@ mod tests {
         assert!(server_verifier(Trust::Platform).is_ok());
         let found = failure(Trust::Platform, &pki.localhost, "localhost");
         assert!(
-            matches!(found, TlsFailure::UnknownIssuer | TlsFailure::SelfSigned),
+            matches!(found, Code::TlsUnknownIssuer | Code::TlsSelfSigned),
             "{found:?}"
         );
         let leaf = self_sign(leaf_params(&["localhost"], "localhost"));
         let err = handshake(Trust::Platform, &leaf, "localhost").unwrap_err();
-        assert_eq!(
-            classify_client_error(&err),
-            TlsFailure::SelfSigned,
-            "{err:?}"
-        );
+        assert_eq!(client_code(&err), Code::TlsSelfSigned, "{err:?}");
     }
 
     #[test]
@@ -847,7 +775,7 @@ mod tests {
                 UnixTime::now(),
             )
             .unwrap_err();
-        assert_eq!(classify_client_error(&err), TlsFailure::UnknownIssuer);
+        assert_eq!(client_code(&err), Code::TlsUnknownIssuer);
         assert!(!webpki_roots::TLS_SERVER_ROOTS.is_empty());
     }
 
@@ -855,67 +783,6 @@ mod tests {
     fn an_empty_ca_store_is_an_invalid_argument() {
         let err = server_verifier(Trust::CaPem(RootCertStore::empty())).unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
-    }
-
-    #[test]
-    fn client_errors_classify_by_kind() {
-        let cert = |e: CertificateError| rustls::Error::InvalidCertificate(e);
-        let cases = [
-            (
-                cert(CertificateError::UnknownIssuer),
-                TlsFailure::UnknownIssuer,
-            ),
-            (cert(CertificateError::NotValidForName), TlsFailure::BadName),
-            (cert(CertificateError::Expired), TlsFailure::Expired),
-            (
-                cert(CertificateError::Other(OtherError(Arc::new(SelfSigned)))),
-                TlsFailure::SelfSigned,
-            ),
-            (
-                cert(CertificateError::Other(OtherError(Arc::new(
-                    std::fmt::Error,
-                )))),
-                TlsFailure::OtherCertificate,
-            ),
-            (
-                cert(CertificateError::BadSignature),
-                TlsFailure::OtherCertificate,
-            ),
-            (
-                cert(CertificateError::NotValidYet),
-                TlsFailure::OtherCertificate,
-            ),
-            (
-                cert(CertificateError::Revoked),
-                TlsFailure::OtherCertificate,
-            ),
-            (
-                rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
-                TlsFailure::Handshake,
-            ),
-            (
-                rustls::Error::General("no server certificate chain resolved".into()),
-                TlsFailure::Handshake,
-            ),
-        ];
-        for (err, expected) in cases {
-            assert_eq!(classify_client_error(&err), expected, "{err:?}");
-        }
-    }
-
-    #[test]
-    fn failure_numbers_match_the_error_codes() {
-        for failure in [
-            TlsFailure::UnknownIssuer,
-            TlsFailure::BadName,
-            TlsFailure::Expired,
-            TlsFailure::SelfSigned,
-            TlsFailure::OtherCertificate,
-            TlsFailure::Handshake,
-            TlsFailure::HostMismatch,
-        ] {
-            assert_eq!(failure as i32, failure.code() as i32);
-        }
     }
 
     #[test]
