@@ -6,5 +6,10 @@ pub mod certs;
 pub mod config;
 pub mod detect;
 pub mod errors;
+pub mod keys;
+mod pem;
 pub mod sni;
 pub mod verify;
+
+#[cfg(test)]
+mod test_support;

@@ -424,151 +424,57 @@ impl<'a> Der<'a> {
 mod tests {
     use super::*;
     use crate::tls::errors::client_code;
+    use crate::tls::test_support::{
+        client_builder, client_config, connect, issue, leaf_params, new_ca, roots_of, self_sign,
+        server_config, Failure, Serve, TestCert,
+    };
 
     use std::net::{IpAddr, Ipv4Addr};
 
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-        KeyUsagePurpose,
-    };
-    use rustls::client::ClientConnectionData;
-    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-    use rustls::server::ServerConnectionData;
+    use rcgen::{BasicConstraints, CertifiedIssuer, IsCa, KeyPair};
     use rustls::sign::CertifiedKey;
-    use rustls::{
-        ClientConfig, ClientConnection, ConnectionCommon, ServerConfig, ServerConnection,
-    };
-
-    // Certificates.
-
-    struct Leaf {
-        der: CertificateDer<'static>,
-        key: Arc<CertifiedKey>,
-    }
-
-    fn certified_key(der: &CertificateDer<'static>, key_pair: &KeyPair) -> Arc<CertifiedKey> {
-        let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pair.serialize_der()));
-        let signer = rustls::crypto::aws_lc_rs::sign::any_supported_type(&private).unwrap();
-        Arc::new(CertifiedKey::new(vec![der.clone()], signer))
-    }
-
-    fn leaf_params(names: &[&str], common_name: &str) -> CertificateParams {
-        let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
-        let mut params = CertificateParams::new(names).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params
-    }
-
-    fn new_ca(common_name: &str) -> CertifiedIssuer<'static, KeyPair> {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-    }
-
-    fn issue(ca: &CertifiedIssuer<'static, KeyPair>, params: CertificateParams) -> Leaf {
-        let key_pair = KeyPair::generate().unwrap();
-        let der = params.signed_by(&key_pair, ca).unwrap().der().clone();
-        let key = certified_key(&der, &key_pair);
-        Leaf { der, key }
-    }
-
-    fn self_sign(params: CertificateParams) -> Leaf {
-        let key_pair = KeyPair::generate().unwrap();
-        let der = params.self_signed(&key_pair).unwrap().der().clone();
-        let key = certified_key(&der, &key_pair);
-        Leaf { der, key }
-    }
-
-    fn roots_of(certs: &[&CertificateDer<'static>]) -> RootCertStore {
-        let mut roots = RootCertStore::empty();
-        for cert in certs {
-            roots.add((*cert).clone()).unwrap();
-        }
-        roots
-    }
-
-    // In-memory handshakes: the two sides pass records through buffers.
-
-    fn pump<A, B>(
-        from: &mut ConnectionCommon<A>,
-        to: &mut ConnectionCommon<B>,
-    ) -> std::result::Result<bool, rustls::Error> {
-        let mut records = Vec::new();
-        while from.wants_write() {
-            from.write_tls(&mut records).unwrap();
-        }
-        let mut pending = &records[..];
-        while !pending.is_empty() {
-            to.read_tls(&mut pending).unwrap();
-            to.process_new_packets()?;
-        }
-        Ok(!records.is_empty())
-    }
-
-    /// Serves one certificate whatever the client asks for.
-    #[derive(Debug)]
-    struct Serve(Arc<CertifiedKey>);
-
-    impl rustls::server::ResolvesServerCert for Serve {
-        fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-            Some(self.0.clone())
-        }
-    }
 
     /// Runs a handshake between a client trusting `trust` and a server
     /// presenting `leaf`; the client's error if it fails.
-    fn handshake(trust: Trust, leaf: &Leaf, name: &str) -> std::result::Result<(), rustls::Error> {
+    fn handshake(
+        trust: Trust,
+        leaf: &TestCert,
+        name: &str,
+    ) -> std::result::Result<(), rustls::Error> {
         handshake_for(trust, leaf, ServerName::try_from(name.to_owned()).unwrap())
     }
 
     fn handshake_for(
         trust: Trust,
-        leaf: &Leaf,
+        leaf: &TestCert,
         name: ServerName<'static>,
     ) -> std::result::Result<(), rustls::Error> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let server_config = ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(Serve(leaf.key.clone())));
-        let client_config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(server_verifier(trust).unwrap())
-            .with_no_client_auth();
-        let mut client = ClientConnection::new(Arc::new(client_config), name).unwrap();
-        let mut server = ServerConnection::new(Arc::new(server_config)).unwrap();
-        let client: &mut ConnectionCommon<ClientConnectionData> = &mut client;
-        let server: &mut ConnectionCommon<ServerConnectionData> = &mut server;
-        loop {
-            let sent = match pump(client, server) {
-                Ok(sent) => sent,
-                Err(server_err) => panic!("the server failed first: {server_err}"),
-            };
-            let answered = pump(server, client)?;
-            if !client.is_handshaking() && !server.is_handshaking() {
-                return Ok(());
-            }
-            assert!(sent || answered, "handshake stalled");
-        }
+        let server = server_config(Arc::new(Serve(leaf.key.clone())));
+        let verifier = server_verifier(trust).unwrap();
+        let client = client_config(
+            client_builder()
+                .dangerous()
+                .with_custom_certificate_verifier(verifier),
+        );
+        let (_, _, result) = connect(&client, &server, name);
+        result.map_err(|failure| match *failure {
+            Failure {
+                server_first: false,
+                client: Some(err),
+                ..
+            } => err,
+            failure => panic!("the server failed first: {failure:?}"),
+        })
     }
 
-    fn failure(trust: Trust, leaf: &Leaf, name: &str) -> Code {
+    fn failure(trust: Trust, leaf: &TestCert, name: &str) -> Code {
         let err = handshake(trust, leaf, name).unwrap_err();
         client_code(&err)
     }
 
     struct Pki {
         ca: CertifiedIssuer<'static, KeyPair>,
-        localhost: Leaf,
+        localhost: TestCert,
     }
 
     fn pki() -> Pki {
@@ -725,7 +631,7 @@ mod tests {
         // for it.
         let shown = self_sign(leaf_params(&["localhost"], "localhost"));
         let actual = self_sign(leaf_params(&["localhost"], "localhost"));
-        let mismatched = Leaf {
+        let mismatched = TestCert {
             der: shown.der.clone(),
             key: Arc::new(CertifiedKey::new(
                 vec![shown.der.clone()],
