@@ -11,13 +11,11 @@ use rustls::pki_types::CertificateDer;
 use rustls::sign::CertifiedKey;
 use rustls::{InconsistentKeys, RootCertStore};
 
-use super::keys;
+use super::keys::{self, KEY_PEM};
 use super::pem::{nothing_found, scan_pem, PemBlock};
 use crate::error::{Code, Error, Result};
 
 const CERT_PEM: &str = "certificate PEM";
-/// What key errors call their input (as `keys` does).
-const KEY_PEM: &str = "private key PEM";
 
 /// Every certificate in a PEM bundle, in order. Errors: [`Code::BadPem`] if
 /// there is none or a certificate block is malformed (the message says which).

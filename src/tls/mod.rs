@@ -10,6 +10,7 @@ pub mod keys;
 mod pem;
 pub mod sni;
 pub mod verify;
+mod x509;
 
 #[cfg(test)]
 mod test_support;

@@ -18,8 +18,8 @@
 //! the certificate against a verifier whose only root is the certificate
 //! itself would be simpler, but webpki checks validity dates and the CA flag
 //! before it looks at roots, so it cannot answer for exactly the CA-flagged
-//! certificates that need the answer. Hence the small DER reader below, which
-//! only ever decides how an already failed verification is reported.
+//! certificates that need the answer. Hence [`CertParts`] (`tls::x509`),
+//! which only ever decides how an already failed verification is reported.
 
 use std::sync::Arc;
 
@@ -33,6 +33,7 @@ use rustls::{
 };
 
 use super::errors::SelfSigned;
+use super::x509::CertParts;
 use crate::error::{Code, Error, Result};
 
 /// Where a client's trust in server certificates comes from.
@@ -245,178 +246,6 @@ impl ServerCertVerifier for SelfSignedAware {
 
     fn root_hint_subjects(&self) -> Option<&[DistinguishedName]> {
         self.inner.root_hint_subjects()
-    }
-}
-
-/// The parts of an X.509 certificate the self-signed test needs, borrowed
-/// from its DER. Names and key structures are kept as their contents
-/// (without the outer SEQUENCE header), the form webpki compares.
-struct CertParts<'a> {
-    /// The whole TBSCertificate encoding: the bytes the signature covers.
-    tbs: &'a [u8],
-    signature_algorithm: &'a [u8],
-    signature: &'a [u8],
-    issuer: &'a [u8],
-    subject: &'a [u8],
-    spki: &'a [u8],
-    spki_algorithm: &'a [u8],
-    public_key: &'a [u8],
-    is_ca: bool,
-}
-
-const TAG_BOOLEAN: u8 = 0x01;
-const TAG_INTEGER: u8 = 0x02;
-const TAG_BIT_STRING: u8 = 0x03;
-const TAG_OCTET_STRING: u8 = 0x04;
-const TAG_OID: u8 = 0x06;
-const TAG_SEQUENCE: u8 = 0x30;
-const TAG_VERSION: u8 = 0xa0;
-const TAG_EXTENSIONS: u8 = 0xa3;
-/// 2.5.29.19, basicConstraints.
-const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
-
-impl<'a> CertParts<'a> {
-    fn parse(der: &'a [u8]) -> Option<Self> {
-        let mut outer = Der::new(der);
-        let mut cert = Der::new(outer.expect(TAG_SEQUENCE)?);
-        if !outer.is_empty() {
-            return None;
-        }
-        let (tag, tbs_contents, tbs) = cert.next()?;
-        if tag != TAG_SEQUENCE {
-            return None;
-        }
-        let signature_algorithm = cert.expect(TAG_SEQUENCE)?;
-        let signature = bit_string(cert.expect(TAG_BIT_STRING)?)?;
-
-        let mut fields = Der::new(tbs_contents);
-        if fields.peek_tag() == Some(TAG_VERSION) {
-            fields.next()?;
-        }
-        fields.expect(TAG_INTEGER)?; // serialNumber
-        fields.expect(TAG_SEQUENCE)?; // signature
-        let issuer = fields.expect(TAG_SEQUENCE)?;
-        fields.expect(TAG_SEQUENCE)?; // validity
-        let subject = fields.expect(TAG_SEQUENCE)?;
-        let spki = fields.expect(TAG_SEQUENCE)?;
-        let mut spki_fields = Der::new(spki);
-        let spki_algorithm = spki_fields.expect(TAG_SEQUENCE)?;
-        let public_key = bit_string(spki_fields.expect(TAG_BIT_STRING)?)?;
-
-        let mut is_ca = false;
-        while let Some((tag, contents, _)) = fields.next() {
-            if tag == TAG_EXTENSIONS {
-                is_ca = basic_constraints_ca(contents)?;
-            }
-        }
-        Some(CertParts {
-            tbs,
-            signature_algorithm,
-            signature,
-            issuer,
-            subject,
-            spki,
-            spki_algorithm,
-            public_key,
-            is_ca,
-        })
-    }
-
-    fn is_self_signed(&self, algorithms: &WebPkiSupportedAlgorithms) -> bool {
-        self.issuer == self.subject
-            && algorithms.all.iter().any(|algorithm| {
-                algorithm.signature_alg_id().as_ref() == self.signature_algorithm
-                    && algorithm.public_key_alg_id().as_ref() == self.spki_algorithm
-                    && algorithm
-                        .verify_signature(self.public_key, self.tbs, self.signature)
-                        .is_ok()
-            })
-    }
-}
-
-/// Whether the `[3]` extensions field holds basicConstraints with cA set.
-fn basic_constraints_ca(extensions_field: &[u8]) -> Option<bool> {
-    let mut extensions = Der::new(Der::new(extensions_field).expect(TAG_SEQUENCE)?);
-    while !extensions.is_empty() {
-        let mut extension = Der::new(extensions.expect(TAG_SEQUENCE)?);
-        let oid = extension.expect(TAG_OID)?;
-        if extension.peek_tag() == Some(TAG_BOOLEAN) {
-            extension.next()?; // critical
-        }
-        let value = extension.expect(TAG_OCTET_STRING)?;
-        if oid == OID_BASIC_CONSTRAINTS {
-            let mut constraints = Der::new(Der::new(value).expect(TAG_SEQUENCE)?);
-            return Some(match constraints.next() {
-                Some((TAG_BOOLEAN, flag, _)) => flag.iter().any(|&b| b != 0),
-                _ => false,
-            });
-        }
-    }
-    Some(false)
-}
-
-/// A BIT STRING's bits, which must fill whole bytes.
-fn bit_string(contents: &[u8]) -> Option<&[u8]> {
-    match contents.split_first()? {
-        (0, bits) => Some(bits),
-        _ => None,
-    }
-}
-
-/// A reader over consecutive DER elements with single-byte tags and
-/// definite lengths, all that certificates use.
-struct Der<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Der<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Der { rest: bytes }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.rest.is_empty()
-    }
-
-    fn peek_tag(&self) -> Option<u8> {
-        self.rest.first().copied()
-    }
-
-    /// The next element as (tag, contents, whole encoding).
-    fn next(&mut self) -> Option<(u8, &'a [u8], &'a [u8])> {
-        let (&tag, after_tag) = self.rest.split_first()?;
-        if tag & 0x1f == 0x1f {
-            return None;
-        }
-        let (&first, mut after_length) = after_tag.split_first()?;
-        let length = if first < 0x80 {
-            usize::from(first)
-        } else {
-            let count = usize::from(first & 0x7f);
-            if count == 0 || count > 4 || after_length.len() < count {
-                return None;
-            }
-            let (length_bytes, after) = after_length.split_at(count);
-            after_length = after;
-            length_bytes
-                .iter()
-                .fold(0usize, |length, &b| length << 8 | usize::from(b))
-        };
-        if after_length.len() < length {
-            return None;
-        }
-        let header = self.rest.len() - after_length.len();
-        let whole = &self.rest[..header + length];
-        let contents = &after_length[..length];
-        self.rest = &after_length[length..];
-        Some((tag, contents, whole))
-    }
-
-    fn expect(&mut self, tag: u8) -> Option<&'a [u8]> {
-        match self.next()? {
-            (found, contents, _) if found == tag => Some(contents),
-            _ => None,
-        }
     }
 }
 
@@ -689,32 +518,5 @@ mod tests {
     fn an_empty_ca_store_is_an_invalid_argument() {
         let err = server_verifier(Trust::CaPem(RootCertStore::empty())).unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
-    }
-
-    #[test]
-    fn the_der_reader_finds_the_self_signed_parts() {
-        let algorithms =
-            rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms;
-        let pki = pki();
-        let leaf = CertParts::parse(&pki.localhost.der).unwrap();
-        assert!(!leaf.is_ca);
-        assert!(!leaf.is_self_signed(&algorithms));
-        let ca = CertParts::parse(pki.ca.der()).unwrap();
-        assert!(ca.is_ca);
-        assert!(ca.is_self_signed(&algorithms));
-        let own = self_sign(leaf_params(&["localhost"], "localhost"));
-        assert!(CertParts::parse(&own.der)
-            .unwrap()
-            .is_self_signed(&algorithms));
-
-        let mut tampered = own.der.to_vec();
-        let last = tampered.len() - 1;
-        tampered[last] ^= 1;
-        assert!(!CertParts::parse(&tampered)
-            .unwrap()
-            .is_self_signed(&algorithms));
-        assert!(CertParts::parse(&own.der[..own.der.len() - 1]).is_none());
-        assert!(CertParts::parse(b"").is_none());
-        assert!(CertParts::parse(b"\x30\x84\xff\xff\xff\xff").is_none());
     }
 }

@@ -16,7 +16,7 @@ use super::pem::{nothing_found, scan_pem, PemBlock};
 use crate::error::{Code, Error, Result};
 
 /// What key errors call their input.
-const KEY_PEM: &str = "private key PEM";
+pub(super) const KEY_PEM: &str = "private key PEM";
 
 /// The first private key in a PEM file: PKCS#8, PKCS#1, SEC1, PKCS#8
 /// encrypted (PBES2) or OpenSSL legacy encrypted PEM (`DEK-Info` AES-CBC,
