@@ -8,6 +8,9 @@ pub mod address;
 pub mod error;
 pub mod events;
 pub mod ffi;
+// The fuzz targets' entry points: compiled for cargo-fuzz (which sets
+// `--cfg fuzzing`) and for this crate's own unit tests only.
+#[cfg(any(fuzzing, test))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod logging;
