@@ -356,32 +356,52 @@ mod tests {
         );
     }
 
+    /// Handshakes on other threads look names up while the store changes:
+    /// each lookup sees a change whole or not at all, so a name served all
+    /// along is never missing, and a default's name always has one of the
+    /// defaults it was given.
     #[test]
-    fn an_add_is_visible_at_once_to_other_threads() {
-        let a = self_signed(&["a.example.com"]);
+    fn lookups_during_changes_see_each_change_whole() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let served = self_signed(&["a.example.com"]).key;
+        let defaults = [
+            self_signed(&["d.example.com"]).key,
+            self_signed(&["d.example.com"]).key,
+        ];
+        let other = self_signed(&["b.example.com"]).key;
         let store = Arc::new(CertStore::new());
-        let writer = {
-            let store = store.clone();
-            let key = a.key.clone();
-            std::thread::spawn(move || store.add(&names(&["a.example.com"]), key).unwrap())
-        };
-        writer.join().unwrap();
-        assert!(same(store.lookup(Some("a.example.com")), &a));
-
-        let b = self_signed(&["b.example.com"]);
-        let (added_tx, added_rx) = std::sync::mpsc::channel();
-        let reader = {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                added_rx.recv().unwrap();
-                store.lookup(Some("b.example.com"))
-            })
-        };
         store
-            .add(&names(&["b.example.com"]), b.key.clone())
+            .add(&names(&["a.example.com"]), served.clone())
             .unwrap();
-        added_tx.send(()).unwrap();
-        assert!(same(reader.join().unwrap(), &b));
+        store.set_default(&names(&["d.example.com"]), defaults[0].clone());
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (store, stop) = (store.clone(), stop.clone());
+                let (served, defaults) = (served.clone(), defaults.clone());
+                std::thread::spawn(move || {
+                    let mut lookups = 0u64;
+                    while !stop.load(Ordering::Relaxed) || lookups == 0 {
+                        let a = store.lookup(Some("a.example.com"));
+                        assert!(a.is_some_and(|key| Arc::ptr_eq(&key, &served)));
+                        let d = store.lookup(Some("d.example.com")).unwrap();
+                        assert!(defaults.iter().any(|key| Arc::ptr_eq(key, &d)));
+                        lookups += 1;
+                    }
+                    lookups
+                })
+            })
+            .collect();
+        for round in 0..2000 {
+            store.set_default(&names(&["d.example.com"]), defaults[round % 2].clone());
+            store
+                .add(&names(&["b.example.com", "*.example.com"]), other.clone())
+                .unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        for reader in readers {
+            assert!(reader.join().unwrap() > 0);
+        }
     }
 
     #[test]
