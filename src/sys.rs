@@ -1,6 +1,7 @@
 //! The few platform calls the standard library does not wrap (libc on
-//! Unix, Winsock through windows-sys on Windows). Every `unsafe` block of
-//! the crate lives here.
+//! Unix, Winsock through windows-sys on Windows). One of the two modules
+//! allowed unsafe code (see the crate root): the platform calls' unsafe
+//! blocks live here; the C surface's, in `ffi`.
 
 use std::ffi::CString;
 use std::ptr;
