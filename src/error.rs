@@ -18,8 +18,9 @@ macro_rules! with_code_table {
     ($then:ident) => {
         $then! {
             Ok = 0, SACK_TCP_OK, c"success";
-            // Positive codes are the original API's TLS error numbers; they
-            // only ever reach the error callback, never a return value.
+            // Positive codes are TLS errors (numbered as sack.vfs numbers
+            // them); they only ever reach the error callback, never a
+            // return value.
             TlsUnknownIssuer = 1, SACK_TCP_TLS_UNKNOWN_ISSUER,
                 c"TLS: the server's certificate is not signed by a trusted authority";
             TlsBadName = 2, SACK_TCP_TLS_BAD_NAME,

@@ -1,6 +1,6 @@
-//! How rustls errors become error codes: the original API's TLS error
-//! numbers (`Code::Tls*`, 1-7) for what the user can act on, and
-//! `Code::Io` for a failure on an established TLS connection.
+//! How rustls errors become error codes: the error callback's positive
+//! TLS codes (`Code::Tls*`, `SACK_TCP_TLS_*`, 1-7) for what the user can
+//! act on, and `Code::Io` for a failure on an established TLS connection.
 //!
 //! The numbers themselves are written once, in the error table of
 //! `crate::error`; this module only chooses among them.

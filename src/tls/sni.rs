@@ -2,7 +2,7 @@
 //! asks for (SNI).
 //!
 //! The store sits behind a lock rather than being rebuilt into a new
-//! `ServerConfig`, because the original API adds host certificates to a
+//! `ServerConfig`, because `sack_tcp_add_cert` adds host certificates to a
 //! server that is already accepting: the next handshake must see them
 //! without the listener being restarted.
 
@@ -142,7 +142,7 @@ impl Entries {
     }
 }
 
-/// Splits the original API's host lists, which separate names with '~'
+/// Splits a host list (the `host` fields), which separates names with '~'
 /// ("a.com~b.com"); trims spaces, drops empty entries, lowercases (and drops
 /// a trailing dot).
 ///

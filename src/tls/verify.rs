@@ -1,12 +1,12 @@
 //! How a client verifies the server's certificate, telling a self-signed
-//! certificate apart (`tls::errors` maps the failures onto the original
-//! API's TLS error numbers).
+//! certificate apart (`tls::errors` maps the failures onto the error
+//! callback's TLS codes).
 //!
 //! rustls reports a self-signed server certificate like any other untrusted
 //! one (`UnknownIssuer`), or, when the certificate also claims to be a CA
 //! (what `openssl req -x509` makes by default), as the webpki error
-//! `CaUsedAsEndEntity` wrapped in `CertificateError::Other`. The original
-//! API tells the user "self-signed" in both cases, so every verifier here is
+//! `CaUsedAsEndEntity` wrapped in `CertificateError::Other`. The error
+//! callback tells the user "self-signed" in both cases, so every verifier here is
 //! wrapped to turn those failures into [`SelfSigned`] when the end-entity
 //! certificate really is self-signed.
 //!
