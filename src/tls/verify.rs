@@ -260,7 +260,7 @@ mod tests {
 
     use std::net::{IpAddr, Ipv4Addr};
 
-    use rcgen::{BasicConstraints, CertifiedIssuer, IsCa, KeyPair};
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     use rustls::sign::CertifiedKey;
 
     /// Runs a handshake between a client trusting `trust` and a server
@@ -323,6 +323,27 @@ mod tests {
         Trust::CaPem(roots_of(&[pki.ca.der()]))
     }
 
+    /// What a client trusting only the test CA reports for `leaf`, served
+    /// as "localhost".
+    fn code_under_ca(pki: &Pki, leaf: &TestCert) -> Code {
+        failure(ca_trust(pki), leaf, "localhost")
+    }
+
+    fn localhost() -> CertificateParams {
+        leaf_params(&["localhost"], "localhost")
+    }
+
+    fn expired(mut params: CertificateParams) -> CertificateParams {
+        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        params
+    }
+
+    fn flagged_ca(mut params: CertificateParams) -> CertificateParams {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+    }
+
     #[test]
     fn a_leaf_from_the_trusted_ca_passes_for_a_dns_name() {
         let pki = pki();
@@ -343,11 +364,8 @@ mod tests {
     fn a_leaf_from_another_ca_has_an_unknown_issuer() {
         let pki = pki();
         let other = new_ca("Other CA");
-        let leaf = issue(&other, leaf_params(&["localhost"], "localhost"));
-        assert_eq!(
-            failure(ca_trust(&pki), &leaf, "localhost"),
-            Code::TlsUnknownIssuer
-        );
+        let leaf = issue(&other, localhost());
+        assert_eq!(code_under_ca(&pki, &leaf), Code::TlsUnknownIssuer);
     }
 
     #[test]
@@ -355,39 +373,27 @@ mod tests {
         let pki = pki();
         let other = new_ca("Same Name");
         let leaf = issue(&other, leaf_params(&["localhost"], "Same Name"));
-        assert_eq!(
-            failure(ca_trust(&pki), &leaf, "localhost"),
-            Code::TlsUnknownIssuer
-        );
+        assert_eq!(code_under_ca(&pki, &leaf), Code::TlsUnknownIssuer);
     }
 
     #[test]
     fn a_leaf_for_another_name_is_a_bad_name() {
         let pki = pki();
         let leaf = issue(&pki.ca, leaf_params(&["other.example.com"], "other"));
-        assert_eq!(
-            failure(ca_trust(&pki), &leaf, "localhost"),
-            Code::TlsBadName
-        );
+        assert_eq!(code_under_ca(&pki, &leaf), Code::TlsBadName);
     }
 
     #[test]
     fn an_expired_leaf_is_expired() {
         let pki = pki();
-        let mut params = leaf_params(&["localhost"], "localhost");
-        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
-        let leaf = issue(&pki.ca, params);
-        assert_eq!(
-            failure(ca_trust(&pki), &leaf, "localhost"),
-            Code::TlsExpired
-        );
+        let leaf = issue(&pki.ca, expired(localhost()));
+        assert_eq!(code_under_ca(&pki, &leaf), Code::TlsExpired);
     }
 
     #[test]
     fn a_self_signed_leaf_is_self_signed() {
         let pki = pki();
-        let leaf = self_sign(leaf_params(&["localhost"], "localhost"));
+        let leaf = self_sign(localhost());
         let err = handshake(ca_trust(&pki), &leaf, "localhost").unwrap_err();
         assert_eq!(client_code(&err), Code::TlsSelfSigned);
         // rustls shows Other errors through Debug.
@@ -411,18 +417,13 @@ mod tests {
     #[test]
     fn a_self_signed_leaf_flagged_as_ca_is_self_signed() {
         let pki = pki();
-        let mut params = leaf_params(&["localhost"], "localhost");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let leaf = self_sign(params);
-        assert_eq!(
-            failure(ca_trust(&pki), &leaf, "localhost"),
-            Code::TlsSelfSigned
-        );
+        let leaf = self_sign(flagged_ca(localhost()));
+        assert_eq!(code_under_ca(&pki, &leaf), Code::TlsSelfSigned);
     }
 
     #[test]
     fn a_trusted_self_signed_leaf_passes() {
-        let leaf = self_sign(leaf_params(&["localhost"], "localhost"));
+        let leaf = self_sign(localhost());
         handshake(Trust::CaPem(roots_of(&[&leaf.der])), &leaf, "localhost").unwrap();
     }
 
@@ -430,9 +431,7 @@ mod tests {
     fn a_trusted_self_signed_leaf_flagged_as_ca_is_still_rejected() {
         // webpki refuses a CA certificate as the end entity even when it is
         // itself a root; since it is trusted, "self-signed" would mislead.
-        let mut params = leaf_params(&["localhost"], "localhost");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let leaf = self_sign(params);
+        let leaf = self_sign(flagged_ca(localhost()));
         let err = handshake(Trust::CaPem(roots_of(&[&leaf.der])), &leaf, "localhost").unwrap_err();
         assert_eq!(client_code(&err), Code::TlsBadCertificate, "{err}");
     }
@@ -440,33 +439,25 @@ mod tests {
     #[test]
     fn an_expired_self_signed_leaf_is_expired() {
         let pki = pki();
-        let mut params = leaf_params(&["localhost"], "localhost");
-        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
-        let leaf = self_sign(params);
-        assert_eq!(
-            failure(ca_trust(&pki), &leaf, "localhost"),
-            Code::TlsExpired
-        );
+        let leaf = self_sign(expired(localhost()));
+        assert_eq!(code_under_ca(&pki, &leaf), Code::TlsExpired);
     }
 
     #[test]
     fn insecure_skip_verify_accepts_anything() {
-        let leaf = self_sign(leaf_params(&["localhost"], "localhost"));
+        let leaf = self_sign(localhost());
         handshake(Trust::InsecureSkipVerify, &leaf, "localhost").unwrap();
         handshake(Trust::InsecureSkipVerify, &leaf, "other.example.com").unwrap();
-        let mut params = leaf_params(&["localhost"], "localhost");
-        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
-        handshake(Trust::InsecureSkipVerify, &self_sign(params), "localhost").unwrap();
+        let expired = self_sign(expired(localhost()));
+        handshake(Trust::InsecureSkipVerify, &expired, "localhost").unwrap();
     }
 
     #[test]
     fn insecure_skip_verify_still_checks_handshake_signatures() {
         // A server whose key does not belong to its certificate cannot sign
         // for it.
-        let shown = self_sign(leaf_params(&["localhost"], "localhost"));
-        let actual = self_sign(leaf_params(&["localhost"], "localhost"));
+        let shown = self_sign(localhost());
+        let actual = self_sign(localhost());
         let mismatched = TestCert {
             der: shown.der.clone(),
             key: Arc::new(CertifiedKey::new(
@@ -494,7 +485,7 @@ mod tests {
     #[test]
     fn platform_trust_rejects_new_certificates() {
         let pki = pki();
-        let own = self_sign(leaf_params(&["localhost"], "localhost"));
+        let own = self_sign(localhost());
         for leaf in [&pki.localhost, &own] {
             let err = handshake(Trust::Platform, leaf, "localhost").unwrap_err();
             assert!(
@@ -523,10 +514,9 @@ mod tests {
             client_code(&handshake_via(verifier.clone(), leaf, name).unwrap_err())
         };
         assert_eq!(code(&pki().localhost), Code::TlsUnknownIssuer);
-        let own = self_sign(leaf_params(&["localhost"], "localhost"));
+        let own = self_sign(localhost());
         assert_eq!(code(&own), Code::TlsSelfSigned);
-        let mut params = leaf_params(&["localhost"], "localhost");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let params = flagged_ca(localhost());
         assert_eq!(code(&self_sign(params)), Code::TlsSelfSigned);
     }
 
