@@ -1,6 +1,6 @@
 //! Certificates from PEM, and a certificate chain with its private key, for
-//! the TLS options. PEM structure is in [`pem`](super::pem), private keys
-//! in [`keys`](super::keys).
+//! the TLS options. PEM structure is in `tls::pem`, private keys
+//! in `tls::keys`.
 
 use std::sync::Arc;
 

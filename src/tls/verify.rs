@@ -18,7 +18,7 @@
 //! the certificate against a verifier whose only root is the certificate
 //! itself would be simpler, but webpki checks validity dates and the CA flag
 //! before it looks at roots, so it cannot answer for exactly the CA-flagged
-//! certificates that need the answer. Hence [`CertParts`] (`tls::x509`),
+//! certificates that need the answer. Hence `CertParts` (`tls::x509`),
 //! which only ever decides how an already failed verification is reported.
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Private keys from PEM: the unencrypted formats (PKCS#8, PKCS#1, SEC1)
-//! and the two kinds of encrypted key, PKCS#8 ([`pkcs8`]) and OpenSSL's
-//! legacy encrypted PEM ([`legacy`]).
+//! and the two kinds of encrypted key, PKCS#8 (`pkcs8`) and OpenSSL's
+//! legacy encrypted PEM (`legacy`).
 
 mod legacy;
 mod pkcs8;
