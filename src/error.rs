@@ -6,162 +6,115 @@ use std::ffi::CStr;
 use std::fmt;
 use std::io;
 
-/// Stable error codes. The numbers are part of the C ABI (see the
-/// `SACK_TCP_ERR_*` constants in `ffi`); a test keeps the two in step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum Code {
-    Ok = 0,
-    // Positive codes are the original API's TLS error numbers; they only
-    // ever reach the error callback, never a return value.
-    TlsUnknownIssuer = 1,
-    TlsBadName = 2,
-    TlsExpired = 3,
-    TlsSelfSigned = 4,
-    TlsBadCertificate = 5,
-    TlsHandshake = 6,
-    TlsHostMismatch = 7,
-    InvalidArgument = -1,
-    NullPointer = -2,
-    BadAddress = -3,
-    Resolve = -4,
-    Refused = -5,
-    Unreachable = -6,
-    TimedOut = -7,
-    AddressInUse = -8,
-    AddressNotAvailable = -9,
-    PermissionDenied = -10,
-    Closed = -11,
-    QueueFull = -12,
-    NotApplicable = -13,
-    Reset = -14,
-    Canceled = -15,
-    Io = -16,
-    Runtime = -17,
-    WouldDeadlock = -18,
-    Panic = -19,
-    BadPem = -20,
-    WrongPassphrase = -21,
-    KeyMismatch = -22,
-    UnsupportedKey = -23,
+/// The table of error codes, the one place each is written: the `Code`
+/// variant, its number (part of the C ABI), the name of its C constant and
+/// the description `sack_tcp_strerror` returns. It hands the rows to the
+/// macro named by `$then`: [`Code`] and its methods are generated from it
+/// here, and `ffi/types.rs` checks at compile time that each `SACK_TCP_*`
+/// constant of the header has the number of its row (cbindgen reads those
+/// constants from the source, so they stay written out there, with their
+/// documentation).
+macro_rules! with_code_table {
+    ($then:ident) => {
+        $then! {
+            Ok = 0, SACK_TCP_OK, c"success";
+            // Positive codes are TLS errors (numbered as sack.vfs numbers
+            // them); they only ever reach the error callback, never a
+            // return value.
+            TlsUnknownIssuer = 1, SACK_TCP_TLS_UNKNOWN_ISSUER,
+                c"TLS: the server's certificate is not signed by a trusted authority";
+            TlsBadName = 2, SACK_TCP_TLS_BAD_NAME,
+                c"TLS: the server's certificate is not valid for the requested name";
+            TlsExpired = 3, SACK_TCP_TLS_EXPIRED, c"TLS: the server's certificate has expired";
+            TlsSelfSigned = 4, SACK_TCP_TLS_SELF_SIGNED,
+                c"TLS: the server's certificate is self-signed and not trusted";
+            TlsBadCertificate = 5, SACK_TCP_TLS_BAD_CERTIFICATE,
+                c"TLS: the peer's certificate was rejected";
+            TlsHandshake = 6, SACK_TCP_TLS_HANDSHAKE_FAILED, c"TLS handshake failed";
+            TlsHostMismatch = 7, SACK_TCP_TLS_HOST_MISMATCH,
+                c"TLS: no certificate for the host name the client asked for";
+            InvalidArgument = -1, SACK_TCP_ERR_INVALID_ARGUMENT, c"invalid argument";
+            NullPointer = -2, SACK_TCP_ERR_NULL_POINTER, c"a required pointer argument was NULL";
+            BadAddress = -3, SACK_TCP_ERR_BAD_ADDRESS, c"malformed address string";
+            Resolve = -4, SACK_TCP_ERR_RESOLVE, c"could not resolve host name";
+            Refused = -5, SACK_TCP_ERR_REFUSED, c"connection refused";
+            Unreachable = -6, SACK_TCP_ERR_UNREACHABLE, c"network or host unreachable";
+            TimedOut = -7, SACK_TCP_ERR_TIMED_OUT, c"timed out";
+            AddressInUse = -8, SACK_TCP_ERR_ADDRESS_IN_USE, c"address already in use";
+            AddressNotAvailable = -9, SACK_TCP_ERR_ADDRESS_NOT_AVAILABLE,
+                c"address not available on this machine";
+            PermissionDenied = -10, SACK_TCP_ERR_PERMISSION_DENIED, c"permission denied";
+            Closed = -11, SACK_TCP_ERR_CLOSED, c"socket is closed or closing";
+            QueueFull = -12, SACK_TCP_ERR_QUEUE_FULL, c"send queue limit reached";
+            NotApplicable = -13, SACK_TCP_ERR_NOT_APPLICABLE,
+                c"operation or option does not apply to this kind of socket";
+            Reset = -14, SACK_TCP_ERR_RESET, c"connection reset by peer";
+            Canceled = -15, SACK_TCP_ERR_CANCELED, c"operation canceled";
+            Io = -16, SACK_TCP_ERR_IO, c"input/output error";
+            Runtime = -17, SACK_TCP_ERR_RUNTIME, c"runtime is shutting down or could not start";
+            WouldDeadlock = -18, SACK_TCP_ERR_WOULD_DEADLOCK,
+                c"call would deadlock (made from inside a callback)";
+            Panic = -19, SACK_TCP_ERR_PANIC, c"internal error (a panic was caught)";
+            BadPem = -20, SACK_TCP_ERR_BAD_PEM, c"malformed PEM, certificate or key";
+            WrongPassphrase = -21, SACK_TCP_ERR_WRONG_PASSPHRASE,
+                c"wrong or missing passphrase for an encrypted private key";
+            KeyMismatch = -22, SACK_TCP_ERR_KEY_MISMATCH,
+                c"private key does not match the certificate";
+            UnsupportedKey = -23, SACK_TCP_ERR_UNSUPPORTED_KEY,
+                c"unsupported key type or key encryption";
+        }
+    };
+}
+pub(crate) use with_code_table;
+
+/// Generates [`Code`] from the rows of `with_code_table`.
+macro_rules! define_codes {
+    ($($variant:ident = $value:literal, $constant:ident, $description:literal;)*) => {
+        /// Stable error codes. The numbers are part of the C ABI: each is
+        /// the value of the `SACK_TCP_*` constant [`Code::name`] names.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(i32)]
+        pub enum Code {
+            $($variant = $value,)*
+        }
+
+        impl Code {
+            /// Every code, in table order.
+            pub const ALL: [Code; [$($value),*].len()] = [$(Code::$variant),*];
+
+            /// The short, static description `sack_tcp_strerror` returns (a
+            /// C string, so the C surface hands it out as is).
+            pub fn description(self) -> &'static CStr {
+                match self {
+                    $(Code::$variant => $description,)*
+                }
+            }
+
+            /// The name of the code's C constant, e.g. `SACK_TCP_ERR_REFUSED`,
+            /// used by `sack_tcp_error_name`, test output and messages.
+            pub fn name(self) -> &'static CStr {
+                match self {
+                    $(Code::$variant => const {
+                        c_str(concat!(stringify!($constant), "\0"))
+                    },)*
+                }
+            }
+        }
+    };
+}
+with_code_table!(define_codes);
+
+/// A `&str` that ends in its only NUL as a `CStr`, at compile time.
+const fn c_str(with_nul: &'static str) -> &'static CStr {
+    match CStr::from_bytes_with_nul(with_nul.as_bytes()) {
+        Ok(c) => c,
+        Err(_) => panic!("not a C string"),
+    }
 }
 
 impl Code {
-    pub const ALL: [Code; 31] = [
-        Code::Ok,
-        Code::TlsUnknownIssuer,
-        Code::TlsBadName,
-        Code::TlsExpired,
-        Code::TlsSelfSigned,
-        Code::TlsBadCertificate,
-        Code::TlsHandshake,
-        Code::TlsHostMismatch,
-        Code::InvalidArgument,
-        Code::NullPointer,
-        Code::BadAddress,
-        Code::Resolve,
-        Code::Refused,
-        Code::Unreachable,
-        Code::TimedOut,
-        Code::AddressInUse,
-        Code::AddressNotAvailable,
-        Code::PermissionDenied,
-        Code::Closed,
-        Code::QueueFull,
-        Code::NotApplicable,
-        Code::Reset,
-        Code::Canceled,
-        Code::Io,
-        Code::Runtime,
-        Code::WouldDeadlock,
-        Code::Panic,
-        Code::BadPem,
-        Code::WrongPassphrase,
-        Code::KeyMismatch,
-        Code::UnsupportedKey,
-    ];
-
     pub fn from_i32(value: i32) -> Option<Code> {
         Code::ALL.iter().copied().find(|c| *c as i32 == value)
-    }
-
-    /// The short, static description `sack_tcp_strerror` returns (a C
-    /// string, so the C surface hands it out as is).
-    pub fn description(self) -> &'static CStr {
-        match self {
-            Code::Ok => c"success",
-            Code::TlsUnknownIssuer => {
-                c"TLS: the server's certificate is not signed by a trusted authority"
-            }
-            Code::TlsBadName => {
-                c"TLS: the server's certificate is not valid for the requested name"
-            }
-            Code::TlsExpired => c"TLS: the server's certificate has expired",
-            Code::TlsSelfSigned => c"TLS: the server's certificate is self-signed and not trusted",
-            Code::TlsBadCertificate => c"TLS: the peer's certificate was rejected",
-            Code::TlsHandshake => c"TLS handshake failed",
-            Code::TlsHostMismatch => c"TLS: no certificate for the host name the client asked for",
-            Code::InvalidArgument => c"invalid argument",
-            Code::NullPointer => c"a required pointer argument was NULL",
-            Code::BadAddress => c"malformed address string",
-            Code::Resolve => c"could not resolve host name",
-            Code::Refused => c"connection refused",
-            Code::Unreachable => c"network or host unreachable",
-            Code::TimedOut => c"timed out",
-            Code::AddressInUse => c"address already in use",
-            Code::AddressNotAvailable => c"address not available on this machine",
-            Code::PermissionDenied => c"permission denied",
-            Code::Closed => c"socket is closed or closing",
-            Code::QueueFull => c"send queue limit reached",
-            Code::NotApplicable => c"operation or option does not apply to this kind of socket",
-            Code::Reset => c"connection reset by peer",
-            Code::Canceled => c"operation canceled",
-            Code::Io => c"input/output error",
-            Code::Runtime => c"runtime is shutting down or could not start",
-            Code::WouldDeadlock => c"call would deadlock (made from inside a callback)",
-            Code::Panic => c"internal error (a panic was caught)",
-            Code::BadPem => c"malformed PEM, certificate or key",
-            Code::WrongPassphrase => c"wrong or missing passphrase for an encrypted private key",
-            Code::KeyMismatch => c"private key does not match the certificate",
-            Code::UnsupportedKey => c"unsupported key type or key encryption",
-        }
-    }
-
-    /// The enumerator's name, used by test output and messages.
-    pub fn name(self) -> &'static CStr {
-        match self {
-            Code::Ok => c"SACK_TCP_OK",
-            Code::TlsUnknownIssuer => c"SACK_TCP_TLS_UNKNOWN_ISSUER",
-            Code::TlsBadName => c"SACK_TCP_TLS_BAD_NAME",
-            Code::TlsExpired => c"SACK_TCP_TLS_EXPIRED",
-            Code::TlsSelfSigned => c"SACK_TCP_TLS_SELF_SIGNED",
-            Code::TlsBadCertificate => c"SACK_TCP_TLS_BAD_CERTIFICATE",
-            Code::TlsHandshake => c"SACK_TCP_TLS_HANDSHAKE_FAILED",
-            Code::TlsHostMismatch => c"SACK_TCP_TLS_HOST_MISMATCH",
-            Code::InvalidArgument => c"SACK_TCP_ERR_INVALID_ARGUMENT",
-            Code::NullPointer => c"SACK_TCP_ERR_NULL_POINTER",
-            Code::BadAddress => c"SACK_TCP_ERR_BAD_ADDRESS",
-            Code::Resolve => c"SACK_TCP_ERR_RESOLVE",
-            Code::Refused => c"SACK_TCP_ERR_REFUSED",
-            Code::Unreachable => c"SACK_TCP_ERR_UNREACHABLE",
-            Code::TimedOut => c"SACK_TCP_ERR_TIMED_OUT",
-            Code::AddressInUse => c"SACK_TCP_ERR_ADDRESS_IN_USE",
-            Code::AddressNotAvailable => c"SACK_TCP_ERR_ADDRESS_NOT_AVAILABLE",
-            Code::PermissionDenied => c"SACK_TCP_ERR_PERMISSION_DENIED",
-            Code::Closed => c"SACK_TCP_ERR_CLOSED",
-            Code::QueueFull => c"SACK_TCP_ERR_QUEUE_FULL",
-            Code::NotApplicable => c"SACK_TCP_ERR_NOT_APPLICABLE",
-            Code::Reset => c"SACK_TCP_ERR_RESET",
-            Code::Canceled => c"SACK_TCP_ERR_CANCELED",
-            Code::Io => c"SACK_TCP_ERR_IO",
-            Code::Runtime => c"SACK_TCP_ERR_RUNTIME",
-            Code::WouldDeadlock => c"SACK_TCP_ERR_WOULD_DEADLOCK",
-            Code::Panic => c"SACK_TCP_ERR_PANIC",
-            Code::BadPem => c"SACK_TCP_ERR_BAD_PEM",
-            Code::WrongPassphrase => c"SACK_TCP_ERR_WRONG_PASSPHRASE",
-            Code::KeyMismatch => c"SACK_TCP_ERR_KEY_MISMATCH",
-            Code::UnsupportedKey => c"SACK_TCP_ERR_UNSUPPORTED_KEY",
-        }
     }
 }
 

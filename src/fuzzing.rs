@@ -4,7 +4,7 @@
 use crate::address;
 use crate::ffi::options as c_options;
 use crate::text::{split_on_char_boundaries, Utf8Carry};
-use crate::tls::{certs, detect};
+use crate::tls::{certs, detect, keys};
 
 /// Address strings: parsing never panics, and what parses is consistent.
 pub fn address(data: &[u8]) {
@@ -25,7 +25,7 @@ pub fn pem(data: &[u8]) {
     let split = usize::from(split).min(rest.len());
     let (passphrase, pem) = rest.split_at(split);
     let passphrase = (!passphrase.is_empty()).then_some(passphrase);
-    let _ = certs::load_private_key(pem, passphrase);
+    let _ = keys::load_private_key(pem, passphrase);
     let _ = certs::load_cert_chain(pem);
     let _ = certs::load_root_store(pem);
     let _ = certs::load_certified_key(pem, pem, passphrase);

@@ -27,7 +27,7 @@ pub enum ClientAuth {
     Require,
 }
 
-/// One entry of the original's `hosts` array.
+/// One entry of the `hosts` option (a `sack_tcp_tls_host`).
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct HostCert {
     /// Names served, '~'-separated; `*.example.com` wildcards allowed.
@@ -238,16 +238,16 @@ impl Options {
     pub fn plan(&self) -> Result<Plan> {
         if !(MIN_READ_BUFFER_SIZE..=MAX_READ_BUFFER_SIZE).contains(&self.read_buffer_size) {
             return Err(Error::invalid(format!(
-                "read buffer size {} is outside {MIN_READ_BUFFER_SIZE}..={MAX_READ_BUFFER_SIZE}",
+                "`read_buffer_size` {} is outside {MIN_READ_BUFFER_SIZE}..={MAX_READ_BUFFER_SIZE}",
                 self.read_buffer_size
             )));
         }
         if self.send_queue_limit == 0 {
-            return Err(Error::invalid("send queue limit must be at least 1 byte"));
+            return Err(Error::invalid("`send_queue_limit` must be at least 1 byte"));
         }
         if self.send_queue_low_mark >= self.send_queue_limit {
             return Err(Error::invalid(format!(
-                "send queue low mark {} must be below the limit {}",
+                "`send_queue_low_mark` {} must be below `send_queue_limit` {}",
                 self.send_queue_low_mark, self.send_queue_limit
             )));
         }
@@ -275,10 +275,10 @@ impl Options {
         match &self.to_address {
             None => {
                 if self.to_port.is_some() {
-                    return Err(not_applicable("toPort", "server (no toAddress given)"));
+                    return Err(not_applicable("to_port", "server (no `to_address` given)"));
                 }
                 if self.connect_timeout.is_some() {
-                    return Err(not_applicable("connect timeout", "server"));
+                    return Err(not_applicable("connect_timeout_ms", "server"));
                 }
                 let tls = self.server_tls()?;
                 Ok(Plan::Server(ServerPlan {
@@ -301,7 +301,7 @@ impl Options {
                 if target.port.is_none() && self.to_port.is_none() {
                     return Err(Error::new(
                         Code::BadAddress,
-                        format!("toAddress \"{to}\" has no port and toPort is not set"),
+                        format!("`to_address` \"{to}\" has no port and `to_port` is not set"),
                     ));
                 }
                 Ok(Plan::Client(ClientPlan {
@@ -337,7 +337,7 @@ impl Options {
         }
         if !t.has_server_certs() {
             for (set, name) in [
-                (t.allow_fallback, "allowSSLfallback"),
+                (t.allow_fallback, "allow_ssl_fallback"),
                 (t.starttls, "starttls"),
                 (t.client_auth != ClientAuth::None, "client_auth"),
                 (t.key.is_some(), "key"),
@@ -362,7 +362,7 @@ impl Options {
         }
         if t.allow_fallback && t.starttls {
             return Err(Error::invalid(
-                "allowSSLfallback and starttls exclude each other: one detects TLS, \
+                "`allow_ssl_fallback` and `starttls` exclude each other: one detects TLS, \
                  the other waits to be told",
             ));
         }
@@ -373,7 +373,7 @@ impl Options {
         let t = &self.tls;
         for (set, name) in [
             (!t.hosts.is_empty(), "hosts"),
-            (t.allow_fallback, "allowSSLfallback"),
+            (t.allow_fallback, "allow_ssl_fallback"),
             (
                 t.starttls,
                 "starttls (a client upgrades with sack_tcp_set_ssl)",
@@ -477,5 +477,86 @@ mod tests {
             client("1.2.3.4:99999").plan().unwrap_err().code(),
             Code::BadAddress
         );
+    }
+
+    /// Messages name the fields of the C options struct.
+    #[test]
+    fn messages_name_the_c_fields() {
+        let message = |o: Options| o.plan().unwrap_err().message().to_owned();
+        let cases = [
+            (
+                Options {
+                    to_port: Some(1),
+                    ..Options::default()
+                },
+                "`to_port`",
+            ),
+            (
+                Options {
+                    connect_timeout: Some(Duration::from_millis(5)),
+                    ..Options::default()
+                },
+                "`connect_timeout_ms`",
+            ),
+            (
+                Options {
+                    read_buffer_size: 0,
+                    ..Options::default()
+                },
+                "`read_buffer_size`",
+            ),
+            (
+                Options {
+                    send_queue_limit: 0,
+                    ..Options::default()
+                },
+                "`send_queue_limit`",
+            ),
+            (
+                Options {
+                    send_queue_low_mark: usize::MAX,
+                    ..Options::default()
+                },
+                "`send_queue_low_mark`",
+            ),
+            (client("127.0.0.1"), "`to_port`"),
+            (
+                Options {
+                    tls: TlsOptions {
+                        allow_fallback: true,
+                        ..TlsOptions::default()
+                    },
+                    ..Options::default()
+                },
+                "`allow_ssl_fallback`",
+            ),
+            (
+                Options {
+                    tls: TlsOptions {
+                        allow_fallback: true,
+                        ..TlsOptions::default()
+                    },
+                    ..client("127.0.0.1:1")
+                },
+                "`allow_ssl_fallback`",
+            ),
+            (
+                Options {
+                    tls: TlsOptions {
+                        cert: Some("cert".into()),
+                        key: Some("key".into()),
+                        allow_fallback: true,
+                        starttls: true,
+                        ..TlsOptions::default()
+                    },
+                    ..Options::default()
+                },
+                "`allow_ssl_fallback`",
+            ),
+        ];
+        for (options, field) in cases {
+            let text = message(options);
+            assert!(text.contains(field), "{text:?} does not name {field}");
+        }
     }
 }

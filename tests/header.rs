@@ -19,3 +19,30 @@ fn header_is_fresh() {
          `SACK_TCP_BLESS=1 cargo test --test header` and commit it"
     );
 }
+
+/// The header's result codes (`SACK_TCP_OK`, `SACK_TCP_ERR_*`,
+/// `SACK_TCP_TLS_*`) are exactly the rows of the error table, with their
+/// numbers: a constant added to `ffi/types.rs` without a row (or a row
+/// without a constant, which the build already refuses) fails here.
+#[test]
+fn header_result_codes_are_the_error_table() {
+    use sack_tcp::error::Code;
+    let mut in_header: Vec<(String, i32)> = FRESH
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.strip_prefix("#define ")?.split_whitespace();
+            let (name, value) = (words.next()?, words.next()?);
+            let is_code = name == "SACK_TCP_OK"
+                || name.starts_with("SACK_TCP_ERR_")
+                || name.starts_with("SACK_TCP_TLS_");
+            is_code.then(|| (name.to_owned(), value.parse().expect(name)))
+        })
+        .collect();
+    let mut in_table: Vec<(String, i32)> = Code::ALL
+        .iter()
+        .map(|code| (code.name().to_str().unwrap().to_owned(), *code as i32))
+        .collect();
+    in_header.sort();
+    in_table.sort();
+    assert_eq!(in_header, in_table);
+}

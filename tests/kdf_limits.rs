@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use sack_tcp::error::Code;
-use sack_tcp::tls::certs::load_private_key;
+use sack_tcp::tls::keys::load_private_key;
 
 #[test]
 fn costly_key_derivation_is_refused_quickly() {

@@ -193,3 +193,228 @@ pub unsafe fn write_versioned<T>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error() -> String {
+        // SAFETY: the pointer is this thread's last error, valid until the
+        // next failure on this thread.
+        unsafe { CStr::from_ptr(last_error_ptr()) }
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn guard_turns_results_and_panics_into_codes() {
+        assert_eq!(guard(|| Ok(())), SACK_TCP_OK);
+        let code = guard(|| Err(Error::new(Code::Refused, "no one listens on port 9")));
+        assert_eq!(code, Code::Refused as sack_tcp_result);
+        assert!(
+            last_error().contains("no one listens on port 9"),
+            "{}",
+            last_error()
+        );
+        // Success leaves the last error alone.
+        assert_eq!(guard(|| Ok(())), SACK_TCP_OK);
+        assert!(last_error().contains("port 9"));
+
+        let code = guard(|| panic!("a bug"));
+        assert_eq!(code, Code::Panic as sack_tcp_result);
+        assert!(last_error().contains("panic"), "{}", last_error());
+        assert_eq!(guard_value(5, || panic!("a bug")), 5);
+        assert_eq!(guard_value(5, || 6), 6);
+    }
+
+    #[test]
+    fn the_last_error_is_per_thread() {
+        set_last_error(&Error::invalid("on the test thread"));
+        std::thread::spawn(|| {
+            assert_eq!(last_error(), "");
+            set_last_error(&Error::invalid("on another thread"));
+        })
+        .join()
+        .unwrap();
+        assert!(last_error().contains("on the test thread"));
+    }
+
+    #[test]
+    fn interior_nuls_are_replaced_not_dropped() {
+        assert_eq!(to_c_string("a\0b").to_str().unwrap(), "a\u{FFFD}b");
+        set_last_error(&Error::invalid("x\0y"));
+        assert!(last_error().contains("x\u{FFFD}y"), "{}", last_error());
+    }
+
+    #[test]
+    fn string_arguments_are_checked() {
+        // SAFETY: NULL or NUL-terminated strings.
+        unsafe {
+            assert_eq!(opt_str(std::ptr::null(), "host").unwrap(), None);
+            assert_eq!(
+                opt_str(c"example.com".as_ptr(), "host").unwrap().as_deref(),
+                Some("example.com")
+            );
+            let err = opt_str(c"\xff".as_ptr(), "host").unwrap_err();
+            assert_eq!(err.code(), Code::InvalidArgument);
+            assert!(err.message().contains("`host`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn out_parameters_are_written_only_when_not_null() {
+        let mut out = 0u32;
+        // SAFETY: NULL or a writable u32.
+        unsafe {
+            write_out(&mut out, "out", 7).unwrap();
+            let err = write_out(std::ptr::null_mut::<u32>(), "port", 8).unwrap_err();
+            assert_eq!(err.code(), Code::NullPointer);
+            assert!(err.message().contains("`port`"), "{err}");
+        }
+        assert_eq!(out, 7);
+    }
+
+    /// A versioned struct whose first published layout ended after `b`.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    struct Versioned {
+        struct_size: usize,
+        a: u32,
+        b: u32,
+        c: u64,
+    }
+
+    const FIRST: usize = std::mem::offset_of!(Versioned, c);
+    const OURS: usize = std::mem::size_of::<Versioned>();
+    const DEFAULTS: Versioned = Versioned {
+        struct_size: 0,
+        a: 10,
+        b: 20,
+        c: 30,
+    };
+
+    /// A caller's struct of `size` bytes: `Versioned`'s fields as far as
+    /// they fit, then `tail` up to 8 bytes past our size, in an aligned
+    /// buffer.
+    fn callers(size: usize, value: Versioned, tail: u8) -> [u64; 4] {
+        let mut buffer = [0u64; 4];
+        // SAFETY: the buffer holds 32 bytes, more than a Versioned (24).
+        unsafe {
+            let bytes = buffer.as_mut_ptr().cast::<u8>();
+            std::ptr::write_bytes(bytes, tail, 32);
+            bytes.cast::<Versioned>().write(Versioned {
+                struct_size: size,
+                ..value
+            });
+            std::ptr::write_bytes(bytes.add(size), tail, 32 - size);
+        }
+        buffer
+    }
+
+    fn read(buffer: &[u64; 4]) -> Result<Versioned> {
+        // SAFETY: the buffer holds at least the struct_size it states.
+        unsafe { read_versioned(buffer.as_ptr().cast(), FIRST, DEFAULTS, "options") }
+    }
+
+    #[test]
+    fn versioned_structs_read_what_the_caller_knows() {
+        let given = Versioned {
+            struct_size: 0,
+            a: 1,
+            b: 2,
+            c: 3,
+        };
+        // Same version.
+        let same = read(&callers(OURS, given, 0xee)).unwrap();
+        assert_eq!((same.a, same.b, same.c), (1, 2, 3));
+        // An older caller: what it does not know keeps its default, whatever
+        // lies past its struct.
+        let older = read(&callers(FIRST, given, 0xee)).unwrap();
+        assert_eq!((older.a, older.b, older.c), (1, 2, DEFAULTS.c));
+        // A newer caller whose unknown fields are zero.
+        let newer = read(&callers(OURS + 8, given, 0)).unwrap();
+        assert_eq!((newer.a, newer.b, newer.c), (1, 2, 3));
+        // ... and one that sets them.
+        let err = read(&callers(OURS + 8, given, 1)).unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        // Smaller than any published version.
+        let err = read(&callers(FIRST - 4, given, 0)).unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().contains("struct_size"), "{err}");
+        // SAFETY: NULL is checked.
+        let err = unsafe { read_versioned(std::ptr::null(), FIRST, DEFAULTS, "options") };
+        assert_eq!(err.unwrap_err().code(), Code::NullPointer);
+    }
+
+    #[test]
+    fn versioned_structs_are_filled_to_the_callers_size() {
+        let write = |buffer: &mut [u64; 4], size: usize| {
+            // SAFETY: the buffer holds 32 bytes, at least `size`.
+            unsafe {
+                write_versioned(
+                    buffer.as_mut_ptr().cast::<Versioned>(),
+                    size,
+                    FIRST,
+                    DEFAULTS,
+                    "options",
+                )
+            }
+        };
+        let as_bytes = |buffer: &[u64; 4]| -> Vec<u8> {
+            buffer.iter().flat_map(|word| word.to_ne_bytes()).collect()
+        };
+        let garbage = Versioned {
+            struct_size: 0,
+            a: 0xeeee_eeee,
+            b: 0xeeee_eeee,
+            c: 0xeeee_eeee_eeee_eeee,
+        };
+
+        // An older caller gets the fields it knows and nothing past them.
+        let mut older = callers(FIRST, garbage, 0xee);
+        write(&mut older, FIRST).unwrap();
+        let bytes = as_bytes(&older);
+        assert_eq!(
+            read(&older).unwrap(),
+            Versioned {
+                struct_size: FIRST,
+                c: DEFAULTS.c,
+                ..DEFAULTS
+            }
+        );
+        assert!(bytes[FIRST..].iter().all(|&b| b == 0xee));
+
+        // A newer caller gets our fields and zeros after them, which reads
+        // back.
+        let mut newer = callers(OURS + 8, garbage, 0xee);
+        write(&mut newer, OURS + 8).unwrap();
+        let bytes = as_bytes(&newer);
+        assert!(bytes[OURS..OURS + 8].iter().all(|&b| b == 0));
+        assert_eq!(
+            read(&newer).unwrap(),
+            Versioned {
+                struct_size: OURS + 8,
+                ..DEFAULTS
+            }
+        );
+
+        let mut small = [0u64; 4];
+        assert_eq!(
+            write(&mut small, FIRST - 1).unwrap_err().code(),
+            Code::InvalidArgument
+        );
+        assert_eq!(small, [0; 4]);
+        // SAFETY: NULL is checked.
+        let err = unsafe {
+            write_versioned(
+                std::ptr::null_mut::<Versioned>(),
+                OURS,
+                FIRST,
+                DEFAULTS,
+                "o",
+            )
+        };
+        assert_eq!(err.unwrap_err().code(), Code::NullPointer);
+    }
+}

@@ -9,10 +9,17 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 mod guard;
+// These three still have unsafe blocks without a SAFETY comment (8 of
+// them: callback calls in handler.rs, string reads in options.rs and
+// socket.rs). They are being rewritten on another branch; the allowance
+// goes when that lands with the comments.
+#[allow(clippy::undocumented_unsafe_blocks)]
 mod handler;
 mod layouts;
 mod log;
+#[allow(clippy::undocumented_unsafe_blocks)]
 pub(crate) mod options;
+#[allow(clippy::undocumented_unsafe_blocks)]
 mod socket;
 pub mod types;
 mod version;
@@ -249,49 +256,24 @@ pub extern "C" fn sack_tcp_last_error_message() -> *const c_char {
 mod tests {
     use super::*;
 
+    /// The constants themselves are checked against the error table at
+    /// compile time (types.rs); this checks what the C surface says of them.
     #[test]
-    fn c_constants_match_the_rust_codes() {
-        let constants = [
-            (SACK_TCP_OK, Code::Ok),
-            (SACK_TCP_TLS_UNKNOWN_ISSUER, Code::TlsUnknownIssuer),
-            (SACK_TCP_TLS_BAD_NAME, Code::TlsBadName),
-            (SACK_TCP_TLS_EXPIRED, Code::TlsExpired),
-            (SACK_TCP_TLS_SELF_SIGNED, Code::TlsSelfSigned),
-            (SACK_TCP_TLS_BAD_CERTIFICATE, Code::TlsBadCertificate),
-            (SACK_TCP_TLS_HANDSHAKE_FAILED, Code::TlsHandshake),
-            (SACK_TCP_TLS_HOST_MISMATCH, Code::TlsHostMismatch),
-            (SACK_TCP_ERR_INVALID_ARGUMENT, Code::InvalidArgument),
-            (SACK_TCP_ERR_NULL_POINTER, Code::NullPointer),
-            (SACK_TCP_ERR_BAD_ADDRESS, Code::BadAddress),
-            (SACK_TCP_ERR_RESOLVE, Code::Resolve),
-            (SACK_TCP_ERR_REFUSED, Code::Refused),
-            (SACK_TCP_ERR_UNREACHABLE, Code::Unreachable),
-            (SACK_TCP_ERR_TIMED_OUT, Code::TimedOut),
-            (SACK_TCP_ERR_ADDRESS_IN_USE, Code::AddressInUse),
-            (
-                SACK_TCP_ERR_ADDRESS_NOT_AVAILABLE,
-                Code::AddressNotAvailable,
-            ),
-            (SACK_TCP_ERR_PERMISSION_DENIED, Code::PermissionDenied),
-            (SACK_TCP_ERR_CLOSED, Code::Closed),
-            (SACK_TCP_ERR_QUEUE_FULL, Code::QueueFull),
-            (SACK_TCP_ERR_NOT_APPLICABLE, Code::NotApplicable),
-            (SACK_TCP_ERR_RESET, Code::Reset),
-            (SACK_TCP_ERR_CANCELED, Code::Canceled),
-            (SACK_TCP_ERR_IO, Code::Io),
-            (SACK_TCP_ERR_RUNTIME, Code::Runtime),
-            (SACK_TCP_ERR_WOULD_DEADLOCK, Code::WouldDeadlock),
-            (SACK_TCP_ERR_PANIC, Code::Panic),
-            (SACK_TCP_ERR_BAD_PEM, Code::BadPem),
-            (SACK_TCP_ERR_WRONG_PASSPHRASE, Code::WrongPassphrase),
-            (SACK_TCP_ERR_KEY_MISMATCH, Code::KeyMismatch),
-            (SACK_TCP_ERR_UNSUPPORTED_KEY, Code::UnsupportedKey),
-        ];
-        assert_eq!(constants.len(), Code::ALL.len());
-        for (value, code) in constants {
-            assert_eq!(value, code as i32, "{:?}", code.name());
-            let named = unsafe { std::ffi::CStr::from_ptr(sack_tcp_error_name(value)) };
+    fn error_names_and_descriptions_come_from_the_table() {
+        for code in Code::ALL {
+            // SAFETY: both functions return static NUL-terminated strings.
+            let (named, described) = unsafe {
+                (
+                    std::ffi::CStr::from_ptr(sack_tcp_error_name(code as i32)),
+                    std::ffi::CStr::from_ptr(sack_tcp_strerror(code as i32)),
+                )
+            };
             assert_eq!(named, code.name());
+            assert_eq!(described, code.description());
+            assert!(!described.is_empty(), "{named:?}");
         }
+        // SAFETY: as above.
+        let unknown = unsafe { std::ffi::CStr::from_ptr(sack_tcp_error_name(8)) };
+        assert_eq!(unknown, c"SACK_TCP_ERR_UNKNOWN");
     }
 }

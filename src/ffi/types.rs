@@ -99,6 +99,20 @@ pub const SACK_TCP_TLS_HANDSHAKE_FAILED: sack_tcp_result = 6;
 /// `data` carries the requested name (not NUL-terminated; `len` bytes).
 pub const SACK_TCP_TLS_HOST_MISMATCH: sack_tcp_result = 7;
 
+/// Fails the build unless every row of the error table in `error.rs` has its
+/// constant above, with the same number.
+macro_rules! check_code_constants {
+    ($($variant:ident = $value:literal, $constant:ident, $description:literal;)*) => {
+        const _: () = {
+            $(assert!(
+                $constant == crate::error::Code::$variant as sack_tcp_result,
+                concat!(stringify!($constant), " differs from the error table")
+            );)*
+        };
+    };
+}
+crate::error::with_code_table!(check_code_constants);
+
 /// `family`: let the address decide; the default wildcard is dual-stack `[::]`.
 pub const SACK_TCP_FAMILY_ANY: i32 = 0;
 /// `family`: IPv4 only; the default wildcard is `0.0.0.0`.

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use super::send_queue::SendQueue;
 use crate::error::{Code, Error};
 use crate::tls::config::{ClientTls, ServerTls};
-use crate::tls::verify::{classify_client_error, TlsFailure};
+use crate::tls::errors::{self as tls_errors, Side};
 
 /// The first bytes of a failed handshake go to the error callback; this
 /// many are kept.
@@ -99,38 +99,25 @@ impl TlsSession {
         let _ = self.conn.writer().write_all(data);
     }
 
-    /// The error a failed handshake or record reports, with its data.
+    /// The error a failed handshake or record reports, with its data (the
+    /// code comes from `tls::errors`).
     pub fn failure(&self, role: &TlsRole, e: &rustls::Error) -> Error {
         let handshaking = self.conn.is_handshaking();
-        let failure = match role {
-            // The server turned down our client certificate (in TLS 1.3 that
-            // arrives after our side of the handshake was done).
-            _ if is_certificate_alert(e) => TlsFailure::OtherCertificate,
-            TlsRole::Client(_) => classify_client_error(e),
-            TlsRole::Server(_) if is_client_certificate_error(e) => TlsFailure::OtherCertificate,
-            TlsRole::Server(server) => match &self.conn {
-                TlsConnection::Server(conn) => match conn.server_name() {
-                    Some(name) if !server.serves(name) => TlsFailure::HostMismatch,
-                    _ => TlsFailure::Handshake,
-                },
-                TlsConnection::Client(_) => TlsFailure::Handshake,
+        let requested = match &self.conn {
+            TlsConnection::Server(conn) => conn.server_name(),
+            TlsConnection::Client(_) => None,
+        };
+        let side = match role {
+            TlsRole::Client(_) => Side::Client,
+            TlsRole::Server(server) => Side::Server {
+                unserved_name: requested.filter(|name| !server.serves(name)),
             },
         };
-        let (code, data) = match failure {
-            TlsFailure::HostMismatch => {
-                let name = match &self.conn {
-                    TlsConnection::Server(conn) => conn.server_name().unwrap_or_default(),
-                    TlsConnection::Client(_) => "",
-                };
-                (Code::TlsHostMismatch, name.as_bytes().to_vec())
-            }
-            TlsFailure::Handshake if handshaking => (Code::TlsHandshake, self.initial.clone()),
-            TlsFailure::Handshake => (Code::Io, Vec::new()),
-            TlsFailure::UnknownIssuer => (Code::TlsUnknownIssuer, Vec::new()),
-            TlsFailure::BadName => (Code::TlsBadName, Vec::new()),
-            TlsFailure::Expired => (Code::TlsExpired, Vec::new()),
-            TlsFailure::SelfSigned => (Code::TlsSelfSigned, Vec::new()),
-            TlsFailure::OtherCertificate => (Code::TlsBadCertificate, Vec::new()),
+        let code = tls_errors::code_for(e, side, handshaking);
+        let data = match code {
+            Code::TlsHostMismatch => requested.unwrap_or_default().as_bytes().to_vec(),
+            Code::TlsHandshake => self.initial.clone(),
+            _ => Vec::new(),
         };
         let what = if handshaking {
             "TLS handshake failed"
@@ -148,32 +135,6 @@ impl TlsSession {
         )
         .with_data(self.initial.clone())
     }
-}
-
-/// A server's verdict on our client certificate, seen as an alert.
-fn is_certificate_alert(e: &rustls::Error) -> bool {
-    use rustls::AlertDescription as A;
-    matches!(
-        e,
-        rustls::Error::AlertReceived(
-            A::BadCertificate
-                | A::UnsupportedCertificate
-                | A::CertificateRevoked
-                | A::CertificateExpired
-                | A::CertificateUnknown
-                | A::UnknownCA
-                | A::CertificateRequired
-        )
-    )
-}
-
-/// A client certificate this server could not accept (or none, when one is
-/// required).
-fn is_client_certificate_error(e: &rustls::Error) -> bool {
-    matches!(
-        e,
-        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-    )
 }
 
 /// Moves rustls' pending records out: straight into the socket while it

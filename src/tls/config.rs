@@ -12,9 +12,9 @@ use rustls::pki_types::ServerName;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, ServerConfig};
 
-use super::certs;
 use super::sni::{split_host_list, CertStore, SniResolver};
 use super::verify::{self, Trust};
+use super::{certs, keys};
 use crate::address::{Host, ParsedAddress};
 use crate::error::{Code, Error, Result};
 use crate::options::{ClientAuth, TlsOptions};
@@ -168,7 +168,7 @@ impl ClientTls {
         let mut config = match (&o.cert, &o.key) {
             (Some(cert), Some(key)) => {
                 let chain = certs::load_cert_chain(cert.as_bytes())?;
-                let key = certs::load_private_key(
+                let key = keys::load_private_key(
                     key.as_bytes(),
                     o.passphrase.as_deref().map(str::as_bytes),
                 )?;

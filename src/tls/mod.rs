@@ -5,5 +5,12 @@
 pub mod certs;
 pub mod config;
 pub mod detect;
+pub mod errors;
+pub mod keys;
+mod pem;
 pub mod sni;
 pub mod verify;
+mod x509;
+
+#[cfg(test)]
+mod test_support;

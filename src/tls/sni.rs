@@ -2,7 +2,7 @@
 //! asks for (SNI).
 //!
 //! The store sits behind a lock rather than being rebuilt into a new
-//! `ServerConfig`, because the original API adds host certificates to a
+//! `ServerConfig`, because `sack_tcp_add_cert` adds host certificates to a
 //! server that is already accepting: the next handshake must see them
 //! without the listener being restarted.
 
@@ -142,7 +142,7 @@ impl Entries {
     }
 }
 
-/// Splits the original API's host lists, which separate names with '~'
+/// Splits a host list (the `host` fields), which separates names with '~'
 /// ("a.com~b.com"); trims spaces, drops empty entries, lowercases (and drops
 /// a trailing dot).
 ///
@@ -216,30 +216,13 @@ mod tests {
     use super::*;
     use crate::error::Code;
 
-    use rustls::client::ClientConnectionData;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-    use rustls::server::ServerConnectionData;
-    use rustls::{
-        ClientConfig, ClientConnection, ConnectionCommon, RootCertStore, ServerConfig,
-        ServerConnection,
+    use crate::tls::test_support::{
+        client_builder, client_config, connect, roots_of, self_signed, server_config, Failure,
+        TestCert,
     };
 
-    struct TestCert {
-        der: CertificateDer<'static>,
-        key: Arc<CertifiedKey>,
-    }
-
-    fn self_signed(names: &[&str]) -> TestCert {
-        let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
-        let generated = rcgen::generate_simple_self_signed(names).unwrap();
-        let der = generated.cert.der().clone();
-        let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-            generated.signing_key.serialize_der(),
-        ));
-        let signer = rustls::crypto::aws_lc_rs::sign::any_supported_type(&private).unwrap();
-        let key = Arc::new(CertifiedKey::new(vec![der.clone()], signer));
-        TestCert { der, key }
-    }
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|name| name.to_string()).collect()
@@ -373,32 +356,52 @@ mod tests {
         );
     }
 
+    /// Handshakes on other threads look names up while the store changes:
+    /// each lookup sees a change whole or not at all, so a name served all
+    /// along is never missing, and a default's name always has one of the
+    /// defaults it was given.
     #[test]
-    fn an_add_is_visible_at_once_to_other_threads() {
-        let a = self_signed(&["a.example.com"]);
+    fn lookups_during_changes_see_each_change_whole() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let served = self_signed(&["a.example.com"]).key;
+        let defaults = [
+            self_signed(&["d.example.com"]).key,
+            self_signed(&["d.example.com"]).key,
+        ];
+        let other = self_signed(&["b.example.com"]).key;
         let store = Arc::new(CertStore::new());
-        let writer = {
-            let store = store.clone();
-            let key = a.key.clone();
-            std::thread::spawn(move || store.add(&names(&["a.example.com"]), key).unwrap())
-        };
-        writer.join().unwrap();
-        assert!(same(store.lookup(Some("a.example.com")), &a));
-
-        let b = self_signed(&["b.example.com"]);
-        let (added_tx, added_rx) = std::sync::mpsc::channel();
-        let reader = {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                added_rx.recv().unwrap();
-                store.lookup(Some("b.example.com"))
-            })
-        };
         store
-            .add(&names(&["b.example.com"]), b.key.clone())
+            .add(&names(&["a.example.com"]), served.clone())
             .unwrap();
-        added_tx.send(()).unwrap();
-        assert!(same(reader.join().unwrap(), &b));
+        store.set_default(&names(&["d.example.com"]), defaults[0].clone());
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (store, stop) = (store.clone(), stop.clone());
+                let (served, defaults) = (served.clone(), defaults.clone());
+                std::thread::spawn(move || {
+                    let mut lookups = 0u64;
+                    while !stop.load(Ordering::Relaxed) || lookups == 0 {
+                        let a = store.lookup(Some("a.example.com"));
+                        assert!(a.is_some_and(|key| Arc::ptr_eq(&key, &served)));
+                        let d = store.lookup(Some("d.example.com")).unwrap();
+                        assert!(defaults.iter().any(|key| Arc::ptr_eq(key, &d)));
+                        lookups += 1;
+                    }
+                    lookups
+                })
+            })
+            .collect();
+        for round in 0..2000 {
+            store.set_default(&names(&["d.example.com"]), defaults[round % 2].clone());
+            store
+                .add(&names(&["b.example.com", "*.example.com"]), other.clone())
+                .unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        for reader in readers {
+            assert!(reader.join().unwrap() > 0);
+        }
     }
 
     #[test]
@@ -452,94 +455,18 @@ mod tests {
         assert!(split_host_list(&max_name).is_ok());
     }
 
-    // In-memory handshakes: the two sides pass records through buffers.
+    // In-memory handshakes (see `test_support`).
 
-    #[derive(Debug)]
-    struct Failure {
-        server: Option<rustls::Error>,
-        client: Option<rustls::Error>,
+    fn sni_server(store: &Arc<CertStore>) -> Arc<ServerConfig> {
+        server_config(Arc::new(SniResolver(store.clone())))
     }
 
-    /// Moves what `from` has to send into `to` and lets `to` process it.
-    /// Returns whether anything moved.
-    fn pump<A, B>(
-        from: &mut ConnectionCommon<A>,
-        to: &mut ConnectionCommon<B>,
-    ) -> std::result::Result<bool, rustls::Error> {
-        let mut records = Vec::new();
-        while from.wants_write() {
-            from.write_tls(&mut records).unwrap();
-        }
-        let mut pending = &records[..];
-        while !pending.is_empty() {
-            to.read_tls(&mut pending).unwrap();
-            to.process_new_packets()?;
-        }
-        Ok(!records.is_empty())
+    fn trusting(trusted: &[&TestCert]) -> Arc<ClientConfig> {
+        let roots: Vec<&CertificateDer<'static>> = trusted.iter().map(|cert| &cert.der).collect();
+        client_config(client_builder().with_root_certificates(roots_of(&roots)))
     }
 
-    fn handshake(
-        client: &mut ClientConnection,
-        server: &mut ServerConnection,
-    ) -> std::result::Result<(), Box<Failure>> {
-        let client: &mut ConnectionCommon<ClientConnectionData> = client;
-        let server: &mut ConnectionCommon<ServerConnectionData> = server;
-        loop {
-            let sent = match pump(client, server) {
-                Ok(sent) => sent,
-                Err(err) => {
-                    // Deliver the server's alert so the client's view is known too.
-                    let client_err = pump(server, client).err();
-                    return Err(Box::new(Failure {
-                        server: Some(err),
-                        client: client_err,
-                    }));
-                }
-            };
-            let answered = match pump(server, client) {
-                Ok(answered) => answered,
-                Err(err) => {
-                    let server_err = pump(client, server).err();
-                    return Err(Box::new(Failure {
-                        server: server_err,
-                        client: Some(err),
-                    }));
-                }
-            };
-            if !client.is_handshaking() && !server.is_handshaking() {
-                return Ok(());
-            }
-            assert!(sent || answered, "handshake stalled");
-        }
-    }
-
-    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-        Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-    }
-
-    fn server_config(store: &Arc<CertStore>) -> Arc<ServerConfig> {
-        let config = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(SniResolver(store.clone())));
-        Arc::new(config)
-    }
-
-    fn client_config(trusted: &[&TestCert]) -> Arc<ClientConfig> {
-        let mut roots = RootCertStore::empty();
-        for cert in trusted {
-            roots.add(cert.der.clone()).unwrap();
-        }
-        let config = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Arc::new(config)
-    }
-
-    fn connect(
+    fn sni_connect(
         client_config: &Arc<ClientConfig>,
         server_config: &Arc<ServerConfig>,
         name: &str,
@@ -549,10 +476,7 @@ mod tests {
         std::result::Result<(), Box<Failure>>,
     ) {
         let name = ServerName::try_from(name.to_owned()).unwrap();
-        let mut client = ClientConnection::new(client_config.clone(), name).unwrap();
-        let mut server = ServerConnection::new(server_config.clone()).unwrap();
-        let result = handshake(&mut client, &mut server);
-        (client, server, result)
+        connect(client_config, server_config, name)
     }
 
     fn peer_leaf(client: &ClientConnection) -> CertificateDer<'static> {
@@ -565,20 +489,20 @@ mod tests {
         let b = self_signed(&["b.example.com"]);
         let store = Arc::new(CertStore::new());
         store.set_default(&names(&["a.example.com"]), a.key.clone());
-        let server_config = server_config(&store);
-        let client_config = client_config(&[&a, &b]);
+        let server_config = sni_server(&store);
+        let client_config = trusting(&[&a, &b]);
 
         // Added after the ServerConfig exists: the next handshake sees it.
         store
             .add(&names(&["b.example.com"]), b.key.clone())
             .unwrap();
 
-        let (client, server, result) = connect(&client_config, &server_config, "b.example.com");
+        let (client, server, result) = sni_connect(&client_config, &server_config, "b.example.com");
         result.unwrap();
         assert_eq!(server.server_name(), Some("b.example.com"));
         assert_eq!(peer_leaf(&client), b.der);
 
-        let (client, server, result) = connect(&client_config, &server_config, "A.Example.Com");
+        let (client, server, result) = sni_connect(&client_config, &server_config, "A.Example.Com");
         result.unwrap();
         assert_eq!(server.server_name(), Some("a.example.com"));
         assert_eq!(peer_leaf(&client), a.der);
@@ -593,12 +517,12 @@ mod tests {
             .add(&names(&["b.example.com"]), b.key.clone())
             .unwrap();
         store.set_default(&[], a.key.clone());
-        let server_config = server_config(&store);
-        let mut client_config = (*client_config(&[&a, &b])).clone();
+        let server_config = sni_server(&store);
+        let mut client_config = (*trusting(&[&a, &b])).clone();
         client_config.enable_sni = false;
 
         let (client, server, result) =
-            connect(&Arc::new(client_config), &server_config, "a.example.com");
+            sni_connect(&Arc::new(client_config), &server_config, "a.example.com");
         result.unwrap();
         assert_eq!(server.server_name(), None);
         assert_eq!(peer_leaf(&client), a.der);
@@ -611,10 +535,10 @@ mod tests {
         store
             .add(&names(&["a.example.com"]), a.key.clone())
             .unwrap();
-        let server_config = server_config(&store);
-        let client_config = client_config(&[&a]);
+        let server_config = sni_server(&store);
+        let client_config = trusting(&[&a]);
 
-        let (client, server, result) = connect(&client_config, &server_config, "c.example.com");
+        let (client, server, result) = sni_connect(&client_config, &server_config, "c.example.com");
         let failure = result.unwrap_err();
         match &failure.server {
             Some(rustls::Error::General(text)) => {
