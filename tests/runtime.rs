@@ -49,6 +49,7 @@ fn start_takes_the_configuration_once_per_run() {
     let config = RuntimeConfig {
         worker_threads: 2,
         delivery: Delivery::Direct,
+        ..RuntimeConfig::default()
     };
     runtime::start(config).unwrap();
     let again = runtime::start(config).unwrap_err();

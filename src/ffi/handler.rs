@@ -101,8 +101,8 @@ impl Handler for CHandler {
         let t = *self.lock();
         let handle = handle_of(socket);
         let ud = t.user_data;
-        // SAFETY (every call below): the user registered the function with
-        // this signature; `handle` and any data pointer are valid for the
+        // Every call below: the user registered the function with this
+        // signature; `handle` and any data pointer are valid for the
         // duration of the call, as the header promises.
         match event {
             Event::Connect(status) => {
@@ -116,37 +116,45 @@ impl Handler for CHandler {
                         error.code() as sack_tcp_result
                     }
                 };
+                // SAFETY: see above the match.
                 unsafe { f(ud, handle, code) };
             }
             Event::Ready => {
                 if let Some(f) = t.on_ready {
+                    // SAFETY: see above the match.
                     unsafe { f(ud, handle) };
                 }
             }
             Event::Message(data) => {
                 if let Some(f) = t.on_message {
+                    // SAFETY: see above the match; `data` is borrowed for the call.
                     unsafe { f(ud, handle, data.as_ptr(), data.len()) };
                 }
             }
             Event::Text(text) => {
                 if let Some(f) = t.on_message {
                     let with_nul = text.bytes_with_nul();
+                    // SAFETY: see above the match; the text and its NUL are
+                    // borrowed for the call.
                     unsafe { f(ud, handle, with_nul.as_ptr(), with_nul.len() - 1) };
                 }
             }
             Event::Drain => {
                 if let Some(f) = t.on_drain {
+                    // SAFETY: see above the match.
                     unsafe { f(ud, handle) };
                 }
             }
             Event::End => {
                 if let Some(f) = t.on_end {
+                    // SAFETY: see above the match.
                     unsafe { f(ud, handle) };
                 }
             }
             Event::Error(error) => error_call(&t, handle, error, error.data()),
             Event::Close => {
                 if let Some(f) = t.on_close {
+                    // SAFETY: see above the match.
                     unsafe { f(ud, handle) };
                 }
             }

@@ -9,17 +9,10 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 mod guard;
-// These three still have unsafe blocks without a SAFETY comment (8 of
-// them: callback calls in handler.rs, string reads in options.rs and
-// socket.rs). They are being rewritten on another branch; the allowance
-// goes when that lands with the comments.
-#[allow(clippy::undocumented_unsafe_blocks)]
 mod handler;
 mod layouts;
 mod log;
-#[allow(clippy::undocumented_unsafe_blocks)]
 pub(crate) mod options;
-#[allow(clippy::undocumented_unsafe_blocks)]
 mod socket;
 pub mod types;
 mod version;

@@ -211,7 +211,8 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
 /// # Safety
 /// The string fields must be NULL or NUL-terminated strings.
 pub unsafe fn from_c(o: &sack_tcp_options) -> Result<Options> {
-    // SAFETY (each call): forwarded from this function's contract.
+    // SAFETY: every field read below is NULL or a C string, forwarded from
+    // this function's contract.
     let strings = unsafe {
         CStrings {
             address: str_field(o.address, "address")?,

@@ -511,7 +511,7 @@ pub extern "C" fn sack_tcp_add_cert(
     passphrase: *const c_char,
 ) -> sack_tcp_result {
     with_socket(handle, |s| {
-        // SAFETY (each call): the header requires NULL or C strings.
+        // SAFETY: the header requires NULL or C strings for all four.
         let (hosts, cert, key, passphrase) = unsafe {
             (
                 guard::opt_str(hosts, "hosts")?.ok_or_else(|| guard::null("hosts"))?,
