@@ -364,7 +364,7 @@ TEST(pause_stops_reading_and_resume_delivers_in_order) {
         int fd = raw_connect("127.0.0.1", srv.port);
         WAIT_UNTIL(srv.n_conns == 1);
         recorder *conn = &srv.conns[0];
-        const size_t total = 64u << 20;
+        const size_t total = 32u << 20;
         size_t sent = 0;
         if (in_message) {
             sent = fill_until_eagain(fd, 0, 1);

@@ -8,6 +8,7 @@
 //! that stays valid until the user's last `sack_tcp_free`.
 
 mod client;
+mod connection;
 mod driver;
 mod listener;
 mod net;
@@ -17,20 +18,19 @@ mod session;
 mod wire;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-
-use tokio::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::address::{Resolver, SystemResolver};
 use crate::error::{Code, Error, Result};
 use crate::events::{self, Event, Gate, Target};
 use crate::lock;
-use crate::options::{ConnSettings, Options, Plan};
-use crate::runtime::{self, RuntimeRef};
+use crate::options::{Options, Plan};
+use crate::runtime;
 
+use connection::{ConnState, Connection, Phase};
 pub use send_queue::SendQueue;
-use session::{Session, TlsRole};
+use session::Session;
 
 pub use crate::runtime::{live_sockets as live_count, wait_live_sockets as wait_live_count};
 
@@ -77,196 +77,6 @@ pub struct Socket {
 pub(crate) enum Role {
     Listener(listener::Listener),
     Connection(Connection),
-}
-
-/// State shared by a connection's task and the threads calling `send` and
-/// `close` on it.
-pub(crate) struct Connection {
-    state: Mutex<ConnState>,
-    /// Whether a task drives the connection now; wakes it (or starts one)
-    /// when data was queued or a close was requested.
-    runner: runner::Runner<Arc<Socket>>,
-    /// Taken only by the task that drives the connection.
-    drive: Mutex<driver::DriveState>,
-    /// Where a parked connection's next task is spawned.
-    rt: RuntimeRef,
-    /// Shared with the listener's other connections.
-    settings: Arc<ConnSettings>,
-    /// Accepted by a listener (rather than opened as a client).
-    accepted: bool,
-    /// Why reads are paused (`READS_*` bits); no bit, no pause. Atomic so
-    /// the driver checks it between messages without the state lock.
-    read_stops: AtomicU8,
-}
-
-/// `Connection::read_stops`: the host paused reads (`sack_tcp_pause`).
-const READS_PAUSED_BY_HOST: u8 = 1;
-/// The send queue passed `pause_reads_above`; cleared at drain.
-const READS_PAUSED_FOR_SEND_QUEUE: u8 = 2;
-
-/// A connection's addresses, captured when it is established: a socket the
-/// peer reset no longer answers getpeername, and the user still wants to
-/// log who it was in the error and close callbacks.
-#[derive(Debug, Clone, Copy)]
-struct Addrs {
-    local: SocketAddr,
-    peer: SocketAddr,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Connecting,
-    Open,
-    /// No more messages are delivered; the queue is being flushed.
-    Closing,
-    Closed,
-}
-
-struct ConnState {
-    phase: Phase,
-    /// Present while connected, so `send` can write inline without waking
-    /// the task when nothing is queued.
-    stream: Option<Arc<TcpStream>>,
-    queue: SendQueue,
-    close_request: Option<CloseMode>,
-    /// Set when the queue rose above the low mark (or a send was refused);
-    /// the drain event fires when it falls back.
-    drain_armed: bool,
-    session: Session,
-    /// Plaintext handed to rustls whose records are not in the queue or the
-    /// socket yet (held until the handshake is done, or while corked); it
-    /// counts toward the queue limit like queued bytes.
-    tls_pending_plain: usize,
-    /// Set while the driver feeds rustls and delivers what it decrypted:
-    /// records sent meanwhile stay in rustls and leave in one write when
-    /// the pass ends, rather than one write per record delivered.
-    tls_corked: bool,
-    /// The TLS side this connection can take (client, or its listener's
-    /// server); `None` for a connection accepted by a plain server.
-    tls_role: Option<TlsRole>,
-    /// A client without TLS options builds its TLS settings only if it
-    /// upgrades; this is the name it would then verify.
-    lazy_client_target: Option<Box<crate::address::ParsedAddress>>,
-    /// The host ended its side (`sack_tcp_end`): FIN goes out after the
-    /// queue, reading goes on.
-    end_requested: bool,
-    /// Set once connected, kept after close.
-    addrs: Option<Box<Addrs>>,
-}
-
-impl ConnState {
-    /// Makes `stream` the connection's and records its addresses. Fails
-    /// only if the socket died before it could be asked.
-    fn attach(&mut self, stream: Arc<TcpStream>) -> std::io::Result<()> {
-        let addrs = Addrs {
-            local: stream.local_addr()?,
-            peer: stream.peer_addr()?,
-        };
-        self.addrs = Some(Box::new(addrs));
-        self.stream = Some(stream);
-        Ok(())
-    }
-
-    fn addrs(&self) -> Result<Addrs> {
-        self.addrs.as_deref().copied().ok_or_else(not_connected)
-    }
-
-    fn queued(&self) -> usize {
-        self.queue.len() + self.tls_pending_plain
-    }
-
-    /// Whether `send` must refuse: a close or an end was asked for, or the
-    /// connection is past sending.
-    fn sending_closed(&self) -> bool {
-        self.close_request.is_some()
-            || self.end_requested
-            || matches!(self.phase, Phase::Closing | Phase::Closed)
-    }
-
-    /// The one place that decides whether drain fires, whichever path
-    /// emptied the queue (a flush, records rustls held until the handshake
-    /// or a corked pass ended, a STARTTLS pump): true once the queue is at
-    /// or below the low mark after having been above it or refusing a send.
-    /// Reads paused for the send queue resume at the same moment.
-    fn take_drain(&mut self, conn: &Connection) -> bool {
-        if self.queued() > conn.settings.send_queue_low_mark {
-            return false;
-        }
-        conn.read_stops
-            .fetch_and(!READS_PAUSED_FOR_SEND_QUEUE, Ordering::AcqRel);
-        let fire = self.drain_armed && self.phase == Phase::Open && self.close_request.is_none();
-        if fire {
-            self.drain_armed = false;
-        }
-        fire
-    }
-}
-
-impl Connection {
-    fn new(
-        rt: RuntimeRef,
-        phase: Phase,
-        settings: Arc<ConnSettings>,
-        accepted: bool,
-    ) -> Connection {
-        Connection {
-            accepted,
-            state: Mutex::new(ConnState {
-                phase,
-                stream: None,
-                queue: SendQueue::default(),
-                close_request: None,
-                drain_armed: false,
-                session: Session::Plain,
-                tls_pending_plain: 0,
-                tls_corked: false,
-                tls_role: None,
-                lazy_client_target: None,
-                end_requested: false,
-                addrs: None,
-            }),
-            runner: runner::Runner::new(),
-            drive: Mutex::default(),
-            rt,
-            settings,
-            read_stops: AtomicU8::new(0),
-        }
-    }
-
-    /// True while reads are paused, for whatever reason.
-    fn reads_paused(&self) -> bool {
-        self.read_stops.load(Ordering::Acquire) != 0
-    }
-
-    fn lock(&self) -> MutexGuard<'_, ConnState> {
-        lock(&self.state)
-    }
-
-    fn drive(&self) -> MutexGuard<'_, driver::DriveState> {
-        lock(&self.drive)
-    }
-
-    /// Asks the connection's task to look again, starting one if the
-    /// connection was parked.
-    fn wake(&self) {
-        if let Some(socket) = self.runner.notify() {
-            driver::spawn_drive(socket);
-        }
-    }
-
-    /// Resolves when the connection's task is asked to look again: the
-    /// phases before the driver (connecting, TLS detection) wait on this.
-    async fn woken(&self) {
-        std::future::poll_fn(|cx| {
-            if self.runner.prepare_wait(cx.waker()) {
-                self.runner.begin_pass();
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-        .await
-    }
 }
 
 /// The waker a parked connection leaves with the I/O driver: readiness
@@ -417,75 +227,7 @@ impl Socket {
     pub fn send(&self, data: &[u8]) -> Result<()> {
         let conn = self.connection()?;
         self.check_open()?;
-        let mut st = conn.lock();
-        if st.sending_closed() {
-            return Err(Error::closed());
-        }
-        let limit = conn.settings.send_queue_limit;
-        if data.len() > limit {
-            // No drain can ever make room for this; arming one would only
-            // promise a callback that never comes.
-            return Err(Error::new(
-                Code::QueueFull,
-                format!(
-                    "a send of {} bytes can never fit the send queue limit of {limit}; \
-                     split it or raise send_queue_limit",
-                    data.len()
-                ),
-            ));
-        }
-        if st.queued().saturating_add(data.len()) > limit {
-            st.drain_armed = true;
-            return Err(Error::new(
-                Code::QueueFull,
-                format!(
-                    "{} bytes queued + {} new would exceed the send queue limit of {limit}",
-                    st.queued(),
-                    data.len()
-                ),
-            ));
-        }
-        let mut guard = st;
-        let st = &mut *guard;
-        // Written straight to the kernel only when connected and nothing is
-        // queued ahead; otherwise queued for the task.
-        let inline = match st.phase {
-            Phase::Open => st.stream.as_deref(),
-            _ => None,
-        };
-        match &mut st.session {
-            Session::Plain => {
-                let rest = match inline {
-                    Some(stream) if st.queue.is_empty() => wire::write_inline(stream, data),
-                    _ => data,
-                };
-                st.queue.push(rest);
-            }
-            Session::Tls(tls) => {
-                if tls.conn.is_handshaking() || st.tls_corked {
-                    st.tls_pending_plain += data.len();
-                }
-                if st.tls_corked {
-                    tls.encrypt(data);
-                } else {
-                    tls.send(data, &mut st.queue, inline);
-                }
-            }
-        }
-        if st.queued() > conn.settings.send_queue_low_mark {
-            st.drain_armed = true;
-        }
-        let pause_above = conn.settings.pause_reads_above;
-        if pause_above != 0 && st.queued() > pause_above {
-            conn.read_stops
-                .fetch_or(READS_PAUSED_FOR_SEND_QUEUE, Ordering::AcqRel);
-        }
-        let wake = !st.queue.is_empty();
-        drop(guard);
-        if wake {
-            conn.wake();
-        }
-        Ok(())
+        conn.send(data)
     }
 
     /// Bytes accepted by `send` and not yet handed to the kernel.
@@ -511,15 +253,8 @@ impl Socket {
         match &self.role {
             Role::Listener(l) => l.request_close(),
             Role::Connection(conn) => {
-                let mut st = conn.lock();
-                if st.phase == Phase::Closed {
-                    return Err(Error::closed());
-                }
-                // An abort may upgrade a graceful close; never the reverse.
-                if st.close_request != Some(CloseMode::Abort) {
-                    st.close_request = Some(mode);
-                }
-                drop(st);
+                conn.request_close(mode)?;
+                // After the request is recorded, so the driver sees both.
                 self.gate.stop_messages();
                 conn.wake();
             }
@@ -562,21 +297,7 @@ impl Socket {
     fn set_paused_by_host(&self, paused: bool) -> Result<()> {
         let conn = self.connection()?;
         self.check_open()?;
-        if conn.lock().phase == Phase::Closed {
-            return Err(Error::closed());
-        }
-        if paused {
-            conn.read_stops
-                .fetch_or(READS_PAUSED_BY_HOST, Ordering::AcqRel);
-        } else {
-            let before = conn
-                .read_stops
-                .fetch_and(!READS_PAUSED_BY_HOST, Ordering::AcqRel);
-            if before & READS_PAUSED_BY_HOST != 0 {
-                conn.wake();
-            }
-        }
-        Ok(())
+        conn.set_paused_by_host(paused)
     }
 
     /// Ends the host's side (`sack_tcp_end`): what is queued is sent, then
@@ -585,14 +306,7 @@ impl Socket {
     pub fn end(&self) -> Result<()> {
         let conn = self.connection()?;
         self.check_open()?;
-        let mut st = conn.lock();
-        if st.close_request.is_some() || matches!(st.phase, Phase::Closing | Phase::Closed) {
-            return Err(Error::closed());
-        }
-        st.end_requested = true;
-        drop(st);
-        conn.wake();
-        Ok(())
+        conn.end()
     }
 
     /// Every address a listener is bound to (one per listening socket).
@@ -615,54 +329,7 @@ impl Socket {
     pub fn set_ssl(&self, on: bool) -> Result<()> {
         let conn = self.connection()?;
         self.check_open()?;
-        let mut st = conn.lock();
-        if !on {
-            return if st.session.is_tls() {
-                Err(Error::new(
-                    Code::NotApplicable,
-                    "TLS cannot be switched off on a live connection",
-                ))
-            } else {
-                Ok(())
-            };
-        }
-        if st.session.is_tls() {
-            return Ok(());
-        }
-        if st.sending_closed() {
-            return Err(Error::closed());
-        }
-        let role = match (&st.tls_role, &st.lazy_client_target) {
-            (Some(role), _) => role.clone(),
-            (None, Some(target)) => {
-                let role = TlsRole::Client(crate::tls::config::ClientTls::build(
-                    &crate::options::TlsOptions::default(),
-                    target,
-                )?);
-                st.tls_role = Some(role.clone());
-                role
-            }
-            (None, None) => {
-                return Err(Error::new(
-                    Code::NotApplicable,
-                    "this connection's server has no certificates; give it cert or hosts \
-                     (with starttls) to upgrade accepted connections",
-                ))
-            }
-        };
-        let mut session = role.new_session()?;
-        {
-            let st = &mut *st;
-            let inline = match st.phase {
-                Phase::Open => st.stream.as_deref(),
-                _ => None,
-            };
-            session::pump(&mut session.conn, &mut st.queue, inline);
-            st.session = Session::Tls(Box::new(session));
-        }
-        drop(st);
-        conn.wake();
-        Ok(())
+        conn.set_ssl(on)
     }
 
     /// The `ssl` getter: TLS is on and its handshake is done.
