@@ -1,4 +1,5 @@
 /* Echo over IPv4 and IPv6, event order, getters. */
+#include <pthread.h>
 #include <string.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -295,5 +296,66 @@ TEST(send_larger_than_limit) {
     sack_tcp_free(c);
     server_stop(&srv);
     server_destroy(&srv);
+    recorder_destroy(&cli);
+}
+
+/* sack_tcp_set_log_callback returns only once the old callback is done,
+ * and refuses to wait for itself from inside the callback. */
+static struct {
+    bool entered, release, finished, set_returned;
+    bool finished_when_set_returned;
+    sack_tcp_result inside_rc;
+} lw;
+
+static void blocking_log(void *ud, int32_t level, const char *target, const char *message) {
+    (void)ud;
+    (void)level;
+    (void)target;
+    (void)message;
+    sack_tcp_result rc = sack_tcp_set_log_callback(NULL, NULL, SACK_TCP_LOG_OFF);
+    harness_lock();
+    if (lw.entered) {
+        harness_unlock();
+        return; /* only the first record blocks */
+    }
+    lw.entered = true;
+    lw.inside_rc = rc;
+    long long deadline = harness_now_ms() + WAIT_MS;
+    while (!lw.release && harness_wait(deadline)) {
+    }
+    lw.finished = true;
+    harness_unlock();
+}
+
+static void *replace_log_callback(void *arg) {
+    (void)arg;
+    CHECK_OK(sack_tcp_set_log_callback(NULL, NULL, SACK_TCP_LOG_OFF));
+    harness_lock();
+    lw.set_returned = true;
+    lw.finished_when_set_returned = lw.finished;
+    harness_unlock();
+    return NULL;
+}
+
+TEST(log_callback_replacement_waits_for_the_old_one) {
+    uint16_t port = 0;
+    int fd = raw_listen("127.0.0.1", &port, 1);
+    close(fd);
+    CHECK_OK(sack_tcp_set_log_callback(blocking_log, NULL, SACK_TCP_LOG_DEBUG));
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = client_open(&cli, "127.0.0.1", port, NULL); /* refused: logged */
+    WAIT_UNTIL(lw.entered);
+    CHECK_EQ(lw.inside_rc, SACK_TCP_ERR_WOULD_DEADLOCK);
+    pthread_t setter;
+    CHECK(pthread_create(&setter, NULL, replace_log_callback, NULL) == 0);
+    harness_lock();
+    lw.release = true;
+    harness_unlock();
+    CHECK(pthread_join(setter, NULL) == 0);
+    CHECK(lw.set_returned);
+    CHECK(lw.finished_when_set_returned);
+    WAIT_UNTIL(cli.closes == 1);
+    sack_tcp_free(c);
     recorder_destroy(&cli);
 }

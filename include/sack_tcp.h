@@ -1,6 +1,6 @@
 /*
- * sack_tcp: TCP (and, later, TLS) servers and clients for C, the socket
- * object of sack.vfs's Network.TCP.
+ * sack_tcp: TCP and TLS servers and clients for C, the socket object of
+ * sack.vfs's Network.TCP.
  *
  * THE MODEL
  *   A sack_tcp handle is a listener (no to_address) or a connection (a
@@ -9,14 +9,23 @@
  *   callbacks.
  *
  * THREADS
- *   - Callbacks run on the runtime's worker threads (one per CPU unless
- *     sack_tcp_runtime_start says otherwise), never on the thread that called
- *     sack_tcp_open. Different sockets' callbacks may run at the same time on
- *     different threads.
+ *   - Default delivery (SACK_TCP_DELIVERY_THREADS): callbacks run on the
+ *     runtime's worker threads (one per CPU unless sack_tcp_runtime_start
+ *     says otherwise), never on the thread that called sack_tcp_open.
+ *     Different sockets' callbacks may run at the same time.
+ *   - Queued delivery (SACK_TCP_DELIVERY_QUEUED): callbacks run only inside
+ *     sack_tcp_dispatch, on the thread that calls it, one at a time;
+ *     sack_tcp_get_event_fd is readable while events wait. Received bytes
+ *     waiting for dispatch are bounded (queued_bytes_limit, in total and
+ *     per connection): past the bound the library stops reading those
+ *     connections until you dispatch. sack_tcp_dispatch from inside a
+ *     callback returns SACK_TCP_ERR_WOULD_DEADLOCK.
  *   - For one socket, callbacks never run concurrently and come in order:
- *       client:   connect(status) [ready, message..., drain..., error?] close
- *       accepted: connect(0, on the listener's callbacks) ready message... close
- *       listener: error... close   (connect fires on each new connection)
+ *       client:   connect(status) [ready, message..., drain..., end?]
+ *                 error? close
+ *       accepted: connect(0) ready message... [drain..., end?] error? close
+ *       listener: error... close   (its connect callback fires on each new
+ *                 connection, with the connection's handle)
  *     A failed client connect gives connect(error) then close, nothing else.
  *   - TLS: connect fires when TCP connects (client) or the connection is
  *     accepted (server); ready fires when the TLS handshake is done. A
@@ -25,9 +34,10 @@
  *     bytes show it is plain. After a STARTTLS upgrade (sack_tcp_set_ssl)
  *     ready fires again when that handshake is done.
  *   - Every function may be called from any thread, including from inside
- *     any callback, without deadlock. The one exception is
- *     sack_tcp_shutdown, which refuses (SACK_TCP_ERR_WOULD_DEADLOCK) when
- *     called from a callback.
+ *     any callback, without deadlock. The exceptions return
+ *     SACK_TCP_ERR_WOULD_DEADLOCK instead of waiting: sack_tcp_shutdown and
+ *     sack_tcp_dispatch from inside a callback, sack_tcp_shutdown from a
+ *     runtime thread.
  *   - A function that returns an error never also fires the callback it
  *     would have fired.
  *
@@ -35,14 +45,71 @@
  *   - sack_tcp_open and a listener's connect callback each give you one
  *     reference to a handle; release it with sack_tcp_free (sack_tcp_retain
  *     adds one). The handle stays valid, as memory, until then.
+ *   - Who owns an accepted connection is decided once, when it is accepted:
+ *     if the listener has a connect callback, that callback receives the
+ *     new handle and you must sack_tcp_free it (usually in its close
+ *     callback). If the listener has none, the listener keeps the handle
+ *     and frees it after its close callback: then never free the handles
+ *     the other callbacks receive.
+ *   - Callbacks may run before sack_tcp_open returns (even close, for a
+ *     client that fails at once): use the socket argument of the callback,
+ *     not the variable sack_tcp_open writes.
  *   - close is the last callback a socket ever gets, exactly once. After it
  *     returns the library never touches that socket's user_data again.
- *   - Calls on a closed handle you still hold return SACK_TCP_ERR_CLOSED.
+ *     That is the place to free what user_data points to.
+ *   - Replacing a callback (sack_tcp_on_*) or user_data
+ *     (sack_tcp_set_user_data) applies to every callback that starts after
+ *     the call returns. A callback already running on another thread at
+ *     that moment finishes with the old ones. Called from inside one of
+ *     the socket's own callbacks (which never overlap), no callback with
+ *     the old ones runs after that callback returns.
+ *   - sack_tcp_set_log_callback waits for records being delivered to the
+ *     old log callback: once it returns, the old one is not running and is
+ *     never called again (from inside the log callback it returns
+ *     SACK_TCP_ERR_WOULD_DEADLOCK).
+ *   - Calls on a closed handle you still hold return SACK_TCP_ERR_CLOSED;
+ *     its addresses stay readable.
  *   - Buffers passed to callbacks are borrowed for the duration of the call.
  *   - Freeing your last reference of an open socket closes it gracefully;
  *     its callbacks (close included) still come.
  *   - sack_tcp_shutdown closes every socket (their close callbacks run),
  *     then stops and joins the runtime's threads.
+ *
+ * LISTENERS AND THE CONNECTIONS THEY ACCEPT
+ *   A listener's callbacks and user_data (from the options or set later
+ *   with sack_tcp_on_* and sack_tcp_set_user_data) are copied into each
+ *   connection when it is accepted; a connection changes its own copy
+ *   without touching the listener's. So on_close, on_error and user_data
+ *   apply to the listener itself AND to every connection accepted later:
+ *   a close callback that frees its handle frees the listener too, unless
+ *   it tells them apart (sack_tcp_is_listener) or the connect callback
+ *   replaces the connection's callbacks. on_connect runs on each new
+ *   connection; on_ready, on_message, on_drain and on_end only ever fire
+ *   for connections. Options such as read_buffer_size, send_queue_limit,
+ *   pause_reads_above, allow_half_open and idle_timeout_ms likewise apply
+ *   to every accepted connection.
+ *
+ * FLOW CONTROL
+ *   sack_tcp_send queues up to send_queue_limit bytes
+ *   (SACK_TCP_ERR_QUEUE_FULL past it; drain fires when it is low again).
+ *   sack_tcp_pause and sack_tcp_resume stop and restart reading a
+ *   connection; pause_reads_above does it by itself while the send queue
+ *   is high. sack_tcp_end sends FIN after the queue and keeps reading;
+ *   allow_half_open keeps a connection open for sending after the peer's
+ *   FIN (the end callback tells you of it).
+ *
+ * A GUEST IN YOUR PROCESS
+ *   - The library never raises a signal (writes use MSG_NOSIGNAL, or
+ *     SO_NOSIGPIPE where that does not exist), never changes a signal
+ *     disposition, never prints and never exits: you need not ignore
+ *     SIGPIPE.
+ *   - fork: the runtime's threads exist only in the process that started
+ *     them. A child must not call sack_tcp functions or use inherited
+ *     handles (exec is fine: every descriptor is close-on-exec). Fork
+ *     before the first call, or call sack_tcp_shutdown first.
+ *   - Unloading (dlclose, FreeLibrary): call sack_tcp_shutdown first and
+ *     free your handles; afterwards the library runs no thread and holds
+ *     no socket.
  *
  * ERRORS
  *   Fallible functions return sack_tcp_result: SACK_TCP_OK or a negative
@@ -816,8 +883,13 @@ SACK_TCP_API const char *sack_tcp_last_error_message(void);
  * Sends the library's log records (and rustls') of `max_level` and more
  * severe to `callback`. NULL (or `SACK_TCP_LOG_OFF`) turns logging off,
  * which is the default: the library prints nothing by itself. Replaces any
- * earlier callback; records already being delivered may still reach the
- * old one.
+ * earlier callback, and returns only once no record is being delivered to
+ * it: afterwards the old callback and its `user_data` are never used
+ * again. The callback may run on any thread, several at once.
+ *
+ * Errors: `SACK_TCP_ERR_INVALID_ARGUMENT` for a level outside
+ * `SACK_TCP_LOG_OFF`..`SACK_TCP_LOG_TRACE`; `SACK_TCP_ERR_WOULD_DEADLOCK`
+ * when called from inside the log callback (it would wait for itself).
  */
 SACK_TCP_API
 sack_tcp_result sack_tcp_set_log_callback(sack_tcp_log_cb callback,

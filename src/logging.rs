@@ -33,8 +33,10 @@ impl log::Log for Forwarder {
         if !self.enabled(record.metadata()) || IN_SINK.with(Cell::get) {
             return;
         }
-        let sink = SINK.read().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some(sink) = sink {
+        // Held while the sink runs, so that `set_sink` can wait for every
+        // record still on its way to the old sink.
+        let sink = SINK.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(sink) = sink.as_ref() {
             IN_SINK.with(|f| f.set(true));
             sink.log(record.level(), record.target(), &record.args().to_string());
             IN_SINK.with(|f| f.set(false));
@@ -45,8 +47,16 @@ impl log::Log for Forwarder {
 }
 
 /// Installs (or, with `None`, removes) the sink and the most verbose level
-/// it wants.
-pub fn set_sink(sink: Option<Arc<dyn LogSink>>, max: LevelFilter) {
+/// it wants. Returns once no record is being delivered to the old sink, so
+/// its resources may be released; from inside a sink that wait would be
+/// for itself, so it is refused.
+pub fn set_sink(sink: Option<Arc<dyn LogSink>>, max: LevelFilter) -> crate::error::Result<()> {
+    if IN_SINK.with(Cell::get) {
+        return Err(crate::error::Error::new(
+            crate::error::Code::WouldDeadlock,
+            "sack_tcp_set_log_callback was called from inside the log callback",
+        ));
+    }
     // The facade takes one logger per process; if the host (a Rust program
     // linking the rlib) installed its own, records go there instead.
     let _ = log::set_logger(&FORWARDER);
@@ -57,4 +67,5 @@ pub fn set_sink(sink: Option<Arc<dyn LogSink>>, max: LevelFilter) {
     };
     *SINK.write().unwrap_or_else(|p| p.into_inner()) = sink;
     log::set_max_level(max);
+    Ok(())
 }

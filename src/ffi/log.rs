@@ -55,8 +55,13 @@ fn level_filter(level: i32) -> Result<LevelFilter> {
 /// Sends the library's log records (and rustls') of `max_level` and more
 /// severe to `callback`. NULL (or `SACK_TCP_LOG_OFF`) turns logging off,
 /// which is the default: the library prints nothing by itself. Replaces any
-/// earlier callback; records already being delivered may still reach the
-/// old one.
+/// earlier callback, and returns only once no record is being delivered to
+/// it: afterwards the old callback and its `user_data` are never used
+/// again. The callback may run on any thread, several at once.
+///
+/// Errors: `SACK_TCP_ERR_INVALID_ARGUMENT` for a level outside
+/// `SACK_TCP_LOG_OFF`..`SACK_TCP_LOG_TRACE`; `SACK_TCP_ERR_WOULD_DEADLOCK`
+/// when called from inside the log callback (it would wait for itself).
 #[no_mangle]
 pub extern "C" fn sack_tcp_set_log_callback(
     callback: sack_tcp_log_cb,
@@ -71,7 +76,6 @@ pub extern "C" fn sack_tcp_set_log_callback(
                 user_data,
             }) as Arc<dyn LogSink>
         });
-        logging::set_sink(sink, filter);
-        Ok(())
+        logging::set_sink(sink, filter)
     })
 }
