@@ -16,39 +16,17 @@ use socket2::SockRef;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    target_os = "illumos",
-    target_os = "solaris",
-))]
+// Apple's systems lack MSG_NOSIGNAL (their sockets carry SO_NOSIGPIPE
+// instead) and Windows has no SIGPIPE; every other Unix has the flag.
+#[cfg(not(any(target_vendor = "apple", windows)))]
 const SEND_FLAGS: i32 = libc::MSG_NOSIGNAL;
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    target_os = "illumos",
-    target_os = "solaris",
-)))]
+#[cfg(any(target_vendor = "apple", windows))]
 const SEND_FLAGS: i32 = 0;
 
 /// Where sends cannot carry MSG_NOSIGNAL, marks the socket itself so that a
 /// write to a reset peer returns EPIPE instead of raising SIGPIPE.
 pub(super) fn no_sigpipe(stream: &TcpStream) -> io::Result<()> {
-    #[cfg(any(
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "tvos",
-        target_os = "watchos",
-        target_os = "visionos"
-    ))]
+    #[cfg(target_vendor = "apple")]
     SockRef::from(stream).set_nosigpipe(true)?;
     let _ = stream;
     Ok(())
