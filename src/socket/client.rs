@@ -247,3 +247,76 @@ fn local_address_for(
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::{Options, Plan};
+
+    fn plan(to: &str, bind: Option<&str>, port: u16) -> ClientPlan {
+        let options = Options {
+            to_address: Some(to.to_owned()),
+            address: bind.map(str::to_owned),
+            port,
+            ..Options::default()
+        };
+        match options.plan().unwrap() {
+            Plan::Client(plan) => plan,
+            Plan::Server(_) => unreachable!("to_address makes a client"),
+        }
+    }
+
+    #[test]
+    fn the_local_address_matches_the_target_family() {
+        let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        let p = plan("127.0.0.1:80", None, 0);
+        assert_eq!(local_address_for(&p, &v4, &[]).unwrap(), None);
+        let p = plan("127.0.0.1:80", None, 4000);
+        assert_eq!(
+            local_address_for(&p, &v6, &[]).unwrap(),
+            Some("[::]:4000".parse().unwrap())
+        );
+        let binds: [SocketAddr; 1] = ["127.0.0.2:0".parse().unwrap()];
+        assert_eq!(local_address_for(&p, &v4, &binds).unwrap(), Some(binds[0]));
+        let err = local_address_for(&p, &v6, &binds).unwrap_err();
+        assert_eq!(err.code(), Code::AddressNotAvailable);
+    }
+
+    #[test]
+    fn any_tls_option_builds_tls_settings_at_open() {
+        assert!(!wants_tls_settings(&TlsOptions::default()));
+        let cases: [fn(&mut TlsOptions); 6] = [
+            |t| t.ssl = true,
+            |t| t.cert = Some(String::new()),
+            |t| t.ca = Some(String::new()),
+            |t| t.host = Some(String::new()),
+            |t| t.insecure_skip_verify = true,
+            |t| t.alpn = vec![b"h2".to_vec()],
+        ];
+        for set in cases {
+            let mut t = TlsOptions::default();
+            set(&mut t);
+            assert!(wants_tls_settings(&t));
+        }
+    }
+
+    #[tokio::test]
+    async fn every_address_is_tried_and_every_failure_named() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let refused = closed.local_addr().unwrap();
+        drop(closed);
+        let live = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = live.local_addr().unwrap();
+        let p = plan("127.0.0.1:1", None, 0);
+        let stream = connect_any(&p, &[refused, open], &[]).await.unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), open);
+        let err = connect_any(&p, &[refused, refused], &[]).await.unwrap_err();
+        assert_eq!(err.code(), Code::Refused);
+        assert_eq!(
+            err.message().matches(&refused.to_string()).count(),
+            2,
+            "{err}"
+        );
+    }
+}

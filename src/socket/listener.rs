@@ -345,3 +345,58 @@ async fn detect_tls(socket: &Arc<Socket>, stream: &TcpStream) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Code;
+    use crate::options::{Options, Plan};
+
+    fn plan(address: &str, port: u16) -> ServerPlan {
+        let options = Options {
+            address: Some(address.to_owned()),
+            port,
+            ..Options::default()
+        };
+        match options.plan().unwrap() {
+            Plan::Server(plan) => plan,
+            Plan::Client(_) => unreachable!("no to_address makes a server"),
+        }
+    }
+
+    #[tokio::test]
+    async fn port_zero_gives_one_real_port_and_a_taken_port_is_refused() {
+        let listeners = bind_all(&plan("127.0.0.1", 0)).unwrap();
+        assert_eq!(listeners.len(), 1);
+        let port = listeners[0].local_addr().unwrap().port();
+        assert_ne!(port, 0);
+        let err = bind_all(&plan("127.0.0.1", port)).unwrap_err();
+        assert_eq!(err.code(), Code::AddressInUse, "{err}");
+        assert!(err.message().contains(&port.to_string()), "{err}");
+    }
+
+    #[tokio::test]
+    async fn every_address_of_a_name_shares_the_chosen_port() {
+        // "localhost" names 127.0.0.1 and, where IPv6 is up, ::1.
+        let listeners = bind_all(&plan("localhost", 0)).unwrap();
+        let ports: Vec<u16> = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        assert!(!ports.is_empty() && ports.iter().all(|&p| p == ports[0] && p != 0));
+    }
+
+    #[test]
+    fn only_per_connection_accept_errors_are_transient() {
+        for kind in [
+            io::ErrorKind::ConnectionAborted,
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::Interrupted,
+            io::ErrorKind::WouldBlock,
+        ] {
+            assert!(is_transient(&kind.into()), "{kind:?}");
+        }
+        // Out of descriptors and the like are the listener's problem.
+        assert!(!is_transient(&io::Error::from_raw_os_error(libc::EMFILE)));
+    }
+}

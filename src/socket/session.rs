@@ -185,3 +185,55 @@ impl Write for QueueWriter<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::TlsOptions;
+
+    fn client_session() -> (TlsRole, TlsSession) {
+        let target = crate::address::parse("localhost:443").unwrap();
+        let options = TlsOptions {
+            insecure_skip_verify: true,
+            ..TlsOptions::default()
+        };
+        let role = TlsRole::Client(ClientTls::build(&options, &target).unwrap());
+        let session = role.new_session().unwrap();
+        (role, session)
+    }
+
+    #[test]
+    fn a_new_client_session_queues_its_hello_and_holds_plaintext() {
+        let (_, mut session) = client_session();
+        let mut queue = SendQueue::default();
+        pump(&mut session.conn, &mut queue, None);
+        let hello = queue.len();
+        assert!(
+            hello > 0,
+            "the ClientHello goes to the queue without a stream"
+        );
+        // Before the handshake is done plaintext waits inside rustls.
+        session.send(b"early", &mut queue, None);
+        assert_eq!(queue.len(), hello);
+        assert!(session.conn.is_handshaking());
+    }
+
+    #[test]
+    fn the_first_bytes_of_a_failed_handshake_are_kept_up_to_a_bound() {
+        let (_, mut session) = client_session();
+        session.note_initial(&[b'G'; 3000]);
+        session.note_initial(&[b'E'; 3000]);
+        let error = session.closed_during_handshake();
+        assert_eq!(error.code(), Code::TlsHandshake);
+        assert_eq!(error.data().len(), INITIAL_BYTES_KEPT);
+        assert_eq!(&error.data()[2999..3001], b"GE");
+    }
+
+    #[test]
+    fn plain_and_tls_sessions_say_what_they_are() {
+        assert!(!Session::Plain.is_tls() && !Session::Plain.is_handshaking());
+        let (_, session) = client_session();
+        let tls = Session::Tls(Box::new(session));
+        assert!(tls.is_tls() && tls.is_handshaking() && !tls.is_secure());
+    }
+}
