@@ -836,3 +836,55 @@ TEST(data_peer_close_flushes) {
     sack_tcp_free(c);
     recorder_destroy(&cli);
 }
+
+/* One large read is delivered in chunks of at most read_buffer_size; what
+ * the message callbacks send meanwhile waits (queued) and leaves in one
+ * write when the read's chunks are all delivered. */
+static struct {
+    int callbacks, corked;
+} ck;
+
+static void cork_echo(void *ud, sack_tcp *s, const uint8_t *d, size_t n) {
+    rec_on_message(ud, s, d, n);
+    CHECK_OK(sack_tcp_send(s, d, n));
+    size_t queued = 0;
+    CHECK_OK(sack_tcp_get_queued_bytes(s, &queued));
+    harness_lock();
+    ck.callbacks++;
+    if (queued >= n) ck.corked++; /* not written inline */
+    harness_unlock();
+}
+
+TEST(data_sends_during_a_large_read_leave_together) {
+    enum { TOTAL = 256 * 1024 };
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    o.read_buffer_size = 1000;
+    server srv;
+    server_start(&srv, "127.0.0.1", &o);
+    CHECK_OK(sack_tcp_on_message(srv.listener, cork_echo));
+    unsigned char *sent = malloc(TOTAL);
+    CHECK(sent != NULL);
+    uint32_t seed = 0xC0C0A;
+    prng_fill(&seed, sent, TOTAL);
+    int fd = raw_connect("127.0.0.1", srv.port);
+    raw_write_all(fd, sent, TOTAL);
+    unsigned char *back = malloc(TOTAL);
+    CHECK(back != NULL);
+    raw_read_exact(fd, back, TOTAL, WAIT_MS);
+    CHECK(memcmp(back, sent, TOTAL) == 0);
+    WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].data_len == TOTAL);
+    CHECK(srv.conns[0].max_chunk <= 1000);
+    harness_lock();
+    int corked = ck.corked, callbacks = ck.callbacks;
+    harness_unlock();
+    /* Reads of more than one chunk happened (the client wrote 256 KiB at
+     * once), and their sends were held for the end of the pass. */
+    if (corked == 0) FAIL("none of %d sends was held for the end of its read", callbacks);
+    close(fd);
+    WAIT_UNTIL(srv.conns[0].closes == 1);
+    server_stop(&srv);
+    server_destroy(&srv);
+    free(sent);
+    free(back);
+}

@@ -74,10 +74,11 @@ pub(super) struct ConnState {
     /// socket yet (held until the handshake is done, or while corked); it
     /// counts toward the queue limit like queued bytes.
     pub(super) tls_pending_plain: usize,
-    /// Set while the driver feeds rustls and delivers what it decrypted:
-    /// records sent meanwhile stay in rustls and leave in one write when
-    /// the pass ends, rather than one write per record delivered.
-    pub(super) tls_corked: bool,
+    /// Set while the driver delivers the chunks of one read (for TLS: feeds
+    /// rustls and delivers what it decrypted): what is sent meanwhile is
+    /// queued (TLS: its records stay in rustls) and leaves in one write when
+    /// the pass ends, rather than one write per message delivered.
+    pub(super) corked: bool,
     /// The TLS side this connection can take (client, or its listener's
     /// server); `None` for a connection accepted by a plain server.
     pub(super) tls_role: Option<TlsRole>,
@@ -156,7 +157,7 @@ impl Connection {
                 drain_armed: false,
                 session: Session::Plain,
                 tls_pending_plain: 0,
-                tls_corked: false,
+                corked: false,
                 tls_role: None,
                 lazy_client_target: None,
                 end_requested: false,
@@ -247,16 +248,18 @@ impl Connection {
         match &mut st.session {
             Session::Plain => {
                 let rest = match inline {
-                    Some(stream) if st.queue.is_empty() => wire::write_inline(stream, data),
+                    Some(stream) if st.queue.is_empty() && !st.corked => {
+                        wire::write_inline(stream, data)
+                    }
                     _ => data,
                 };
                 st.queue.push(rest);
             }
             Session::Tls(tls) => {
-                if tls.conn.is_handshaking() || st.tls_corked {
+                if tls.conn.is_handshaking() || st.corked {
                     st.tls_pending_plain += data.len();
                 }
-                if st.tls_corked {
+                if st.corked {
                     tls.encrypt(data);
                 } else {
                     tls.send(data, &mut st.queue, inline);

@@ -42,31 +42,41 @@ fn with_buffer<R>(
 }
 
 impl Driver<'_> {
-    /// Delivers `data`, or holds it while reads are paused (and behind
-    /// bytes held earlier, to keep the order).
+    /// Delivers `data` (one read's worth, plain or decrypted) in chunks of
+    /// at most the read buffer size, holding what is left whenever a pause
+    /// comes between two chunks (and behind bytes held earlier, to keep the
+    /// order).
     pub(super) fn deliver(&mut self, data: &[u8]) {
-        if self.p.held.is_some() || self.conn.reads_paused() {
-            if !self.socket.gate.messages_stopped() {
-                self.p
-                    .held
-                    .get_or_insert_with(Box::default)
-                    .extend_from_slice(data);
-            }
+        if let Some(held) = &mut self.p.held {
+            held.extend_from_slice(data);
             return;
         }
-        self.deliver_now(data);
+        self.deliver_chunks(data, true);
     }
 
-    /// Delivers what a pause held, a read buffer at a time, until a pause
-    /// stops it again.
+    /// Delivers what a pause held, until a pause stops it again.
     pub(super) fn deliver_held(&mut self) {
-        let Some(held) = self.p.held.take() else {
-            return;
-        };
+        if let Some(held) = self.p.held.take() {
+            self.deliver_chunks(&held, true);
+        }
+    }
+
+    /// Delivers what a pause held whatever the pause: the peer ended, and
+    /// these bytes must come before the end.
+    pub(super) fn deliver_held_now(&mut self) {
+        if let Some(held) = self.p.held.take() {
+            self.deliver_chunks(&held, false);
+        }
+    }
+
+    fn deliver_chunks(&mut self, data: &[u8], respect_pause: bool) {
         let size = self.conn.settings.read_buffer_size;
-        let mut rest = &held[..];
+        let mut rest = data;
         while !rest.is_empty() {
-            if self.conn.reads_paused() {
+            if self.socket.gate.messages_stopped() {
+                return; // draining a closing socket: nobody wants these bytes
+            }
+            if respect_pause && self.conn.reads_paused() {
                 self.p.held = Some(Box::new(rest.to_vec()));
                 return;
             }

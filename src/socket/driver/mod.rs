@@ -33,6 +33,10 @@ use deadlines::{Deadline, Timing};
 use delivery::with_read_buffer;
 use tls_read::send_close_notify;
 
+/// The smallest read: one per-thread buffer of this size serves every
+/// connection of a worker, so large reads cost no memory per connection.
+const READ_SIZE: usize = 64 * 1024;
+
 /// How the connection ended.
 enum End {
     /// Both directions finished cleanly.
@@ -425,8 +429,12 @@ impl Driver<'_> {
         Ok(())
     }
 
+    /// One large read (at least [`READ_SIZE`], whatever the read buffer
+    /// size, which only bounds what one message callback gets), delivered
+    /// in chunks. Sends made while the chunks of one read are delivered
+    /// leave together in one write when the pass ends (corked).
     fn read(&mut self) -> Result<(), End> {
-        let size = self.conn.settings.read_buffer_size;
+        let size = READ_SIZE.max(self.conn.settings.read_buffer_size);
         with_read_buffer(size, |buf| {
             let n = match read_once(self.stream, buf) {
                 Ok(0) => {
@@ -447,7 +455,16 @@ impl Driver<'_> {
             if self.conn.lock().session.is_tls() {
                 self.read_tls(buf, n)
             } else {
+                // One chunk (ping-pong) keeps its inline write; more are
+                // corked, and the next pass flushes them in one write.
+                let cork = n > self.conn.settings.read_buffer_size;
+                if cork {
+                    self.conn.lock().corked = true;
+                }
                 self.deliver(&buf[..n]);
+                if cork {
+                    self.conn.lock().corked = false;
+                }
                 Ok(())
             }
         })
@@ -457,9 +474,7 @@ impl Driver<'_> {
         self.p.peer_eof = true;
         // Held bytes and a half-finished character (as U+FFFD) still reach
         // the user before the end; a pause holds them back no longer.
-        if let Some(held) = self.p.held.take() {
-            self.deliver_now(&held);
-        }
+        self.deliver_held_now();
         if self.p.text.pending_len() > 0 && self.socket.read_strings() {
             let mut out = Vec::new();
             self.p.text.finish(&mut out);

@@ -26,8 +26,8 @@ impl Driver<'_> {
     /// holds at most 16 KiB of plaintext, so a large read is fed in turns,
     /// the plaintext drained (into a second per-thread buffer) between them.
     pub(super) fn read_tls(&mut self, buf: &mut [u8], n: usize) -> Result<(), End> {
-        self.conn.lock().tls_corked = true;
-        let result = self.read_tls_corked(buf, n);
+        self.conn.lock().corked = true;
+        let result = self.read_corked(buf, n);
         self.uncork();
         result
     }
@@ -37,7 +37,7 @@ impl Driver<'_> {
     pub(super) fn uncork(&mut self) {
         let mut st = self.conn.lock();
         let st = &mut *st;
-        st.tls_corked = false;
+        st.corked = false;
         if let Session::Tls(tls) = &mut st.session {
             session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
             if !tls.conn.is_handshaking() {
@@ -46,7 +46,7 @@ impl Driver<'_> {
         }
     }
 
-    pub(super) fn read_tls_corked(&mut self, buf: &mut [u8], n: usize) -> Result<(), End> {
+    pub(super) fn read_corked(&mut self, buf: &mut [u8], n: usize) -> Result<(), End> {
         let mut fed = 0;
         while fed < n {
             let took = self.feed_tls(&buf[fed..n])?;
