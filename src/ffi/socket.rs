@@ -90,10 +90,11 @@ fn with_socket(handle: *const sack_tcp, f: impl FnOnce(&Socket) -> Result<()>) -
 /// once. Callable from any thread and from inside any callback. Bytes from
 /// one thread go out in the order of its calls. When nothing is queued the
 /// bytes are written straight to the kernel by this call, with one
-/// exception: on a TLS connection, while the library is delivering what one
-/// read brought (its message callbacks, including this connection's), the
-/// records of every send wait and leave together in one write when those
-/// deliveries end; `sack_tcp_get_queued_bytes` counts them meanwhile.
+/// exception: while the library is delivering what one read brought in
+/// several message callbacks (a TLS read, or a plain read longer than
+/// `read_buffer_size`), every send waits and they leave together in one
+/// write when those deliveries end; `sack_tcp_get_queued_bytes` counts them
+/// meanwhile.
 ///
 /// Errors: `SACK_TCP_ERR_QUEUE_FULL` if the queued bytes plus `len` would
 /// exceed `send_queue_limit` (nothing is queued; the drain callback fires
@@ -153,8 +154,9 @@ pub extern "C" fn sack_tcp_abort(handle: *mut sack_tcp) -> sack_tcp_result {
 /// message callback already running on another thread finishes). The
 /// library stops reading the socket, so the kernel's receive window fills
 /// and TCP slows the peer down. Bytes already read when the pause came (at
-/// most one read: `read_buffer_size` bytes, or for TLS the plaintext of one
-/// read) are held and delivered first after `sack_tcp_resume`.
+/// most one read: 64 KiB, or `read_buffer_size` if larger; for TLS the
+/// plaintext of one read) are held and delivered first after
+/// `sack_tcp_resume`.
 ///
 /// While paused the library still reads a TLS handshake to its end (any
 /// application data it carries is held), and a close requested meanwhile

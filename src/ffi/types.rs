@@ -252,6 +252,9 @@ pub struct sack_tcp_options {
     /// many milliseconds, resolution included (0 = the OS's own timeout).
     pub connect_timeout_ms: u32,
     /// Largest chunk one message callback gets (0 = 4096; 16 .. 16 MiB).
+    /// It does not decide how much is read at once: the library reads at
+    /// least 64 KiB per system call into one buffer per worker thread (no
+    /// memory per connection) and delivers it in chunks of this size.
     pub read_buffer_size: usize,
     /// Bytes `sack_tcp_send` may hold unsent before it returns
     /// `SACK_TCP_ERR_QUEUE_FULL` (0 = 16 MiB; SIZE_MAX = no limit).
