@@ -5,7 +5,13 @@
 #   PREFIX     the install prefix (inside the build tree)
 #   WORK_DIR, SOURCE_DIR, LIBDIR, INCLUDEDIR, VERSION, SONAME, REALNAME,
 #   HEADER, READELF, PKG_CONFIG, CC, GENERATOR, MAKE_PROGRAM
+#   WERROR     ON: the consumer's warnings are errors (SACK_TCP_WERROR)
 cmake_minimum_required(VERSION 3.16)
+
+set(warnings -Wall -Wextra)
+if(WERROR)
+    list(APPEND warnings -Werror)
+endif()
 
 # Every step that runs something is bounded in time.
 set(build_timeout 240)
@@ -128,6 +134,7 @@ elseif(STEP STREQUAL "find_package")
         -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
         -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF
         -DSACK_TCP_EXPECTED_VERSION=${VERSION}
+        -DWERROR=${WERROR}
         -DSACK_TCP_EXPECTED_DIR=${libdir}/cmake/sack_tcp)
     message(STATUS "${run_out}")
     run_checked("consumer build" ${build_timeout} ${CMAKE_COMMAND} --build "${build}")
@@ -165,7 +172,7 @@ elseif(STEP STREQUAL "pkg_config")
         endif()
         # As a user would: cc main.c $(pkg-config --cflags --libs sack_tcp)
         run_checked("cc with ${pc}.pc" ${build_timeout}
-            ${CC} -Wall -Wextra -Werror "${SOURCE_DIR}/consumer/main.c" ${flags} -o "${exe}")
+            ${CC} ${warnings} "${SOURCE_DIR}/consumer/main.c" ${flags} -o "${exe}")
         run_consumer("pkg-config ${linkage}" "${exe}" ${linkage} "LD_LIBRARY_PATH=${libdir}")
     endforeach()
 
