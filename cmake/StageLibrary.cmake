@@ -8,7 +8,7 @@
 #                            information file, SHARED_OUT.debug, is split off
 #                            when it had any) and the static library keeps no
 #                            debug information
-#   OBJCOPY                  objcopy, needed when STRIP is ON
+#   OBJCOPY, READELF         binutils' objcopy and readelf, needed when STRIP is ON
 # A staged file newer than its source is left alone, so a build in which
 # cargo changed nothing costs two timestamp checks.
 cmake_minimum_required(VERSION 3.16)
@@ -33,9 +33,16 @@ function(stage in out kind)
     else()
         # Split: the debug information into out.debug (found by gdb through
         # the .gnu_debuglink section, in lib/ or lib/.debug/), then strip.
-        execute_process(COMMAND "${OBJCOPY}" --dump-section .debug_info=/dev/null "${in}" "${tmp}"
-            RESULT_VARIABLE has_debug_rc OUTPUT_QUIET ERROR_QUIET)
-        file(REMOVE "${tmp}")
+        execute_process(COMMAND "${READELF}" -S --wide "${in}"
+            RESULT_VARIABLE rc OUTPUT_VARIABLE sections ERROR_VARIABLE err)
+        if(NOT rc EQUAL 0)
+            message(FATAL_ERROR "readelf -S ${in} failed: ${err}")
+        endif()
+        if(sections MATCHES "\\.debug_info")
+            set(has_debug_rc 0)
+        else()
+            set(has_debug_rc 1)
+        endif()
         if(has_debug_rc EQUAL 0)
             execute_process(COMMAND "${OBJCOPY}" --only-keep-debug --compress-debug-sections
                                     "${in}" "${out}.debug.tmp"
