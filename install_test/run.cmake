@@ -6,6 +6,9 @@
 #   WORK_DIR, SOURCE_DIR, LIBDIR, INCLUDEDIR, VERSION, SONAME, REALNAME,
 #   HEADER, READELF, PKG_CONFIG, CC, GENERATOR, MAKE_PROGRAM
 #   WERROR     ON: the consumer's warnings are errors (SACK_TCP_WERROR)
+#   RELOCATED  ON: the .pc files name another prefix (a package unpacked
+#              into a scratch root); pkg-config is told PREFIX with
+#              --define-variable and searches only PREFIX's .pc files
 cmake_minimum_required(VERSION 3.16)
 
 set(warnings -Wall -Wextra)
@@ -151,15 +154,22 @@ elseif(STEP STREQUAL "pkg_config")
     file(REMOVE_RECURSE "${build}")
     file(MAKE_DIRECTORY "${build}")
     set(ENV{PKG_CONFIG_PATH} "${libdir}/pkgconfig")
+    set(pc_args "")
+    if(RELOCATED)
+        # Only this root's .pc files, with their prefix moved into the root.
+        set(ENV{PKG_CONFIG_LIBDIR} "${libdir}/pkgconfig")
+        set(ENV{PKG_CONFIG_PATH} "")
+        set(pc_args "--define-variable=prefix=${PREFIX}")
+    endif()
     foreach(pc sack_tcp sack_tcp-static)
         run_checked("pkg-config --modversion ${pc}" ${run_timeout}
-            ${PKG_CONFIG} --modversion ${pc})
+            ${PKG_CONFIG} ${pc_args} --modversion ${pc})
         string(STRIP "${run_out}" modversion)
         if(NOT modversion STREQUAL VERSION)
             message(FATAL_ERROR "${pc}.pc says version ${modversion}, expected ${VERSION}")
         endif()
         run_checked("pkg-config --cflags --libs ${pc}" ${run_timeout}
-            ${PKG_CONFIG} --cflags --libs ${pc})
+            ${PKG_CONFIG} ${pc_args} --cflags --libs ${pc})
         string(STRIP "${run_out}" flags)
         message(STATUS "pkg-config --cflags --libs ${pc}: ${flags}")
         separate_arguments(flags UNIX_COMMAND "${flags}")
