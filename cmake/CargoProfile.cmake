@@ -13,6 +13,7 @@
 #   Release        -> release             (optimised, fat LTO, symbols stripped)
 #   RelWithDebInfo -> release-debuginfo   (release with debug info, split off at install)
 #   MinSizeRel     -> release-small       (release with opt-level "s")
+#   (none)         -> release             (a parent project that sets no type)
 # CARGO_PROFILE, when set, overrides the mapping with any profile Cargo.toml
 # defines (or cargo's built-in dev, release, test, bench).
 
@@ -79,6 +80,11 @@ function(sack_tcp_cargo_profile cargo_toml out_profile out_dir)
         endif()
     else()
         set(type "${CMAKE_BUILD_TYPE}")
+        if(type STREQUAL "")
+            # No build type (a parent project that sets none): the
+            # optimised library, as for Release.
+            set(type Release)
+        endif()
         if(NOT DEFINED SACK_TCP_PROFILE_${type})
             message(FATAL_ERROR
                 "sack_tcp: CMAKE_BUILD_TYPE '${type}' has no cargo profile. Use "
