@@ -3,13 +3,17 @@
 #   EXPECT       a regular expression the error message must match
 #   ARGS         extra arguments for cmake (|-separated)
 #   ENV          optional environment settings (|-separated NAME=VALUE)
+#   RUN_CMAKE    optional: another cmake to configure with (an old one)
 cmake_minimum_required(VERSION 3.16)
 string(REPLACE "|" ";" ARGS "${ARGS}")
 string(REPLACE "|" ";" ENV "${ENV}")
 set(build "${WORK_DIR}/configure-${NAME}")
 file(REMOVE_RECURSE "${build}")
+if(NOT RUN_CMAKE)
+    set(RUN_CMAKE "${CMAKE_COMMAND}")
+endif()
 execute_process(
-    COMMAND ${CMAKE_COMMAND} -E env ${ENV} ${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${build}" ${ARGS}
+    COMMAND ${CMAKE_COMMAND} -E env ${ENV} ${RUN_CMAKE} -S "${SOURCE_DIR}" -B "${build}" ${ARGS}
     RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 120)
 file(REMOVE_RECURSE "${build}")
 if(rc EQUAL 0)
