@@ -173,15 +173,21 @@ def _drop_function(xml, name):
     return re.sub(r"\s*<elf-symbol name='%s'[^>]*/>" % name, "", xml)
 
 
-def _drop_last_option(xml, old_size_bits=None):
-    """The options struct without its last field (idle_timeout_ms, at bit
-    1824): an older layout. With old_size_bits, that layout's sizeof."""
-    xml = re.sub(r"\s*<data-member access='public' layout-offset-in-bits='\d+'>\s*"
-                 r"<var-decl name='idle_timeout_ms'[^>]*/>\s*</data-member>", "", xml)
-    if old_size_bits is not None:
-        xml = re.sub(r"(<class-decl name='sack_tcp_options' size-in-bits=')\d+'",
-                     r"\g<1>%d'" % old_size_bits, xml, count=1)
-    return xml
+def _set_options_size(xml, bits):
+    return re.sub(r"(<class-decl name='(?:[\w:]*::)?sack_tcp_options' size-in-bits=')\d+'",
+                  r"\g<1>%d'" % bits, xml, count=1)
+
+
+def _add_tail_field(xml, offset):
+    """A u32 field 'probe_tail' added to sack_tcp_options at bit offset."""
+    m = re.search(r"<var-decl name='handshake_timeout_ms' type-id='([^']+)'", xml)
+    if not m:
+        return xml
+    member = ("<data-member access='public' layout-offset-in-bits='%d'>"
+              "<var-decl name='probe_tail' type-id='%s' visibility='default'/></data-member>"
+              % (offset, m.group(1)))
+    return re.sub(r"(<class-decl name='(?:[\w:]*::)?sack_tcp_options' .*?)(\s*</class-decl>)",
+                  lambda mm: mm.group(1) + member + mm.group(2), xml, count=1, flags=re.S)
 
 
 def _move_port(xml):
@@ -208,14 +214,15 @@ def selftest(lib):
             # (name, old ABI, new ABI, must pass)
             ("unchanged", xml, xml, True),
             ("function added", _drop_function(xml, "sack_tcp_wait_live_handles"), xml, True),
-            # A field appended at or after the old sizeof: old callers pass a
-            # smaller struct_size and never reach it.
-            ("options field appended", _drop_last_option(xml, 1824), xml, True),
-            # A field placed in the old layout's tail padding (same sizeof):
-            # an old caller's struct_size covers those bytes, so the library
-            # would read the caller's padding as the new field (DESIGN.md,
-            # "Versioned structs").
-            ("options field in tail padding", _drop_last_option(xml), xml, False),
+            # The published layout against today's: every field added since
+            # the first layout is an addition (what abi.check sees).
+            ("options fields appended", published(xml), xml, True),
+            # A field placed in the first layout's tail padding (its C sizeof
+            # is 1856 bits, its last field ends at 1824): an old caller's
+            # struct_size covers those bytes, so the library would read the
+            # caller's padding as the new field (DESIGN.md, "Versioned structs").
+            ("options field in tail padding", _set_options_size(published(xml), 1856),
+             _set_options_size(_add_tail_field(published(xml), 1824), 1856), False),
             ("function removed", xml, _drop_function(xml, "sack_tcp_abort"), False),
             ("options field moved", xml, _move_port(xml), False),
             ("return type changed", xml, _change_send_return(xml), False),
