@@ -208,14 +208,29 @@
  */
 #define SACK_TCP_LOG_OFF 0
 
+/**
+ * Log level: errors only.
+ */
 #define SACK_TCP_LOG_ERROR 1
 
+/**
+ * Log level: warnings and errors.
+ */
 #define SACK_TCP_LOG_WARN 2
 
+/**
+ * Log level: information, warnings and errors.
+ */
 #define SACK_TCP_LOG_INFO 3
 
+/**
+ * Log level: debugging records and everything more severe.
+ */
 #define SACK_TCP_LOG_DEBUG 4
 
+/**
+ * Log level: every record.
+ */
 #define SACK_TCP_LOG_TRACE 5
 
 /**
@@ -489,11 +504,29 @@ typedef struct {
      * in milliseconds, before the connection is dropped (0 = 10000).
      */
     uint32_t close_timeout_ms;
+    /**
+     * The connect callback (see `sack_tcp_connect_cb`); NULL for none.
+     */
     sack_tcp_connect_cb on_connect;
+    /**
+     * The ready callback (see `sack_tcp_ready_cb`); NULL for none.
+     */
     sack_tcp_ready_cb on_ready;
+    /**
+     * The message callback (see `sack_tcp_message_cb`); NULL for none.
+     */
     sack_tcp_message_cb on_message;
+    /**
+     * The close callback (see `sack_tcp_close_cb`); NULL for none.
+     */
     sack_tcp_close_cb on_close;
+    /**
+     * The error callback (see `sack_tcp_error_cb`); NULL for none.
+     */
     sack_tcp_error_cb on_error;
+    /**
+     * The drain callback (see `sack_tcp_drain_cb`); NULL for none.
+     */
     sack_tcp_drain_cb on_drain;
     /**
      * Passed to every callback of this socket (and, for a listener, of the
@@ -538,6 +571,9 @@ typedef struct {
      * (SNI): `hosts_count` entries. Copied during `sack_tcp_open`.
      */
     const sack_tcp_tls_host *hosts;
+    /**
+     * The number of entries at `hosts` (0 with `hosts` NULL).
+     */
     size_t hosts_count;
     /**
      * Server: decide per connection, from its first bytes, between TLS and

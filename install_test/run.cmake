@@ -5,7 +5,16 @@
 #   PREFIX     the install prefix (inside the build tree)
 #   WORK_DIR, SOURCE_DIR, LIBDIR, INCLUDEDIR, VERSION, SONAME, REALNAME,
 #   HEADER, READELF, PKG_CONFIG, CC, GENERATOR, MAKE_PROGRAM
+#   WERROR     ON: the consumer's warnings are errors (SACK_TCP_WERROR)
+#   RELOCATED  ON: the .pc files name another prefix (a package unpacked
+#              into a scratch root); pkg-config is told PREFIX with
+#              --define-variable and searches only PREFIX's .pc files
 cmake_minimum_required(VERSION 3.16)
+
+set(warnings -Wall -Wextra)
+if(WERROR)
+    list(APPEND warnings -Werror)
+endif()
 
 # Every step that runs something is bounded in time.
 set(build_timeout 240)
@@ -128,6 +137,7 @@ elseif(STEP STREQUAL "find_package")
         -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
         -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF
         -DSACK_TCP_EXPECTED_VERSION=${VERSION}
+        -DWERROR=${WERROR}
         -DSACK_TCP_EXPECTED_DIR=${libdir}/cmake/sack_tcp)
     message(STATUS "${run_out}")
     run_checked("consumer build" ${build_timeout} ${CMAKE_COMMAND} --build "${build}")
@@ -144,15 +154,22 @@ elseif(STEP STREQUAL "pkg_config")
     file(REMOVE_RECURSE "${build}")
     file(MAKE_DIRECTORY "${build}")
     set(ENV{PKG_CONFIG_PATH} "${libdir}/pkgconfig")
+    set(pc_args "")
+    if(RELOCATED)
+        # Only this root's .pc files, with their prefix moved into the root.
+        set(ENV{PKG_CONFIG_LIBDIR} "${libdir}/pkgconfig")
+        set(ENV{PKG_CONFIG_PATH} "")
+        set(pc_args "--define-variable=prefix=${PREFIX}")
+    endif()
     foreach(pc sack_tcp sack_tcp-static)
         run_checked("pkg-config --modversion ${pc}" ${run_timeout}
-            ${PKG_CONFIG} --modversion ${pc})
+            ${PKG_CONFIG} ${pc_args} --modversion ${pc})
         string(STRIP "${run_out}" modversion)
         if(NOT modversion STREQUAL VERSION)
             message(FATAL_ERROR "${pc}.pc says version ${modversion}, expected ${VERSION}")
         endif()
         run_checked("pkg-config --cflags --libs ${pc}" ${run_timeout}
-            ${PKG_CONFIG} --cflags --libs ${pc})
+            ${PKG_CONFIG} ${pc_args} --cflags --libs ${pc})
         string(STRIP "${run_out}" flags)
         message(STATUS "pkg-config --cflags --libs ${pc}: ${flags}")
         separate_arguments(flags UNIX_COMMAND "${flags}")
@@ -165,7 +182,7 @@ elseif(STEP STREQUAL "pkg_config")
         endif()
         # As a user would: cc main.c $(pkg-config --cflags --libs sack_tcp)
         run_checked("cc with ${pc}.pc" ${build_timeout}
-            ${CC} -Wall -Wextra -Werror "${SOURCE_DIR}/consumer/main.c" ${flags} -o "${exe}")
+            ${CC} ${warnings} "${SOURCE_DIR}/consumer/main.c" ${flags} -o "${exe}")
         run_consumer("pkg-config ${linkage}" "${exe}" ${linkage} "LD_LIBRARY_PATH=${libdir}")
     endforeach()
 

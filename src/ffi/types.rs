@@ -267,11 +267,17 @@ pub struct sack_tcp_options {
     /// How long a graceful close may take to flush and see the peer's FIN,
     /// in milliseconds, before the connection is dropped (0 = 10000).
     pub close_timeout_ms: u32,
+    /// The connect callback (see `sack_tcp_connect_cb`); NULL for none.
     pub on_connect: sack_tcp_connect_cb,
+    /// The ready callback (see `sack_tcp_ready_cb`); NULL for none.
     pub on_ready: sack_tcp_ready_cb,
+    /// The message callback (see `sack_tcp_message_cb`); NULL for none.
     pub on_message: sack_tcp_message_cb,
+    /// The close callback (see `sack_tcp_close_cb`); NULL for none.
     pub on_close: sack_tcp_close_cb,
+    /// The error callback (see `sack_tcp_error_cb`); NULL for none.
     pub on_error: sack_tcp_error_cb,
+    /// The drain callback (see `sack_tcp_drain_cb`); NULL for none.
     pub on_drain: sack_tcp_drain_cb,
     /// Passed to every callback of this socket (and, for a listener, of the
     /// connections it accepts, until they replace it).
@@ -302,6 +308,7 @@ pub struct sack_tcp_options {
     /// Server: more certificates, chosen by the name the client asks for
     /// (SNI): `hosts_count` entries. Copied during `sack_tcp_open`.
     pub hosts: *const sack_tcp_tls_host,
+    /// The number of entries at `hosts` (0 with `hosts` NULL).
     pub hosts_count: usize,
     /// Server: decide per connection, from its first bytes, between TLS and
     /// plain TCP, so one port serves both. A client that sends nothing for
@@ -427,8 +434,13 @@ pub type sack_tcp_log_cb = Option<
 /// Log levels, most severe first; a callback set with level L gets records
 /// of level L and more severe.
 pub const SACK_TCP_LOG_OFF: i32 = 0;
+/// Log level: errors only.
 pub const SACK_TCP_LOG_ERROR: i32 = 1;
+/// Log level: warnings and errors.
 pub const SACK_TCP_LOG_WARN: i32 = 2;
+/// Log level: information, warnings and errors.
 pub const SACK_TCP_LOG_INFO: i32 = 3;
+/// Log level: debugging records and everything more severe.
 pub const SACK_TCP_LOG_DEBUG: i32 = 4;
+/// Log level: every record.
 pub const SACK_TCP_LOG_TRACE: i32 = 5;

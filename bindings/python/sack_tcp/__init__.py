@@ -26,6 +26,7 @@ import atexit
 import builtins
 import ctypes
 import itertools
+import logging
 import os
 import sys
 import threading
@@ -50,7 +51,9 @@ CALLBACK_NAMES = ("on_connect", "on_ready", "on_message", "on_close", "on_error"
 __all__ = [
     "Error", "Socket", "open", "listen", "connect", "shutdown", "live_handles",
     "runtime_start", "strerror", "error_name", "last_error_message", "NO_LIMIT",
-    "LibraryLayoutError", "LibraryNotFoundError",
+    "LibraryLayoutError", "LibraryNotFoundError", "wait_live_handles", "version",
+    "version_string", "dispatch", "event_fd", "attach_asyncio", "detach_asyncio",
+    "set_log_callback", "log_to_logging", "library_path", "library_origin",
 ] + sorted(_ffi.CONSTANTS)
 
 
@@ -293,6 +296,7 @@ _INT_OPTIONS = {
     "connect_timeout_ms": (0, (1 << 32) - 1),
     "close_timeout_ms": (0, (1 << 32) - 1),
     "handshake_timeout_ms": (0, (1 << 32) - 1),
+    "idle_timeout_ms": (0, (1 << 32) - 1),
     "read_buffer_size": (0, NO_LIMIT),
     "send_queue_limit": (0, NO_LIMIT),
     "send_queue_low_mark": (0, NO_LIMIT),
@@ -728,12 +732,144 @@ def connect(to_address, **options):
 # Runtime
 # --------------------------------------------------------------------------
 
-def runtime_start(worker_threads=0):
+def runtime_start(worker_threads=0, delivery_mode=None, queued=False):
     """Start the runtime with ``worker_threads`` threads (0 = one per CPU).
-    Optional; raises Error(ERR_INVALID_ARGUMENT) if it is already running."""
+    ``queued=True`` (or ``delivery_mode=DELIVERY_QUEUED``) makes callbacks
+    wait until your thread calls :func:`dispatch`; :func:`event_fd` is then
+    readable while any wait (for ``selectors``, or asyncio through
+    :func:`attach_asyncio`). Optional; raises Error(ERR_INVALID_ARGUMENT) if
+    the runtime is already running."""
     o = _ffi.runtime_options_init()
     o.worker_threads = int(worker_threads)
+    if delivery_mode is None:
+        delivery_mode = _ffi.SACK_TCP_DELIVERY_QUEUED if queued else _ffi.SACK_TCP_DELIVERY_THREADS
+    o.delivery_mode = int(delivery_mode)
     _check(_ffi.sack_tcp_runtime_start(ctypes.byref(o)))
+
+
+def dispatch(max_events=0):
+    """Queued delivery: run up to ``max_events`` waiting callbacks (0 = all
+    that wait) on this thread; returns how many ran. Never blocks.
+    Error(ERR_NOT_APPLICABLE) in the threaded mode."""
+    if max_events <= 0:
+        max_events = NO_LIMIT
+    n = ctypes.c_size_t(0)
+    _check(_ffi.sack_tcp_dispatch(max_events, ctypes.byref(n)))
+    return n.value
+
+
+def event_fd():
+    """Queued delivery: a file descriptor that is readable while callbacks
+    wait for :func:`dispatch`. Register it with ``selectors`` or
+    ``loop.add_reader``; never read or close it."""
+    fd = ctypes.c_int32(-1)
+    _check(_ffi.sack_tcp_get_event_fd(ctypes.byref(fd)))
+    return fd.value
+
+
+def attach_asyncio(loop=None):
+    """Queued delivery inside an asyncio loop: ``loop.add_reader(event_fd(),
+    dispatch)``, so callbacks run on the loop's thread. Returns the fd.
+    Start the runtime with ``runtime_start(queued=True)`` first."""
+    if loop is None:
+        import asyncio
+        loop = asyncio.get_event_loop()
+    fd = event_fd()
+    loop.add_reader(fd, dispatch)
+    return fd
+
+
+def detach_asyncio(loop=None):
+    """Undo :func:`attach_asyncio`."""
+    if loop is None:
+        import asyncio
+        loop = asyncio.get_event_loop()
+    loop.remove_reader(event_fd())
+
+
+def wait_live_handles(target=0, timeout=5.0):
+    """Wait (GIL released) until at most ``target`` socket objects are alive,
+    up to ``timeout`` seconds; returns the count then."""
+    return _ffi.sack_tcp_wait_live_handles(int(target), int(max(0.0, timeout) * 1000))
+
+
+def version():
+    """The library's version number, MAJOR * 10000 + MINOR * 100 + PATCH."""
+    return _ffi.sack_tcp_version()
+
+
+def version_string():
+    """The library's version, e.g. "0.1.0"."""
+    return _text(_ffi.sack_tcp_version_string())
+
+
+# --------------------------------------------------------------------------
+# Logging
+# --------------------------------------------------------------------------
+
+_LEVELS_TO_PY = {
+    _ffi.SACK_TCP_LOG_ERROR: logging.ERROR,
+    _ffi.SACK_TCP_LOG_WARN: logging.WARNING,
+    _ffi.SACK_TCP_LOG_INFO: logging.INFO,
+    _ffi.SACK_TCP_LOG_DEBUG: logging.DEBUG,
+    _ffi.SACK_TCP_LOG_TRACE: 5,  # below DEBUG, as some libraries do
+}
+_log_state = types.SimpleNamespace(callback=None, c_callback=None)
+
+
+def _t_log(user_data, level, target, message):
+    try:
+        cb = _log_state.callback
+        if cb is not None:
+            cb(level, _text(target), _text(message))
+    except BaseException as e:  # noqa: BLE001 - nothing may escape into C
+        _report(None, "log", e)
+
+
+# One C function pointer for the process, never freed.
+_LOG_TRAMPOLINE = _ffi.sack_tcp_log_cb(_t_log)
+
+
+def set_log_callback(callback, max_level=_ffi.SACK_TCP_LOG_INFO):
+    """Send the library's log records (and rustls') of ``max_level``
+    (a LOG_* constant) and more severe to ``callback(level, target, message)``,
+    called on whichever thread logs. ``None`` (or LOG_OFF) turns logging off."""
+    if callback is None or max_level == _ffi.SACK_TCP_LOG_OFF:
+        _check(_ffi.sack_tcp_set_log_callback(_ffi.sack_tcp_log_cb(), None, _ffi.SACK_TCP_LOG_OFF))
+        _log_state.callback = None
+        return
+    if not callable(callback):
+        raise TypeError("callback must be callable")
+    _log_state.callback = callback
+    _check(_ffi.sack_tcp_set_log_callback(_LOG_TRAMPOLINE, None, int(max_level)))
+
+
+def log_to_logging(logger="sack_tcp", max_level=None):
+    """Route the library's records into Python's ``logging``: a record with
+    target ``t`` goes to the logger ``<logger>.<t>`` (``::`` becomes ``.``)
+    at the matching level (TRACE is level 5). ``max_level`` defaults to
+    what the logger would let through. Returns the base logger."""
+    base = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger)
+    if max_level is None:
+        eff = base.getEffectiveLevel()
+        if eff <= 5:
+            max_level = _ffi.SACK_TCP_LOG_TRACE
+        elif eff <= logging.DEBUG:
+            max_level = _ffi.SACK_TCP_LOG_DEBUG
+        elif eff <= logging.INFO:
+            max_level = _ffi.SACK_TCP_LOG_INFO
+        elif eff <= logging.WARNING:
+            max_level = _ffi.SACK_TCP_LOG_WARN
+        else:
+            max_level = _ffi.SACK_TCP_LOG_ERROR
+
+    def forward(level, target, message):
+        name = target.replace("::", ".") if target else ""
+        log = base.getChild(name) if name else base
+        log.log(_LEVELS_TO_PY.get(level, logging.INFO), "%s", message)
+
+    set_log_callback(forward, max_level)
+    return base
 
 
 def shutdown():
@@ -752,9 +888,62 @@ def live_handles():
 def _at_exit():
     # Callbacks must not reach an interpreter that is being torn down.
     try:
+        _ffi.sack_tcp_set_log_callback(_ffi.sack_tcp_log_cb(), None, _ffi.SACK_TCP_LOG_OFF)
         _ffi.sack_tcp_shutdown()
     except BaseException:  # noqa: BLE001
         pass
 
 
 atexit.register(_at_exit)
+
+
+#: Where the loaded library came from; see sack_tcp._ffi.
+library_path = _ffi.library_path
+library_origin = _ffi.library_origin
+
+#: Every function of include/sack_tcp.h and the Python API that exposes it
+#: (tests/test_coverage.py fails when the header gains one missing here).
+C_API_COVERAGE = {
+    "sack_tcp_runtime_options_init_sized": "runtime_start",
+    "sack_tcp_runtime_start": "runtime_start",
+    "sack_tcp_shutdown": "shutdown",
+    "sack_tcp_wait_live_handles": "wait_live_handles",
+    "sack_tcp_version": "version",
+    "sack_tcp_version_string": "version_string",
+    "sack_tcp_dispatch": "dispatch",
+    "sack_tcp_get_event_fd": "event_fd",
+    "sack_tcp_live_handles": "live_handles",
+    "sack_tcp_strerror": "strerror",
+    "sack_tcp_error_name": "error_name",
+    "sack_tcp_last_error_message": "last_error_message",
+    "sack_tcp_set_log_callback": "set_log_callback",
+    "sack_tcp_options_init_sized": "open",
+    "sack_tcp_open": "open",
+    "sack_tcp_send": "Socket.send",
+    "sack_tcp_close": "Socket.close",
+    "sack_tcp_abort": "Socket.abort",
+    "sack_tcp_retain": "Socket",  # the binding's own reference handling
+    "sack_tcp_free": "Socket",
+    "sack_tcp_on_connect": "Socket.on_connect",
+    "sack_tcp_on_ready": "Socket.on_ready",
+    "sack_tcp_on_message": "Socket.on_message",
+    "sack_tcp_on_close": "Socket.on_close",
+    "sack_tcp_on_error": "Socket.on_error",
+    "sack_tcp_on_drain": "Socket.on_drain",
+    "sack_tcp_set_user_data": "Socket",
+    "sack_tcp_get_user_data": "Socket",
+    "sack_tcp_set_read_strings": "Socket.read_strings",
+    "sack_tcp_get_read_strings": "Socket.read_strings",
+    "sack_tcp_get_queued_bytes": "Socket.queued_bytes",
+    "sack_tcp_is_listener": "Socket.is_listener",
+    "sack_tcp_get_local_address": "Socket.local_address",
+    "sack_tcp_get_local_port": "Socket.local_port",
+    "sack_tcp_get_remote_address": "Socket.remote_address",
+    "sack_tcp_get_remote_port": "Socket.remote_port",
+    "sack_tcp_get_ports": "Socket.ports",
+    "sack_tcp_add_cert": "Socket.add_cert",
+    "sack_tcp_set_ssl": "Socket.set_ssl",
+    "sack_tcp_get_ssl": "Socket.secure",
+    "sack_tcp_set_allow_ssl_fallback": "Socket.allow_ssl_fallback",
+    "sack_tcp_get_alpn": "Socket.alpn",
+}

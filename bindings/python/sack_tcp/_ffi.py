@@ -9,12 +9,18 @@ raw calls.
 Loading order for the shared library:
 
 1. ``$SACK_TCP_LIB``: a path to the library file (or to a directory that
-   holds it);
-2. ``target/debug`` then ``target/release`` of the repository this file
-   sits in (``bindings/python/sack_tcp/_ffi.py`` -> repo root three levels
-   up), accepting ``libsack_tcp.so``, ``libsack_tcp.so.<N>...``,
-   ``libsack_tcp.dylib`` and ``sack_tcp.dll``;
-3. the system, through ``ctypes.util.find_library("sack_tcp")``.
+   holds it); if it fails to load, the import fails;
+2. the library shipped inside this package (``sack_tcp/libsack_tcp.so``,
+   put there by ``pip install bindings/python``, built by cargo in release
+   mode);
+3. in a checkout, ``target/release`` then ``target/debug`` of the
+   repository this file sits in (``bindings/python/sack_tcp/_ffi.py`` ->
+   repo root three levels up): the optimised build first. ``library_path``
+   and ``library_origin`` say which was loaded;
+4. the system, through ``ctypes.util.find_library("sack_tcp")``.
+
+Each place accepts ``libsack_tcp.so``, ``libsack_tcp.so.<N>...``,
+``libsack_tcp.dylib`` and ``sack_tcp.dll``.
 
 The library is loaded with ``ctypes.CDLL``, which releases the GIL around
 every foreign call; callbacks (CFUNCTYPE) take the GIL themselves when the
@@ -65,6 +71,16 @@ SACK_TCP_ADDRESS_MAX = 64
 SACK_TCP_CLIENT_AUTH_NONE = 0
 SACK_TCP_CLIENT_AUTH_REQUEST = 1
 SACK_TCP_CLIENT_AUTH_REQUIRE = 2
+
+SACK_TCP_DELIVERY_THREADS = 0
+SACK_TCP_DELIVERY_QUEUED = 1
+
+SACK_TCP_LOG_OFF = 0
+SACK_TCP_LOG_ERROR = 1
+SACK_TCP_LOG_WARN = 2
+SACK_TCP_LOG_INFO = 3
+SACK_TCP_LOG_DEBUG = 4
+SACK_TCP_LOG_TRACE = 5
 
 SACK_TCP_OK = 0
 SACK_TCP_ERR_INVALID_ARGUMENT = -1
@@ -134,12 +150,17 @@ sack_tcp_error_cb = CFUNCTYPE(
 )
 # typedef void (*sack_tcp_drain_cb)(void *user_data, sack_tcp *socket);
 sack_tcp_drain_cb = CFUNCTYPE(None, c_void_p, sack_tcp_p)
+# typedef void (*sack_tcp_log_cb)(void *user_data, int32_t level,
+#                                 const char *target, const char *message);
+# Strings as c_void_p, decoded by the binding (never NULL per the header).
+sack_tcp_log_cb = CFUNCTYPE(None, c_void_p, c_int32, c_void_p, c_void_p)
 
 
 class sack_tcp_runtime_options(Structure):
     _fields_ = [
         ("struct_size", c_size_t),
         ("worker_threads", c_uint32),
+        ("delivery_mode", c_int32),
     ]
 
 
@@ -194,6 +215,7 @@ class sack_tcp_options(Structure):
         ("client_auth", c_int32),
         ("alpn", c_char_p),
         ("handshake_timeout_ms", c_uint32),
+        ("idle_timeout_ms", c_uint32),
     ]
 
 
@@ -201,7 +223,8 @@ class sack_tcp_options(Structure):
 # Loading
 # --------------------------------------------------------------------------
 
-_REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_REPO_ROOT = os.path.abspath(os.path.join(_PACKAGE_DIR, "..", "..", ".."))
 _NAMES = ("libsack_tcp.so", "libsack_tcp.so.*", "libsack_tcp.dylib", "libsack_tcp.*.dylib",
           "sack_tcp.dll")
 
@@ -211,43 +234,61 @@ def _candidates_in(directory):
     for pattern in _NAMES:
         # Exact names first, then versioned ones, shortest (least specific) first.
         found.extend(sorted(glob.glob(os.path.join(directory, pattern)), key=len))
-    return [f for f in found if os.path.isfile(f)]
+    return [f for f in found if os.path.isfile(f) and not f.endswith(".debug")]
+
+
+def library_candidates_with_origin():
+    """(path, origin) pairs in the order tried; origin is one of "SACK_TCP_LIB",
+    "package", "checkout release build", "checkout debug build", "system"."""
+    out = []
+    env = os.environ.get("SACK_TCP_LIB")
+    if env:
+        paths = _candidates_in(env) if os.path.isdir(env) else [env]
+        out.extend((p, "SACK_TCP_LIB") for p in paths)
+        return out  # an explicit choice: nothing else is tried
+    out.extend((p, "package") for p in _candidates_in(_PACKAGE_DIR))
+    if os.path.isfile(os.path.join(_REPO_ROOT, "Cargo.toml")):
+        # A checkout: the optimised build first, the debug one after it.
+        for profile, origin in (("release", "checkout release build"),
+                                ("debug", "checkout debug build")):
+            out.extend((p, origin)
+                       for p in _candidates_in(os.path.join(_REPO_ROOT, "target", profile)))
+    system = ctypes.util.find_library("sack_tcp")
+    if system:
+        out.append((system, "system"))
+    return out
 
 
 def library_candidates():
     """The paths tried, in order (the last entry may be a bare name for the
     system loader)."""
-    out = []
-    env = os.environ.get("SACK_TCP_LIB")
-    if env:
-        out.extend(_candidates_in(env) if os.path.isdir(env) else [env])
-    for profile in ("debug", "release"):
-        out.extend(_candidates_in(os.path.join(_REPO_ROOT, "target", profile)))
-    system = ctypes.util.find_library("sack_tcp")
-    if system:
-        out.append(system)
-    return out
+    return [p for p, _ in library_candidates_with_origin()]
 
 
 def _load():
     errors = []
     env = os.environ.get("SACK_TCP_LIB")
-    for path in library_candidates():
+    for path, origin in library_candidates_with_origin():
         try:
-            return ctypes.CDLL(path), path
+            return ctypes.CDLL(path), path, origin
         except OSError as e:
             errors.append(f"{path}: {e}")
-            if env and path == env:
+            if env:
                 # An explicit choice that fails is an error, not a hint.
                 raise LibraryNotFoundError(f"SACK_TCP_LIB={env!r} could not be loaded: {e}")
+    if env:
+        raise LibraryNotFoundError(f"SACK_TCP_LIB={env!r}: no sack_tcp library there")
     detail = "; ".join(errors) if errors else "no candidate found"
     raise LibraryNotFoundError(
-        "libsack_tcp not found (set SACK_TCP_LIB, or run `cargo build` in "
-        f"{_REPO_ROOT}): {detail}"
+        "libsack_tcp not found: install the package with `pip install bindings/python` "
+        f"(it builds and ships the library), set SACK_TCP_LIB, or run `cargo build --release` "
+        f"in {_REPO_ROOT}: {detail}"
     )
 
 
-lib, library_path = _load()
+#: ``lib`` the loaded library, ``library_path`` its file, ``library_origin``
+#: where it came from ("package", "checkout release build", ...).
+lib, library_path, library_origin = _load()
 
 _R = sack_tcp_result
 _SIGNATURES = {
@@ -255,6 +296,12 @@ _SIGNATURES = {
     "sack_tcp_runtime_options_init_sized": (_R, [POINTER(sack_tcp_runtime_options), c_size_t]),
     "sack_tcp_runtime_start": (_R, [POINTER(sack_tcp_runtime_options)]),
     "sack_tcp_shutdown": (_R, []),
+    "sack_tcp_wait_live_handles": (c_size_t, [c_size_t, c_uint32]),
+    "sack_tcp_version": (c_uint32, []),
+    "sack_tcp_version_string": (c_char_p, []),
+    "sack_tcp_dispatch": (_R, [c_size_t, POINTER(c_size_t)]),
+    "sack_tcp_get_event_fd": (_R, [POINTER(c_int32)]),
+    "sack_tcp_set_log_callback": (_R, [sack_tcp_log_cb, c_void_p, c_int32]),
     "sack_tcp_live_handles": (c_size_t, []),
     "sack_tcp_strerror": (c_char_p, [_R]),
     "sack_tcp_error_name": (c_char_p, [_R]),
@@ -347,7 +394,8 @@ def runtime_options_init():
 
 __all__ = sorted(
     [n for n in globals() if n.startswith(("sack_tcp", "SACK_TCP_"))]
-    + ["lib", "library_path", "library_candidates", "options_init", "runtime_options_init",
+    + ["lib", "library_path", "library_origin", "library_candidates",
+       "library_candidates_with_origin", "options_init", "runtime_options_init",
        "LibraryLayoutError", "LibraryNotFoundError", "CONSTANTS"]
 )
 

@@ -16,10 +16,7 @@ import tempfile
 import threading
 import unittest
 
-HERE = pathlib.Path(__file__).resolve().parent
-PY_ROOT = HERE.parent
-REPO = PY_ROOT.parent.parent
-sys.path.insert(0, str(PY_ROOT))
+from _bootstrap import CHILD_CWD, HERE, PY_ROOT, REPO  # noqa: E402,F401  (puts sack_tcp on sys.path)
 
 import sack_tcp  # noqa: E402
 from sack_tcp import _ffi  # noqa: E402
@@ -182,14 +179,14 @@ class TestLayout(SackTcpTestCase):
 
     def test_bad_library_path_is_an_import_error(self):
         env = dict(os.environ, SACK_TCP_LIB="/nonexistent/libsack_tcp.so")
-        r = subprocess.run([sys.executable, "-c", "import sack_tcp"], cwd=str(PY_ROOT), env=env,
+        r = subprocess.run([sys.executable, "-c", "import sack_tcp"], cwd=CHILD_CWD, env=env,
                            capture_output=True, text=True, timeout=60)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("LibraryNotFoundError", r.stderr)
         env["SACK_TCP_LIB"] = _ffi.library_path
         r = subprocess.run([sys.executable, "-c",
                             "import sack_tcp, sys; sys.exit(sack_tcp.live_handles())"],
-                           cwd=str(PY_ROOT), env=env, capture_output=True, text=True, timeout=60)
+                           cwd=CHILD_CWD, env=env, capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
 
 

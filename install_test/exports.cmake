@@ -1,0 +1,51 @@
+# The shared library's symbol surface: every defined dynamic symbol is one
+# of the header's sack_tcp_* functions, and every function the header
+# declares is exported. cmake -P with NM, LIB (the .so), HEADER.
+cmake_minimum_required(VERSION 3.16)
+
+execute_process(COMMAND ${NM} -D --defined-only "${LIB}"
+    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "nm -D ${LIB} failed: ${err}")
+endif()
+string(REPLACE "\n" ";" lines "${out}")
+set(exported "")
+set(foreign "")
+foreach(line IN LISTS lines)
+    if(line MATCHES "^[0-9a-fA-F]* *[A-Za-z] ([^ ]+)$")
+        set(name "${CMAKE_MATCH_1}")
+        if(name MATCHES "^sack_tcp_[a-z0-9_]+$")
+            list(APPEND exported "${name}")
+        else()
+            list(APPEND foreign "${line}")
+        endif()
+    endif()
+endforeach()
+if(foreign)
+    string(REPLACE ";" "\n  " foreign "${foreign}")
+    message(FATAL_ERROR "${LIB} exports symbols that are not sack_tcp_*:\n  ${foreign}")
+endif()
+
+# The header's function declarations: "type name(" at the start of a line
+# outside comments.
+file(STRINGS "${HEADER}" decls REGEX "^[A-Za-z_][A-Za-z0-9_ ]*[ *]sack_tcp_[a-z0-9_]+\\(")
+set(declared "")
+foreach(d IN LISTS decls)
+    string(REGEX MATCH "sack_tcp_[a-z0-9_]+\\(" name "${d}")
+    string(REPLACE "(" "" name "${name}")
+    list(APPEND declared "${name}")
+endforeach()
+list(REMOVE_DUPLICATES declared)
+list(SORT declared)
+list(REMOVE_DUPLICATES exported)
+list(SORT exported)
+if(NOT declared STREQUAL exported)
+    set(only_h "${declared}")
+    list(REMOVE_ITEM only_h ${exported})
+    set(only_so "${exported}")
+    list(REMOVE_ITEM only_so ${declared})
+    message(FATAL_ERROR "header and library differ: declared, not exported: [${only_h}]; "
+                        "exported, not declared: [${only_so}]")
+endif()
+list(LENGTH exported n)
+message(STATUS "${LIB}: exports exactly the header's ${n} sack_tcp_* functions")
