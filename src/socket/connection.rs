@@ -121,6 +121,13 @@ impl ConnState {
             || matches!(self.phase, Phase::Closing | Phase::Closed)
     }
 
+    /// Drain is owed once the queue is above the low mark.
+    pub(super) fn arm_drain_if_queued(&mut self, settings: &ConnSettings) {
+        if self.queued() > settings.send_queue_low_mark {
+            self.drain_armed = true;
+        }
+    }
+
     /// The one place that decides whether drain fires, whichever path
     /// emptied the queue (a flush, records rustls held until the handshake
     /// or a corked pass ended, a STARTTLS pump): true once the queue is at
@@ -266,8 +273,10 @@ impl Connection {
                 }
             }
         }
-        if st.queued() > self.settings.send_queue_low_mark {
-            st.drain_armed = true;
+        if !st.corked {
+            // While corked the bytes are only held for one write at the end
+            // of the pass, which arms drain if they do not all go out.
+            st.arm_drain_if_queued(&self.settings);
         }
         let pause_above = self.settings.pause_reads_above;
         if pause_above != 0 && st.queued() > pause_above {

@@ -16,7 +16,7 @@ C library (ctypes; nothing to compile).
 Threads: every callback runs on one of the library's worker threads (ctypes
 takes the GIL for it), never on the thread that opened the socket. For one
 socket callbacks never overlap and come in order (client: connect, ready,
-message..., drain..., error?, close). ``close`` is the last one; after it
+message..., drain..., end?, error?, close). ``close`` is the last one; after it
 the binding releases the C handle.
 
 See README.md next to this package for the full story.
@@ -46,7 +46,8 @@ del _name, _value
 #: ``send_queue_limit=NO_LIMIT`` lifts the send queue's byte limit (SIZE_MAX).
 NO_LIMIT = (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1
 
-CALLBACK_NAMES = ("on_connect", "on_ready", "on_message", "on_close", "on_error", "on_drain")
+CALLBACK_NAMES = ("on_connect", "on_ready", "on_message", "on_close", "on_error", "on_drain",
+                  "on_end")
 
 __all__ = [
     "Error", "Socket", "open", "listen", "connect", "shutdown", "live_handles",
@@ -274,6 +275,7 @@ _TRAMPOLINES = types.SimpleNamespace(
     on_close=_ffi.sack_tcp_close_cb(_t_close),
     on_error=_ffi.sack_tcp_error_cb(_t_error),
     on_drain=_ffi.sack_tcp_drain_cb(_simple("on_drain")),
+    on_end=_ffi.sack_tcp_end_cb(_simple("on_end")),
 )
 
 
@@ -284,7 +286,8 @@ _TRAMPOLINES = types.SimpleNamespace(
 _STRING_OPTIONS = ("address", "to_address", "passphrase", "host", "alpn")
 _PEM_OPTIONS = ("cert", "key", "ca")
 _BOOL_OPTIONS = ("read_strings", "reuse_address", "reuse_port", "no_delay", "ssl",
-                 "allow_ssl_fallback", "starttls", "tls_insecure_skip_verify")
+                 "allow_ssl_fallback", "starttls", "tls_insecure_skip_verify",
+                 "allow_half_open")
 _INT_OPTIONS = {
     # name: (min, max) of the C type
     "port": (-(1 << 31), (1 << 31) - 1),
@@ -300,6 +303,7 @@ _INT_OPTIONS = {
     "read_buffer_size": (0, NO_LIMIT),
     "send_queue_limit": (0, NO_LIMIT),
     "send_queue_low_mark": (0, NO_LIMIT),
+    "pause_reads_above": (0, NO_LIMIT),
 }
 OPTION_NAMES = _STRING_OPTIONS + _PEM_OPTIONS + _BOOL_OPTIONS + tuple(_INT_OPTIONS) + ("hosts",)
 
@@ -552,6 +556,23 @@ class Socket:
             if e.code != _ffi.SACK_TCP_ERR_CLOSED:
                 raise
 
+    def pause(self):
+        """Stop reading this connection: no ``on_message`` starts after this
+        returns (called from one of its callbacks: after that callback), and
+        TCP's window slows the peer down. Bytes already read are held and
+        delivered first after :meth:`resume`."""
+        self._call(_ffi.sack_tcp_pause)
+
+    def resume(self):
+        """Undo :meth:`pause`: held bytes first, then reading goes on."""
+        self._call(_ffi.sack_tcp_resume)
+
+    def end(self):
+        """Half-close: send FIN after what is queued and keep reading;
+        ``on_close`` follows once the peer ends too. Later sends raise
+        ERR_CLOSED."""
+        self._call(_ffi.sack_tcp_end)
+
     def set_ssl(self, on=True):
         """STARTTLS: ``True`` starts a TLS handshake on a plain connection
         (``on_ready`` fires again when it is done)."""
@@ -677,10 +698,12 @@ def open(**options):  # noqa: A001 - mirrors sack_tcp_open
 
     Options are the C struct's fields by name (``port``, ``address``,
     ``family``, ``to_address``, ``to_port``, ``read_strings``, ``ssl``,
-    ``cert``, ``key``, ``ca``, ``hosts``, ...) plus the six callbacks
+    ``cert``, ``key``, ``ca``, ``hosts``, ``pause_reads_above``,
+    ``allow_half_open``, ...) plus the seven callbacks
     ``on_connect(sock, status)``, ``on_ready(sock)``, ``on_message(sock, data)``,
     ``on_close(sock)``, ``on_error(sock, code, message, data)``,
-    ``on_drain(sock)``. Raises :class:`Error` for what the library refuses at
+    ``on_drain(sock)``, ``on_end(sock)`` (the peer finished sending). Raises
+    :class:`Error` for what the library refuses at
     once (bad address, port in use, bad certificate, ...).
     """
     callbacks = {}
@@ -732,15 +755,21 @@ def connect(to_address, **options):
 # Runtime
 # --------------------------------------------------------------------------
 
-def runtime_start(worker_threads=0, delivery_mode=None, queued=False):
+def runtime_start(worker_threads=0, delivery_mode=None, queued=False, queued_bytes_limit=0,
+                  queued_bytes_per_socket=0):
     """Start the runtime with ``worker_threads`` threads (0 = one per CPU).
     ``queued=True`` (or ``delivery_mode=DELIVERY_QUEUED``) makes callbacks
     wait until your thread calls :func:`dispatch`; :func:`event_fd` is then
     readable while any wait (for ``selectors``, or asyncio through
-    :func:`attach_asyncio`). Optional; raises Error(ERR_INVALID_ARGUMENT) if
+    :func:`attach_asyncio`). Received bytes waiting for dispatch are bounded
+    by ``queued_bytes_limit`` in all and ``queued_bytes_per_socket`` per
+    connection (0 = 64 MiB and 4 MiB): past them connections stop reading
+    until you dispatch. Optional; raises Error(ERR_INVALID_ARGUMENT) if
     the runtime is already running."""
     o = _ffi.runtime_options_init()
     o.worker_threads = int(worker_threads)
+    o.queued_bytes_limit = int(queued_bytes_limit)
+    o.queued_bytes_per_socket = int(queued_bytes_per_socket)
     if delivery_mode is None:
         delivery_mode = _ffi.SACK_TCP_DELIVERY_QUEUED if queued else _ffi.SACK_TCP_DELIVERY_THREADS
     o.delivery_mode = int(delivery_mode)
@@ -922,6 +951,9 @@ C_API_COVERAGE = {
     "sack_tcp_send": "Socket.send",
     "sack_tcp_close": "Socket.close",
     "sack_tcp_abort": "Socket.abort",
+    "sack_tcp_pause": "Socket.pause",
+    "sack_tcp_resume": "Socket.resume",
+    "sack_tcp_end": "Socket.end",
     "sack_tcp_retain": "Socket",  # the binding's own reference handling
     "sack_tcp_free": "Socket",
     "sack_tcp_on_connect": "Socket.on_connect",
@@ -930,6 +962,7 @@ C_API_COVERAGE = {
     "sack_tcp_on_close": "Socket.on_close",
     "sack_tcp_on_error": "Socket.on_error",
     "sack_tcp_on_drain": "Socket.on_drain",
+    "sack_tcp_on_end": "Socket.on_end",
     "sack_tcp_set_user_data": "Socket",
     "sack_tcp_get_user_data": "Socket",
     "sack_tcp_set_read_strings": "Socket.read_strings",

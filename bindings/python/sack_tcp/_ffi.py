@@ -150,6 +150,8 @@ sack_tcp_error_cb = CFUNCTYPE(
 )
 # typedef void (*sack_tcp_drain_cb)(void *user_data, sack_tcp *socket);
 sack_tcp_drain_cb = CFUNCTYPE(None, c_void_p, sack_tcp_p)
+# typedef void (*sack_tcp_end_cb)(void *user_data, sack_tcp *socket);
+sack_tcp_end_cb = CFUNCTYPE(None, c_void_p, sack_tcp_p)
 # typedef void (*sack_tcp_log_cb)(void *user_data, int32_t level,
 #                                 const char *target, const char *message);
 # Strings as c_void_p, decoded by the binding (never NULL per the header).
@@ -160,6 +162,9 @@ class sack_tcp_runtime_options(Structure):
     _fields_ = [
         ("struct_size", c_size_t),
         ("worker_threads", c_uint32),
+        # Version 2 starts past version 1's sizeof (ctypes pads like C).
+        ("queued_bytes_limit", c_size_t),
+        ("queued_bytes_per_socket", c_size_t),
         ("delivery_mode", c_int32),
     ]
 
@@ -215,7 +220,11 @@ class sack_tcp_options(Structure):
         ("client_auth", c_int32),
         ("alpn", c_char_p),
         ("handshake_timeout_ms", c_uint32),
+        # Version 2 starts past version 1's sizeof (ctypes pads like C).
+        ("pause_reads_above", c_size_t),
+        ("on_end", sack_tcp_end_cb),
         ("idle_timeout_ms", c_uint32),
+        ("allow_half_open", c_bool),
     ]
 
 
@@ -311,6 +320,9 @@ _SIGNATURES = {
     "sack_tcp_send": (_R, [sack_tcp_p, c_char_p, c_size_t]),
     "sack_tcp_close": (_R, [sack_tcp_p]),
     "sack_tcp_abort": (_R, [sack_tcp_p]),
+    "sack_tcp_pause": (_R, [sack_tcp_p]),
+    "sack_tcp_resume": (_R, [sack_tcp_p]),
+    "sack_tcp_end": (_R, [sack_tcp_p]),
     "sack_tcp_retain": (_R, [sack_tcp_p]),
     "sack_tcp_free": (None, [sack_tcp_p]),
     "sack_tcp_on_connect": (_R, [sack_tcp_p, sack_tcp_connect_cb]),
@@ -319,6 +331,7 @@ _SIGNATURES = {
     "sack_tcp_on_close": (_R, [sack_tcp_p, sack_tcp_close_cb]),
     "sack_tcp_on_error": (_R, [sack_tcp_p, sack_tcp_error_cb]),
     "sack_tcp_on_drain": (_R, [sack_tcp_p, sack_tcp_drain_cb]),
+    "sack_tcp_on_end": (_R, [sack_tcp_p, sack_tcp_end_cb]),
     "sack_tcp_set_user_data": (_R, [sack_tcp_p, c_void_p]),
     "sack_tcp_get_user_data": (_R, [sack_tcp_p, POINTER(c_void_p)]),
     "sack_tcp_set_read_strings": (_R, [sack_tcp_p, c_bool]),

@@ -464,6 +464,10 @@ impl Driver<'_> {
                 self.deliver(&buf[..n]);
                 if cork {
                     self.conn.lock().corked = false;
+                    // The held sends go out now, in one write; drain is owed
+                    // only for what the kernel would not take.
+                    self.flush()?;
+                    self.conn.lock().arm_drain_if_queued(&self.conn.settings);
                 }
                 Ok(())
             }

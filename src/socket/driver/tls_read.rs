@@ -44,6 +44,7 @@ impl Driver<'_> {
                 st.tls_pending_plain = 0;
             }
         }
+        st.arm_drain_if_queued(&self.conn.settings);
     }
 
     pub(super) fn read_corked(&mut self, buf: &mut [u8], n: usize) -> Result<(), End> {
