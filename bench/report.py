@@ -4,16 +4,19 @@
 Each raw line: scenario=S server=V run=R key=value ...  Medians are taken
 over runs; a ratio is the median over runs of (server / baseline) measured
 in the same run (the baseline ran right before or after, so slow phases of
-a noisy machine hit both), where the baseline is the epoll server for plain
-scenarios and Node's tls server for TLS ones.
+a noisy machine hit both). The baseline is the epoll server for plain
+scenarios; TLS cells get two ratios, to the tokio + tokio-rustls server and
+to the epoll + OpenSSL server. The TLS targets are still against Node.
 """
 import os
 import statistics
 import sys
 from collections import defaultdict
 
-PLAIN_SERVERS = ["epoll", "libuv", "node", "sack_tcp"]
-TLS_SERVERS = ["node", "sack_tcp"]
+PLAIN_SERVERS = ["epoll", "libuv", "node", "tokio", "sack_tcp", "sack_defaults"]
+TLS_SERVERS = ["tokio", "epoll_openssl", "node", "sack_tcp", "sack_defaults"]
+# The two TLS baselines, in the order their ratios are printed.
+TLS_BASES = ["tokio", "epoll_openssl"]
 
 # scenario, metric key, label, better ("higher"/"lower"), format
 ROWS = [
@@ -99,6 +102,100 @@ def fmt(value, pattern):
     return "—" if value is None else pattern.format(value)
 
 
+def sack_label():
+    args = os.environ.get("BENCH_SACK_ARGS")
+    if args is None:
+        return "sack_tcp"
+    if args.split() == ["--read-buffer", "65536"]:
+        return "sack_tcp (64 KiB reads)"
+    return f"sack_tcp ({args.strip() or 'no options'})"
+
+
+def labels(tls):
+    return {
+        "epoll": "epoll",
+        "libuv": "libuv",
+        "node": "node tls" if tls else "node",
+        "tokio": "tokio-rustls" if tls else "tokio",
+        "epoll_openssl": "epoll+OpenSSL",
+        "sack_tcp": sack_label(),
+        "sack_defaults": "sack_tcp (defaults)",
+    }
+
+
+def same_run_ratio(data, scenario, key, server, base):
+    """Median over runs of server / base, both measured in the same run."""
+    runs = data.get((scenario, server), {})
+    base_runs = data.get((scenario, base), {})
+    pairs = []
+    for r, f in runs.items():
+        a, b = num(f, key), num(base_runs.get(r), key)
+        if a is not None and b is not None and b > 0:
+            pairs.append(a / b)
+    return median(pairs)
+
+
+def table(w, data, rows, tls, failed_cells, notes, zero_base):
+    """One Markdown table over ROWS entries; TLS cells carry two ratios."""
+    servers = [s for s in (TLS_SERVERS if tls else PLAIN_SERVERS)
+               if any((sc, s) in data for sc, *_ in rows)]
+    if not servers:
+        return
+    names = labels(tls)
+    bases = TLS_BASES if tls else ["epoll"]
+    w("| scenario: metric | better | " + " | ".join(names[s] for s in servers) + " | target | status |")
+    w("|---|---|" + "---|" * len(servers) + "---|---|")
+    for scenario, key, label, better, pattern in rows:
+        if not any((scenario, s) in data for s in servers):
+            continue
+        medians, cells = {}, {}
+        for s in servers:
+            runs = data.get((scenario, s), {})
+            if not runs:
+                cells[s] = "—"
+                continue
+            errors = [r for r, f in runs.items() if "error" in f or key not in f]
+            if errors and key == ROWS[[x[0] for x in ROWS].index(scenario)][1]:
+                failed_cells.append(f"{scenario} on {s}: run(s) {errors} failed "
+                                    f"({', '.join(runs[r].get('error', 'no output') for r in errors)})")
+            v = median(num(f, key) for f in runs.values())
+            medians[s] = v
+            if v is None:
+                cells[s] = "FAILED"
+                continue
+            ratios = [same_run_ratio(data, scenario, key, s, b) for b in bases]
+            if all(r is None for r in ratios):
+                cells[s] = fmt(v, pattern) + " (n/a)"
+                if s not in bases:
+                    zero_base.add(label)
+            else:
+                text = " / ".join("n/a" if r is None else f"{r:.2f}×" for r in ratios)
+                cells[s] = f"{fmt(v, pattern)} ({text})"
+        target, status = "", ""
+        if (scenario, key) in TARGETS:
+            desc, check = TARGETS[(scenario, key)]
+            target = desc
+            v = medians.get("sack_tcp")
+            ref = "node" if tls else "epoll"
+            r = same_run_ratio(data, scenario, key, "sack_tcp", ref)
+            if v is None:
+                status = "FAILED"
+            else:
+                status = "met" if check(v, r, medians) else "**missed**"
+                if tls and r is not None:
+                    status += f" ({r:.2f}× node)"
+        w(f"| {label} | {better} | " + " | ".join(cells[s] for s in servers) + f" | {target} | {status} |")
+        if key == "bytes_per_conn":
+            for s in servers:
+                runs = data.get((scenario, s), {})
+                reached = {f.get("reached") for f in runs.values() if "reached" in f}
+                requested = {f.get("requested") for f in runs.values() if "requested" in f}
+                if reached and reached != requested:
+                    notes.append(f"{scenario} on {s}: only {sorted(reached)} of {sorted(requested)} "
+                                 "connections could be opened; bytes/conn is over those.")
+    w("")
+
+
 def main():
     raw = sys.argv[1]
     quick = "--quick" in sys.argv and sys.argv[sys.argv.index("--quick") + 1] == "1"
@@ -109,72 +206,32 @@ def main():
     w("")
     w(os.environ.get("BENCH_MACHINE", ""))
     w("")
-    w("Each cell is the median over runs, then in parentheses the median over runs of")
-    w("that server's figure divided by the baseline's from the same run (epoll for")
-    w("plain scenarios, Node tls for TLS). \"better\" says which direction wins.")
-    w("Targets apply to sack_tcp.")
+    w("Each cell is the median over runs, then in parentheses ratios: the median over runs")
+    w("of that server's figure divided by a baseline's from the same run (the servers run")
+    w("one after the other within a run, so slow phases of the shared machine hit both).")
+    w("TLS cells show two ratios, **(÷ tokio-rustls / ÷ epoll+OpenSSL)**; plain cells one,")
+    w("**(÷ epoll)**. \"better\" says which direction wins, so a ratio above 1 is good")
+    w("when higher is better and bad when lower is. Targets apply to the first sack_tcp")
+    w(f"column ({sack_label()}); the TLS targets are against Node (ratio in the status).")
+    w("\"sack_tcp (defaults)\" is sack_echo with no options at all (library defaults).")
     w("")
-    w("| scenario: metric | better | epoll | libuv | node | sack_tcp | target | status |")
-    w("|---|---|---|---|---|---|---|---|")
     failed_cells = []
     notes = []
     zero_base = set()
-    for scenario, key, label, better, pattern in ROWS:
-        tls = scenario.startswith("tls_")
-        servers = TLS_SERVERS if tls else PLAIN_SERVERS
-        base = "node" if tls else "epoll"
-        if not any((scenario, s) in data for s in servers):
-            continue
-        base_runs = data.get((scenario, base), {})
-        medians, ratios, cells = {}, {}, {}
-        for s in PLAIN_SERVERS:
-            if s not in servers:
-                cells[s] = "n/a"
-                continue
-            runs = data.get((scenario, s), {})
-            if not runs:
-                cells[s] = "—"
-                continue
-            errors = [r for r, f in runs.items() if "error" in f or key not in f]
-            if errors and key == ROWS[[x[0] for x in ROWS].index(scenario)][1]:
-                failed_cells.append(f"{scenario} on {s}: run(s) {errors} failed "
-                                    f"({', '.join(runs[r].get('error', 'no output') for r in errors)})")
-            v = median(num(f, key) for f in runs.values())
-            pairs = []
-            for r, f in runs.items():
-                a, b = num(f, key), num(base_runs.get(r), key)
-                if a is not None and b is not None and b > 0:
-                    pairs.append(a / b)
-            ratio = median(pairs)
-            medians[s], ratios[s] = v, ratio
-            if v is None:
-                cells[s] = "FAILED"
-            elif ratio is None:
-                cells[s] = fmt(v, pattern) + " (n/a)"
-                if s != base:
-                    zero_base.add(label)
-            else:
-                cells[s] = f"{fmt(v, pattern)} ({ratio:.2f}×)"
-        target, status = "", ""
-        if (scenario, key) in TARGETS:
-            desc, check = TARGETS[(scenario, key)]
-            target = desc
-            v = medians.get("sack_tcp")
-            if v is None:
-                status = "FAILED"
-            else:
-                status = "met" if check(v, ratios.get("sack_tcp"), medians) else "**missed**"
-        w(f"| {label} | {better} | {cells['epoll']} | {cells['libuv']} | {cells['node']} | "
-          f"{cells['sack_tcp']} | {target} | {status} |")
-        if key == "bytes_per_conn":
-            for s in servers:
-                runs = data.get((scenario, s), {})
-                reached = {f.get("reached") for f in runs.values() if "reached" in f}
-                requested = {f.get("requested") for f in runs.values() if "requested" in f}
-                if reached and reached != requested:
-                    notes.append(f"{scenario} on {s}: only {sorted(reached)} of {sorted(requested)} "
-                                 "connections could be opened; bytes/conn is over those.")
-    w("")
+    tls_rows = [r for r in ROWS if r[0].startswith("tls_")]
+    cpu_keys = ("server_cpu_us_per_conn", "server_cpu_ms_per_mb")
+    if any(sc.startswith("tls_") for sc, _ in data):
+        w("## TLS: server CPU per operation (the steadiest figure)")
+        w("")
+        table(w, data, [r for r in tls_rows if r[1] in cpu_keys], True, failed_cells, notes, zero_base)
+        w("## TLS: rates and memory")
+        w("")
+        table(w, data, [r for r in tls_rows if r[1] not in cpu_keys], True, failed_cells, notes, zero_base)
+    if any(not sc.startswith("tls_") and not sc.startswith("sends_") for sc, _ in data):
+        w("## Plain TCP")
+        w("")
+        table(w, data, [r for r in ROWS if not r[0].startswith("tls_")], False, failed_cells, notes,
+              zero_base)
     rows = [(sc, label, base_label) for sc, label, base_label in SENDS if (sc, "sack_tcp") in data]
     if rows:
         w("Per-call overhead (sack_tcp client to an epoll sink; the baseline runs in the same")

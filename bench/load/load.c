@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -731,7 +732,14 @@ int main(int argc, char **argv) {
     if (opt_port <= 0 || opt_conns < 1 || opt_size < 1 || opt_size > 4096 || opt_chunk < 1 ||
         opt_chunk > 65536)
         return usage();
-    signal(SIGPIPE, SIG_IGN);
+    {
+        /* OpenSSL's socket BIO writes with write(2): a server that resets
+         * must give EPIPE, not kill the client. Blocked, not ignored. */
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+    }
     signal(SIGALRM, on_alarm);
     alarm((unsigned)(opt_duration + opt_settle) + 90);
     ep = epoll_create1(EPOLL_CLOEXEC);

@@ -146,7 +146,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    bench_process_setup();
+    bench_process_limits();
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

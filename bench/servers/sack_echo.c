@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "--tls needs --cert and --key\n");
         return 2;
     }
-    bench_process_setup();
+    bench_process_limits();
     sem_init(&wake, 0, 0);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);

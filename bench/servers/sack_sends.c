@@ -192,7 +192,7 @@ int main(int argc, char **argv) {
         goto usage;
     if (!threaded) nthreads = 1;
     count -= count % nthreads;
-    bench_process_setup();
+    bench_process_limits();
     for (size_t i = 0; i < sizeof msg; i++) msg[i] = (unsigned char)('a' + i % 26);
     setvbuf(stdout, NULL, _IOLBF, 0);
 

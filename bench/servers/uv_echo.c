@@ -87,7 +87,8 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    bench_process_setup();
+    bench_process_limits();
+    bench_block_sigpipe(); /* libuv writes with write(2) */
     uv_loop_t *loop = uv_default_loop();
     uv_tcp_t server;
     uv_tcp_init(loop, &server);
