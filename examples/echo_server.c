@@ -40,16 +40,6 @@ static long max_connections; /* 0: no limit */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static long closed_connections; /* guarded by lock */
 
-/* main sleeps on this; a signal or the last allowed close wakes it. */
-static sem_t wake;
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig) {
-    (void)sig;
-    interrupted = 1;
-    sem_post(&wake); /* async-signal-safe */
-}
-
 static void describe_peer(sack_tcp *conn, char *out, size_t size) {
     char ip[SACK_TCP_ADDRESS_MAX] = "?";
     uint16_t port = 0;
@@ -88,7 +78,7 @@ static void conn_close(void *ud, sack_tcp *conn) {
     pthread_mutex_lock(&lock);
     long closed = ++closed_connections;
     pthread_mutex_unlock(&lock);
-    if (closed == max_connections) sem_post(&wake);
+    if (closed == max_connections) example_stop();
 }
 
 /* The listener's connect callback: `conn` is a new connection, ours to free. */
@@ -153,14 +143,7 @@ int main(int argc, char **argv) {
 
     /* Every line goes out as soon as it is printed, even into a file or a
      * pipe, so that whoever started the server sees the port at once. */
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    sem_init(&wake, 0, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    example_catch_stop_signals();
 
     sack_tcp_options o;
     sack_tcp_options_init(&o);
@@ -174,28 +157,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot listen on %s: %s\n", address, sack_tcp_last_error_message());
         return 1;
     }
-    uint16_t bound = 0;
-    sack_tcp_get_local_port(listener, &bound);
-    printf("listening on %u\n", (unsigned)bound);
-    fflush(stdout);
+    example_print_port(listener);
 
-    while (sem_wait(&wake) != 0 && errno == EINTR) {
-        /* a signal interrupted the wait; its handler posted, so wait again */
-    }
-    if (interrupted) printf("signal received, stopping\n");
+    example_wait_for_stop();
 
-    /* Stop accepting, release the listener, then let shutdown close the
-     * connections still open: their close callbacks free them. */
-    sack_tcp_close(listener);
-    sack_tcp_free(listener);
-    sack_tcp_result r = sack_tcp_shutdown();
-    sem_destroy(&wake);
-
-    size_t left = sack_tcp_live_handles();
+    size_t left = 0;
+    bool ok = example_shutdown(listener, &left);
     printf("served %ld connections, %zu handles left\n", closed_connections, left);
-    if (r != SACK_TCP_OK) {
-        fprintf(stderr, "shutdown: %s\n", sack_tcp_strerror(r));
-        return 1;
-    }
-    return left == 0 ? 0 : 1;
+    return ok && left == 0 ? 0 : 1;
 }

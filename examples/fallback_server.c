@@ -38,15 +38,6 @@ static long max_connections; /* 0: no limit */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static long closed_connections, tls_connections, plain_connections; /* guarded by lock */
 
-static sem_t wake;
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig) {
-    (void)sig;
-    interrupted = 1;
-    sem_post(&wake);
-}
-
 static void describe_peer(sack_tcp *conn, char *out, size_t size) {
     char ip[SACK_TCP_ADDRESS_MAX] = "?";
     uint16_t port = 0;
@@ -93,7 +84,7 @@ static void conn_close(void *ud, sack_tcp *conn) {
     pthread_mutex_lock(&lock);
     long closed = ++closed_connections;
     pthread_mutex_unlock(&lock);
-    if (closed == max_connections) sem_post(&wake);
+    if (closed == max_connections) example_stop();
 }
 
 static void server_connect(void *ud, sack_tcp *conn, sack_tcp_result status) {
@@ -159,14 +150,7 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    sem_init(&wake, 0, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    example_catch_stop_signals();
 
     sack_tcp_options o;
     sack_tcp_options_init(&o);
@@ -182,29 +166,15 @@ int main(int argc, char **argv) {
     free(key);
     if (r != SACK_TCP_OK) {
         fprintf(stderr, "cannot listen: %s\n", sack_tcp_last_error_message());
-        sem_destroy(&wake);
         return 1;
     }
-    uint16_t bound = 0;
-    sack_tcp_get_local_port(listener, &bound);
-    printf("listening on %u\n", (unsigned)bound);
-    fflush(stdout);
+    example_print_port(listener);
 
-    while (sem_wait(&wake) != 0 && errno == EINTR) {
-    }
-    if (interrupted) printf("signal received, stopping\n");
+    example_wait_for_stop();
 
-    sack_tcp_close(listener);
-    sack_tcp_free(listener);
-    r = sack_tcp_shutdown();
-    sem_destroy(&wake);
-
-    size_t left = sack_tcp_live_handles();
+    size_t left = 0;
+    bool ok = example_shutdown(listener, &left);
     printf("served %ld connections (%ld tls, %ld plain), %zu handles left\n", closed_connections,
            tls_connections, plain_connections, left);
-    if (r != SACK_TCP_OK) {
-        fprintf(stderr, "shutdown: %s\n", sack_tcp_strerror(r));
-        return 1;
-    }
-    return left == 0 ? 0 : 1;
+    return ok && left == 0 ? 0 : 1;
 }

@@ -108,15 +108,6 @@ static long max_connections; /* 0: no limit */
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 static long finished_connections; /* guarded by count_lock */
 
-static sem_t wake;
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig) {
-    (void)sig;
-    interrupted = 1;
-    sem_post(&wake); /* async-signal-safe */
-}
-
 static const char *side_name(int index) { return index == CLIENT ? "client" : "upstream"; }
 
 static sack_tcp *handle_of(pair *p, int index) {
@@ -242,7 +233,7 @@ static void finish_pair(pair *p) {
     pthread_mutex_lock(&count_lock);
     long finished = ++finished_connections;
     pthread_mutex_unlock(&count_lock);
-    if (finished == max_connections) sem_post(&wake);
+    if (finished == max_connections) example_stop();
 }
 
 /* Records the upstream handle once (from its connect callback or from
@@ -449,14 +440,7 @@ int main(int argc, char **argv) {
     low_mark = queue_limit / 4;
     read_size = queue_limit / 4 < 65536 ? queue_limit / 4 : 65536;
 
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    sem_init(&wake, 0, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    example_catch_stop_signals();
 
     sack_tcp_options o;
     sack_tcp_options_init(&o);
@@ -470,26 +454,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot listen on %s: %s\n", address, sack_tcp_last_error_message());
         return 1;
     }
-    uint16_t bound = 0;
-    sack_tcp_get_local_port(listener, &bound);
-    printf("listening on %u\n", (unsigned)bound);
-    fflush(stdout);
+    example_print_port(listener);
 
-    while (sem_wait(&wake) != 0 && errno == EINTR) {
-        /* a signal interrupted the wait; its handler posted, so wait again */
-    }
-    if (interrupted) printf("signal received, stopping\n");
+    example_wait_for_stop();
 
-    sack_tcp_close(listener);
-    sack_tcp_free(listener);
-    sack_tcp_result r = sack_tcp_shutdown();
-    sem_destroy(&wake);
-
-    size_t left = sack_tcp_live_handles();
+    size_t left = 0;
+    bool ok = example_shutdown(listener, &left);
     printf("served %ld connections, %zu handles left\n", finished_connections, left);
-    if (r != SACK_TCP_OK) {
-        fprintf(stderr, "shutdown: %s\n", sack_tcp_strerror(r));
-        return 1;
-    }
-    return left == 0 ? 0 : 1;
+    return ok && left == 0 ? 0 : 1;
 }

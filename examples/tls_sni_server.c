@@ -58,15 +58,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sack_tcp *listener;      /* guarded by lock; set once open */
 static long closed_connections; /* guarded by lock */
 
-static sem_t wake;
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig) {
-    (void)sig;
-    interrupted = 1;
-    sem_post(&wake);
-}
-
 /* Parses "NAMES=CERT_FILE,KEY_FILE" and loads both files. */
 static bool load_certificate(const char *spec, certificate *out) {
     const char *eq = strchr(spec, '=');
@@ -154,7 +145,7 @@ static void conn_close(void *ud, sack_tcp *conn) {
     /* Any thread, callbacks included, may call sack_tcp_add_cert. */
     if (closed == add_after && listener != NULL) add_certificate(listener, closed);
     pthread_mutex_unlock(&lock);
-    if (closed == max_connections) sem_post(&wake);
+    if (closed == max_connections) example_stop();
 }
 
 static void server_connect(void *ud, sack_tcp *conn, sack_tcp_result status) {
@@ -250,14 +241,7 @@ int main(int argc, char **argv) {
     }
     if (add_spec != NULL && !load_certificate(add_spec, &to_add)) goto out;
 
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    sem_init(&wake, 0, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    example_catch_stop_signals();
 
     sack_tcp_options o;
     sack_tcp_options_init(&o);
@@ -272,7 +256,6 @@ int main(int argc, char **argv) {
     sack_tcp *server = NULL;
     if (sack_tcp_open(&o, &server) != SACK_TCP_OK) {
         fprintf(stderr, "cannot listen: %s\n", sack_tcp_last_error_message());
-        sem_destroy(&wake);
         goto out;
     }
     /* sack_tcp_open copied the certificates; the SNI ones can go now. */
@@ -282,27 +265,17 @@ int main(int argc, char **argv) {
     pthread_mutex_lock(&lock);
     listener = server;
     pthread_mutex_unlock(&lock);
-    uint16_t bound = 0;
-    sack_tcp_get_local_port(server, &bound);
-    printf("listening on %u\n", (unsigned)bound);
-    fflush(stdout);
+    example_print_port(server);
 
-    while (sem_wait(&wake) != 0 && errno == EINTR) {
-    }
-    if (interrupted) printf("signal received, stopping\n");
+    example_wait_for_stop();
 
     pthread_mutex_lock(&lock);
     listener = NULL; /* no more additions from the close callbacks */
     pthread_mutex_unlock(&lock);
-    sack_tcp_close(server);
-    sack_tcp_free(server);
-    sack_tcp_result r = sack_tcp_shutdown();
-    sem_destroy(&wake);
-
-    size_t left = sack_tcp_live_handles();
+    size_t left = 0;
+    bool ok = example_shutdown(server, &left);
     printf("served %ld connections, %zu handles left\n", closed_connections, left);
-    if (r != SACK_TCP_OK) fprintf(stderr, "shutdown: %s\n", sack_tcp_strerror(r));
-    status = r == SACK_TCP_OK && left == 0 ? 0 : 1;
+    status = ok && left == 0 ? 0 : 1;
 
 out:
     for (size_t k = 0; k < loaded; k++) free_certificate(&sni[k]);
