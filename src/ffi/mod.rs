@@ -127,7 +127,9 @@ pub extern "C" fn sack_tcp_runtime_start(
 /// Closes every socket, waits for their `close` callbacks, then stops the
 /// runtime and joins its threads before returning. Safe to call when
 /// nothing is running. Handles you hold stay valid (closed) until you
-/// `sack_tcp_free` them. A later `sack_tcp_open` starts a fresh runtime.
+/// `sack_tcp_free` them. A later `sack_tcp_open` starts a fresh runtime with
+/// the same settings as the last one (worker threads, delivery mode, queue
+/// limits); call `sack_tcp_runtime_start` first to change them.
 ///
 /// Must not be called from a callback or a runtime thread:
 /// that returns `SACK_TCP_ERR_WOULD_DEADLOCK` and does nothing. Returns
