@@ -642,6 +642,34 @@ typedef struct {
      * is sent.
      */
     bool allow_half_open;
+    /**
+     * With `keep_alive_ms`: milliseconds between keepalive probes
+     * (TCP_KEEPINTVL; 0 = the system's, 75 s on Linux). The kernel counts
+     * whole seconds: values are rounded down, with 1 s at least. Setting
+     * it (or `keep_alive_count`) without `keep_alive_ms` is
+     * `SACK_TCP_ERR_INVALID_ARGUMENT`; so is a time over 32767 s.
+     */
+    uint32_t keep_alive_interval_ms;
+    /**
+     * With `keep_alive_ms`: unanswered probes after which the connection
+     * is dropped (TCP_KEEPCNT; 0 = the system's, 9 on Linux; at most
+     * 127). A peer found dead so gets `SACK_TCP_ERR_TIMED_OUT` in the
+     * error callback, then `close`.
+     */
+    uint32_t keep_alive_count;
+    /**
+     * TCP_USER_TIMEOUT (Linux): when sent bytes stay unacknowledged for
+     * this many milliseconds, the kernel drops the connection and the
+     * error callback gets `SACK_TCP_ERR_TIMED_OUT`, then `close` (0 = the
+     * system's retransmission limits, about 15 minutes). With keepalive
+     * on it also bounds how long probes go unanswered. Where the option
+     * does not exist (not Linux or Android) a non-zero value makes
+     * `sack_tcp_open` return `SACK_TCP_ERR_NOT_APPLICABLE`. On a listener
+     * these three apply to every connection it accepts; change them on a
+     * live connection with `sack_tcp_set_keep_alive` and
+     * `sack_tcp_set_user_timeout`.
+     */
+    uint32_t user_timeout_ms;
 } sack_tcp_options;
 
 /**
@@ -934,6 +962,73 @@ SACK_TCP_API
 sack_tcp_result sack_tcp_set_log_callback(sack_tcp_log_cb callback,
                                           void *user_data,
                                           int32_t max_level);
+
+/**
+ * Sets TCP_NODELAY on a live connection (`no_delay` of the options is
+ * where it starts): `true` sends small writes at once, `false` lets Nagle's
+ * algorithm gather them. Takes effect for the next write.
+ *
+ * Callable from any thread and from inside any callback. Errors:
+ * `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a listener
+ * (set `no_delay` at open for the connections it accepts) and on a client
+ * not yet connected, `SACK_TCP_ERR_CLOSED` once the connection has closed,
+ * `SACK_TCP_ERR_IO` if the kernel refuses.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_set_no_delay(sack_tcp *handle, bool on);
+
+/**
+ * Changes TCP keepalive on a live connection. `idle_ms` 0 switches it
+ * off; otherwise it is switched on with a first probe after `idle_ms` of
+ * silence, then one every `interval_ms`, and the connection is dropped
+ * (error callback: `SACK_TCP_ERR_TIMED_OUT`, then `close`) after `count`
+ * unanswered probes. `interval_ms` or `count` 0 keeps the connection's
+ * current value (the one given at open, else the system's). The kernel
+ * counts whole seconds (rounded down, 1 s at least).
+ *
+ * Threads as `sack_tcp_set_no_delay`. Errors: those of
+ * `sack_tcp_set_no_delay`, and `SACK_TCP_ERR_INVALID_ARGUMENT` for
+ * `interval_ms` or `count` without `idle_ms`, a time over 32767 s or a
+ * count over 127 (nothing is changed then).
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_set_keep_alive(sack_tcp *handle,
+                                        uint32_t idle_ms,
+                                        uint32_t interval_ms,
+                                        uint32_t count);
+
+/**
+ * Changes TCP_USER_TIMEOUT on a live connection: once sent bytes stay
+ * unacknowledged for `timeout_ms` milliseconds the kernel drops the
+ * connection, and the error callback gets `SACK_TCP_ERR_TIMED_OUT`, then
+ * `close`. 0 goes back to the system's retransmission limits.
+ *
+ * Threads as `sack_tcp_set_no_delay`. Errors: those of
+ * `sack_tcp_set_no_delay`; `SACK_TCP_ERR_NOT_APPLICABLE` for a non-zero
+ * timeout where the option does not exist (not Linux or Android).
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_set_user_timeout(sack_tcp *handle, uint32_t timeout_ms);
+
+/**
+ * Writes a connection's socket descriptor to `*fd`, for socket options
+ * the library does not wrap (getsockopt of anything; setsockopt of
+ * options such as IP_TOS, SO_MARK, SO_PRIORITY, TCP_CONGESTION).
+ *
+ * The library still owns the descriptor. The host must not close it,
+ * read, write, recv or send on it, shut it down, change its O_NONBLOCK
+ * flag or hand it to another event loop, and must not keep using the
+ * number once the connection closes: the library closes the descriptor
+ * before the close callback runs, and the number may then be reused by
+ * any other file. It is safe to use inside this connection's own
+ * callbacks other than `close` (threaded delivery), or from any thread
+ * while the host knows the connection is open (no close or error
+ * callback yet).
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+ * listener, on a client not yet connected, and always on Windows (a
+ * SOCKET does not fit `int32_t`); `SACK_TCP_ERR_CLOSED` once the
+ * connection has closed. `*fd` is written only on success.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_get_fd(const sack_tcp *handle, int32_t *fd);
 
 /**
  * Fills `options`, a struct of `struct_size` bytes, with the defaults and

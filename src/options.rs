@@ -143,6 +143,14 @@ pub struct Options {
     pub pause_reads_above: usize,
     /// Keep sending after the peer's FIN, until `end` or `close`.
     pub allow_half_open: bool,
+    /// Time between keepalive probes (TCP_KEEPINTVL); `None`: the system's.
+    pub keep_alive_interval: Option<Duration>,
+    /// Unanswered probes before the connection is dropped (TCP_KEEPCNT);
+    /// `None`: the system's.
+    pub keep_alive_count: Option<u32>,
+    /// TCP_USER_TIMEOUT: sent data unacknowledged for this long closes the
+    /// connection; `None`: the system's retransmission limits.
+    pub user_timeout: Option<Duration>,
     pub tls: TlsOptions,
 }
 
@@ -168,6 +176,9 @@ impl Default for Options {
             idle_timeout: None,
             pause_reads_above: 0,
             allow_half_open: false,
+            keep_alive_interval: None,
+            keep_alive_count: None,
+            user_timeout: None,
             tls: TlsOptions::default(),
         }
     }
@@ -177,7 +188,8 @@ impl Default for Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnSettings {
     pub no_delay: bool,
-    pub keep_alive: Option<Duration>,
+    pub keep_alive: Option<KeepAlive>,
+    pub user_timeout: Option<Duration>,
     pub read_buffer_size: usize,
     pub send_queue_limit: usize,
     pub send_queue_low_mark: usize,
@@ -187,6 +199,76 @@ pub struct ConnSettings {
     pub pause_reads_above: usize,
     pub allow_half_open: bool,
 }
+
+/// TCP keepalive timing: `idle` before the first probe, then `interval`
+/// between probes, `count` unanswered probes before the connection is
+/// dropped (`None`: the system's value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAlive {
+    pub idle: Duration,
+    pub interval: Option<Duration>,
+    pub count: Option<u32>,
+}
+
+impl KeepAlive {
+    /// Checks the interval and count: they mean nothing without an idle
+    /// time, and the kernel takes whole seconds up to 32767 and at most
+    /// 127 probes.
+    pub fn new(
+        idle: Option<Duration>,
+        interval: Option<Duration>,
+        count: Option<u32>,
+    ) -> Result<Option<KeepAlive>> {
+        let Some(idle) = idle else {
+            if interval.is_some() || count.is_some() {
+                return Err(Error::invalid(
+                    "`keep_alive_interval_ms` and `keep_alive_count` need `keep_alive_ms` \
+                     (keepalive is off without an idle time)",
+                ));
+            }
+            return Ok(None);
+        };
+        for (name, value) in [
+            ("keep_alive_ms", Some(idle)),
+            ("keep_alive_interval_ms", interval),
+        ] {
+            if value.is_some_and(|v| v > MAX_KEEP_ALIVE_TIME) {
+                return Err(Error::invalid(format!(
+                    "`{name}` is over {} ms, the most the kernel takes",
+                    MAX_KEEP_ALIVE_TIME.as_millis()
+                )));
+            }
+        }
+        if count.is_some_and(|c| c > MAX_KEEP_ALIVE_COUNT) {
+            return Err(Error::invalid(format!(
+                "`keep_alive_count` is over {MAX_KEEP_ALIVE_COUNT}, the most the kernel takes"
+            )));
+        }
+        Ok(Some(KeepAlive {
+            idle,
+            interval,
+            count,
+        }))
+    }
+}
+
+/// TCP_USER_TIMEOUT exists on Linux and Android only.
+pub fn check_user_timeout(timeout: Option<Duration>) -> Result<Option<Duration>> {
+    if cfg!(not(any(target_os = "linux", target_os = "android"))) && timeout.is_some() {
+        return Err(Error::new(
+            Code::NotApplicable,
+            "TCP_USER_TIMEOUT (`user_timeout_ms`) exists on Linux and Android only",
+        ));
+    }
+    if timeout.is_some_and(|t| t.as_millis() > u128::from(u32::MAX)) {
+        return Err(Error::invalid("the user timeout is over 2^32 - 1 ms"));
+    }
+    Ok(timeout)
+}
+
+/// Linux's limits for TCP_KEEPIDLE/TCP_KEEPINTVL (seconds) and TCP_KEEPCNT.
+pub const MAX_KEEP_ALIVE_TIME: Duration = Duration::from_secs(32767);
+pub const MAX_KEEP_ALIVE_COUNT: u32 = 127;
 
 /// A listening socket's plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,7 +344,12 @@ impl Options {
         }
         let conn = ConnSettings {
             no_delay: self.no_delay,
-            keep_alive: self.keep_alive,
+            keep_alive: KeepAlive::new(
+                self.keep_alive,
+                self.keep_alive_interval,
+                self.keep_alive_count,
+            )?,
+            user_timeout: check_user_timeout(self.user_timeout)?,
             read_buffer_size: self.read_buffer_size,
             send_queue_limit: self.send_queue_limit,
             send_queue_low_mark: self.send_queue_low_mark,

@@ -361,6 +361,28 @@ pub struct sack_tcp_options {
     /// default). Off: the peer's FIN closes the connection once the queue
     /// is sent.
     pub allow_half_open: bool,
+    /// With `keep_alive_ms`: milliseconds between keepalive probes
+    /// (TCP_KEEPINTVL; 0 = the system's, 75 s on Linux). The kernel counts
+    /// whole seconds: values are rounded down, with 1 s at least. Setting
+    /// it (or `keep_alive_count`) without `keep_alive_ms` is
+    /// `SACK_TCP_ERR_INVALID_ARGUMENT`; so is a time over 32767 s.
+    pub keep_alive_interval_ms: u32,
+    /// With `keep_alive_ms`: unanswered probes after which the connection
+    /// is dropped (TCP_KEEPCNT; 0 = the system's, 9 on Linux; at most
+    /// 127). A peer found dead so gets `SACK_TCP_ERR_TIMED_OUT` in the
+    /// error callback, then `close`.
+    pub keep_alive_count: u32,
+    /// TCP_USER_TIMEOUT (Linux): when sent bytes stay unacknowledged for
+    /// this many milliseconds, the kernel drops the connection and the
+    /// error callback gets `SACK_TCP_ERR_TIMED_OUT`, then `close` (0 = the
+    /// system's retransmission limits, about 15 minutes). With keepalive
+    /// on it also bounds how long probes go unanswered. Where the option
+    /// does not exist (not Linux or Android) a non-zero value makes
+    /// `sack_tcp_open` return `SACK_TCP_ERR_NOT_APPLICABLE`. On a listener
+    /// these three apply to every connection it accepts; change them on a
+    /// live connection with `sack_tcp_set_keep_alive` and
+    /// `sack_tcp_set_user_timeout`.
+    pub user_timeout_ms: u32,
 }
 
 /// One certificate of a TLS server, chosen by SNI (the original's `hosts`

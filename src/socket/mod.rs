@@ -11,6 +11,7 @@ mod client;
 mod connection;
 mod driver;
 mod listener;
+mod live;
 mod net;
 mod runner;
 mod send_queue;

@@ -300,12 +300,23 @@ _INT_OPTIONS = {
     "close_timeout_ms": (0, (1 << 32) - 1),
     "handshake_timeout_ms": (0, (1 << 32) - 1),
     "idle_timeout_ms": (0, (1 << 32) - 1),
+    "keep_alive_interval_ms": (0, (1 << 32) - 1),
+    "keep_alive_count": (0, (1 << 32) - 1),
+    "user_timeout_ms": (0, (1 << 32) - 1),
     "read_buffer_size": (0, NO_LIMIT),
     "send_queue_limit": (0, NO_LIMIT),
     "send_queue_low_mark": (0, NO_LIMIT),
     "pause_reads_above": (0, NO_LIMIT),
 }
 OPTION_NAMES = _STRING_OPTIONS + _PEM_OPTIONS + _BOOL_OPTIONS + tuple(_INT_OPTIONS) + ("hosts",)
+
+
+def _u32(value, name):
+    """An int for a uint32_t argument, range-checked."""
+    value = int(value)
+    if not 0 <= value < (1 << 32):
+        raise ValueError(f"{name} must be within 0..2**32-1, not {value}")
+    return value
 
 
 def _cstr(value, name):
@@ -572,6 +583,34 @@ class Socket:
         ``on_close`` follows once the peer ends too. Later sends raise
         ERR_CLOSED."""
         self._call(_ffi.sack_tcp_end)
+
+    def set_no_delay(self, on=True):
+        """TCP_NODELAY on this live connection (``no_delay`` at open is
+        only where it starts)."""
+        self._call(_ffi.sack_tcp_set_no_delay, bool(on))
+
+    def set_keep_alive(self, idle_ms, interval_ms=0, count=0):
+        """Keepalive on this live connection: ``idle_ms`` 0 switches it
+        off; otherwise the first probe after ``idle_ms`` of silence, then one
+        every ``interval_ms``, dropped (ERR_TIMED_OUT) after ``count``
+        unanswered probes. 0 keeps the current interval or count."""
+        self._call(_ffi.sack_tcp_set_keep_alive, _u32(idle_ms, "idle_ms"),
+                   _u32(interval_ms, "interval_ms"), _u32(count, "count"))
+
+    def set_user_timeout(self, timeout_ms):
+        """TCP_USER_TIMEOUT on this live connection: sent bytes
+        unacknowledged for ``timeout_ms`` drop it with ERR_TIMED_OUT
+        (0: the system's limits). Linux and Android only."""
+        self._call(_ffi.sack_tcp_set_user_timeout, _u32(timeout_ms, "timeout_ms"))
+
+    @property
+    def fd(self):
+        """The connection's descriptor, for socket options the library
+        does not wrap. The library owns it: never close, read, write or
+        shut it down, and stop using the number once the connection closes
+        (``socket.socket(fileno=os.dup(s.fd))`` gives a Python socket to
+        call getsockopt/setsockopt on)."""
+        return self._get(_ffi.sack_tcp_get_fd, ctypes.c_int32)
 
     def set_ssl(self, on=True):
         """STARTTLS: ``True`` starts a TLS handshake on a plain connection
@@ -979,4 +1018,8 @@ C_API_COVERAGE = {
     "sack_tcp_get_ssl": "Socket.secure",
     "sack_tcp_set_allow_ssl_fallback": "Socket.allow_ssl_fallback",
     "sack_tcp_get_alpn": "Socket.alpn",
+    "sack_tcp_set_no_delay": "Socket.set_no_delay",
+    "sack_tcp_set_keep_alive": "Socket.set_keep_alive",
+    "sack_tcp_set_user_timeout": "Socket.set_user_timeout",
+    "sack_tcp_get_fd": "Socket.fd",
 }

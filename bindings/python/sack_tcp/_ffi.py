@@ -225,6 +225,9 @@ class sack_tcp_options(Structure):
         ("on_end", sack_tcp_end_cb),
         ("idle_timeout_ms", c_uint32),
         ("allow_half_open", c_bool),
+        ("keep_alive_interval_ms", c_uint32),
+        ("keep_alive_count", c_uint32),
+        ("user_timeout_ms", c_uint32),
     ]
 
 
@@ -348,6 +351,11 @@ _SIGNATURES = {
     "sack_tcp_get_ssl": (_R, [sack_tcp_p, POINTER(c_bool)]),
     "sack_tcp_set_allow_ssl_fallback": (_R, [sack_tcp_p, c_bool]),
     "sack_tcp_get_alpn": (_R, [sack_tcp_p, POINTER(c_char), c_size_t]),
+    # issue 15 (src/ffi/net.rs)
+    "sack_tcp_set_no_delay": (_R, [sack_tcp_p, c_bool]),
+    "sack_tcp_set_keep_alive": (_R, [sack_tcp_p, c_uint32, c_uint32, c_uint32]),
+    "sack_tcp_set_user_timeout": (_R, [sack_tcp_p, c_uint32]),
+    "sack_tcp_get_fd": (_R, [sack_tcp_p, POINTER(c_int32)]),
 }
 
 _missing = []

@@ -1,0 +1,102 @@
+"""Issue 15's network features through the binding: keepalive timing and
+the user timeout at open and on a live connection, no_delay changed live,
+and the connection's descriptor (read back with getsockopt on a dup).
+
+Loopback only, port 0, every wait bounded; nothing sleeps to synchronise.
+"""
+
+import os
+import socket
+import threading
+import unittest
+
+import test_sack_tcp as base
+
+import sack_tcp
+from sack_tcp import _ffi
+
+WAIT = base.WAIT
+TCP_USER_TIMEOUT = getattr(socket, "TCP_USER_TIMEOUT", 18)
+
+
+def sockopt(sock, level, name):
+    with socket.socket(fileno=os.dup(sock.fd)) as s:
+        return s.getsockopt(level, name)
+
+
+class NetTestCase(base.SackTcpTestCase):
+    def pair(self, server_options=None, client_options=None):
+        """A listener, a client to it, and the accepted connection."""
+        accepted = []
+        ready = threading.Event()
+
+        def on_connect(conn, status):
+            accepted.append(conn)
+
+        def on_ready(conn):
+            ready.set()
+
+        srv = sack_tcp.listen("127.0.0.1", 0, on_connect=on_connect, on_ready=on_ready,
+                              **(server_options or {}))
+        cli_ready = threading.Event()
+        cli = sack_tcp.connect(f"127.0.0.1:{srv.local_port}", on_ready=lambda s: cli_ready.set(),
+                               **(client_options or {}))
+        self.assertTrue(cli_ready.wait(WAIT) and ready.wait(WAIT))
+        self.addCleanup(srv.close)
+        self.addCleanup(cli.close)
+        self.addCleanup(lambda: [c.close() for c in accepted])
+        return srv, cli, accepted[0]
+
+
+@unittest.skipUnless(hasattr(socket, "TCP_KEEPIDLE"), "Linux socket options")
+class TestDeadPeers(NetTestCase):
+    def test_options_at_open_reach_both_sides(self):
+        _srv, cli, conn = self.pair(
+            dict(keep_alive_ms=7000, keep_alive_interval_ms=3000, keep_alive_count=4,
+                 user_timeout_ms=1500),
+            dict(keep_alive_ms=11000, keep_alive_interval_ms=2000, keep_alive_count=6,
+                 user_timeout_ms=2200))
+        for sock, idle, intvl, cnt, ut in ((conn, 7, 3, 4, 1500), (cli, 11, 2, 6, 2200)):
+            self.assertEqual(sockopt(sock, socket.SOL_SOCKET, socket.SO_KEEPALIVE), 1)
+            self.assertEqual(sockopt(sock, socket.IPPROTO_TCP, socket.TCP_KEEPIDLE), idle)
+            self.assertEqual(sockopt(sock, socket.IPPROTO_TCP, socket.TCP_KEEPINTVL), intvl)
+            self.assertEqual(sockopt(sock, socket.IPPROTO_TCP, socket.TCP_KEEPCNT), cnt)
+            self.assertEqual(sockopt(sock, socket.IPPROTO_TCP, TCP_USER_TIMEOUT), ut)
+
+    def test_interval_without_idle_is_refused(self):
+        with self.assertRaises(sack_tcp.Error) as e:
+            sack_tcp.listen("127.0.0.1", 0, keep_alive_count=3)
+        self.assertEqual(e.exception.code, _ffi.SACK_TCP_ERR_INVALID_ARGUMENT)
+
+    def test_live_changes(self):
+        srv, cli, _conn = self.pair()
+        cli.set_no_delay(False)
+        self.assertEqual(sockopt(cli, socket.IPPROTO_TCP, socket.TCP_NODELAY), 0)
+        cli.set_keep_alive(5000, 1000, 3)
+        self.assertEqual(sockopt(cli, socket.SOL_SOCKET, socket.SO_KEEPALIVE), 1)
+        self.assertEqual(sockopt(cli, socket.IPPROTO_TCP, socket.TCP_KEEPIDLE), 5)
+        self.assertEqual(sockopt(cli, socket.IPPROTO_TCP, socket.TCP_KEEPINTVL), 1)
+        self.assertEqual(sockopt(cli, socket.IPPROTO_TCP, socket.TCP_KEEPCNT), 3)
+        cli.set_keep_alive(0)
+        self.assertEqual(sockopt(cli, socket.SOL_SOCKET, socket.SO_KEEPALIVE), 0)
+        cli.set_user_timeout(700)
+        self.assertEqual(sockopt(cli, socket.IPPROTO_TCP, TCP_USER_TIMEOUT), 700)
+        with self.assertRaises(sack_tcp.Error) as e:
+            cli.set_keep_alive(0, 1000)
+        self.assertEqual(e.exception.code, _ffi.SACK_TCP_ERR_INVALID_ARGUMENT)
+        with self.assertRaises(ValueError):
+            cli.set_user_timeout(-1)
+        for call in (lambda: srv.set_no_delay(True), lambda: srv.fd,
+                     lambda: srv.set_keep_alive(1000), lambda: srv.set_user_timeout(5)):
+            with self.assertRaises(sack_tcp.Error) as e:
+                call()
+            self.assertEqual(e.exception.code, _ffi.SACK_TCP_ERR_NOT_APPLICABLE)
+        cli.close()
+        self.assertTrue(cli.wait_closed(WAIT))
+        with self.assertRaises(sack_tcp.Error) as e:
+            cli.set_no_delay(True)
+        self.assertEqual(e.exception.code, _ffi.SACK_TCP_ERR_CLOSED)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,216 @@
+/* Issue 15's network features: dead-peer detection (keepalive timing,
+ * TCP_USER_TIMEOUT) set at open and changed on a live connection, read
+ * back from the connection's descriptor; a user timeout that fires when
+ * the peer stops acknowledging (inside a network namespace whose loopback
+ * the test takes down). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* Exit code ctest reads as "skipped" (SKIP_RETURN_CODE in CMakeLists.txt). */
+#define NETX_SKIP 77
+
+static int sockopt_int(int fd, int level, int name) {
+    int value = -1;
+    socklen_t len = sizeof value;
+    if (getsockopt(fd, level, name, &value, &len) != 0) FAIL("getsockopt(%d, %d): %s", level, name, strerror(errno));
+    return value;
+}
+
+static int fd_of(sack_tcp *s) {
+    int32_t fd = -1;
+    CHECK_OK(sack_tcp_get_fd(s, &fd));
+    CHECK(fd >= 0);
+    return fd;
+}
+
+/* keepalive idle/interval/count and the user timeout given at open reach
+ * both a client's socket and the sockets a listener accepts. */
+TEST(netx_keepalive_and_user_timeout_at_open) {
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    o.keep_alive_ms = 7000;
+    o.keep_alive_interval_ms = 3000;
+    o.keep_alive_count = 4;
+    o.user_timeout_ms = 1500;
+    server srv;
+    server_start(&srv, "127.0.0.1", &o);
+    recorder cli;
+    recorder_init(&cli);
+    o.keep_alive_ms = 11000;
+    o.keep_alive_interval_ms = 2500; /* rounded down to 2 s */
+    o.keep_alive_count = 6;
+    o.user_timeout_ms = 2200;
+    sack_tcp *c = client_open(&cli, "127.0.0.1", srv.port, &o);
+    WAIT_UNTIL(cli.readies == 1 && srv.n_conns == 1 && srv.conns[0].readies == 1);
+
+    int fd = fd_of(srv.conns[0].sock);
+    CHECK_EQ(sockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), 7);
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPINTVL), 3);
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPCNT), 4);
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 1500);
+
+    fd = fd_of(c);
+    CHECK_EQ(sockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), 11);
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPINTVL), 2);
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPCNT), 6);
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 2200);
+
+    /* Interval or count without an idle time is refused at open. */
+    sack_tcp_options bad;
+    CHECK_OK(sack_tcp_options_init(&bad));
+    bad.keep_alive_count = 3;
+    sack_tcp *none = NULL;
+    CHECK_RESULT(sack_tcp_open(&bad, &none), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK(none == NULL);
+    CHECK(strstr(sack_tcp_last_error_message(), "keep_alive_ms") != NULL);
+
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+    sack_tcp_free(c);
+    server_stop(&srv);
+    server_destroy(&srv);
+    recorder_destroy(&cli);
+}
+
+/* no_delay, keepalive and the user timeout change on a live connection;
+ * every wrong argument gets its documented code and changes nothing. */
+TEST(netx_live_changes_and_their_errors) {
+    server srv;
+    server_start(&srv, "127.0.0.1", NULL);
+    srv.echo = true;
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = client_open(&cli, "127.0.0.1", srv.port, NULL);
+    WAIT_UNTIL(cli.readies == 1);
+    int fd = fd_of(c);
+
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY), 1); /* the default */
+    CHECK_OK(sack_tcp_set_no_delay(c, false));
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY), 0);
+    CHECK_OK(sack_tcp_set_no_delay(c, true));
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY), 1);
+
+    CHECK_EQ(sockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
+    CHECK_OK(sack_tcp_set_keep_alive(c, 5000, 1000, 3));
+    CHECK_EQ(sockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), 5);
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPINTVL), 1);
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPCNT), 3);
+    /* 0 keeps the interval and count; a new idle time applies. */
+    CHECK_OK(sack_tcp_set_keep_alive(c, 9000, 0, 0));
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), 9);
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPINTVL), 1);
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPCNT), 3);
+    /* Out of range or meaningless: refused, nothing changed. */
+    CHECK_RESULT(sack_tcp_set_keep_alive(c, 0, 1000, 0), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK_RESULT(sack_tcp_set_keep_alive(c, 1000, 0, 128), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK_RESULT(sack_tcp_set_keep_alive(c, 32768000, 0, 0), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), 9);
+    CHECK_OK(sack_tcp_set_keep_alive(c, 0, 0, 0));
+    CHECK_EQ(sockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
+
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 0);
+    CHECK_OK(sack_tcp_set_user_timeout(c, 700));
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 700);
+    CHECK_OK(sack_tcp_set_user_timeout(c, 0));
+    CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 0);
+
+    /* The connection still works after all that. */
+    CHECK_OK(sack_tcp_send(c, "ping", 4));
+    WAIT_UNTIL(cli.data_len == 4);
+
+    /* NULL handles and out-parameters. */
+    int32_t out = -5;
+    CHECK_RESULT(sack_tcp_set_no_delay(NULL, true), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_set_keep_alive(NULL, 1000, 0, 0), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_set_user_timeout(NULL, 100), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_get_fd(NULL, &out), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_get_fd(c, NULL), SACK_TCP_ERR_NULL_POINTER);
+    /* A listener is the wrong kind. */
+    CHECK_RESULT(sack_tcp_set_no_delay(srv.listener, true), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_set_keep_alive(srv.listener, 1000, 0, 0), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_set_user_timeout(srv.listener, 100), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_get_fd(srv.listener, &out), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_EQ(out, -5);
+
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1);
+    /* Closed. */
+    CHECK_RESULT(sack_tcp_set_no_delay(c, true), SACK_TCP_ERR_CLOSED);
+    CHECK_RESULT(sack_tcp_set_keep_alive(c, 1000, 0, 0), SACK_TCP_ERR_CLOSED);
+    CHECK_RESULT(sack_tcp_set_user_timeout(c, 100), SACK_TCP_ERR_CLOSED);
+    CHECK_RESULT(sack_tcp_get_fd(c, &out), SACK_TCP_ERR_CLOSED);
+    CHECK_EQ(out, -5);
+    sack_tcp_free(c);
+    WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].closes == 1);
+    server_stop(&srv);
+    server_destroy(&srv);
+    recorder_destroy(&cli);
+}
+
+/* Sets or clears IFF_UP on "lo" of the current network namespace. */
+static void loopback_up(bool up) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(s >= 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) FAIL("SIOCGIFFLAGS: %s", strerror(errno));
+    if (up) {
+        ifr.ifr_flags |= IFF_UP;
+    } else {
+        ifr.ifr_flags &= ~IFF_UP;
+    }
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) FAIL("SIOCSIFFLAGS: %s", strerror(errno));
+    close(s);
+}
+
+/* The peer stops acknowledging: the test moves itself (before the runtime
+ * starts any thread) into a fresh network namespace, connects over its
+ * loopback, then takes the loopback down, so what the library sends is
+ * never acknowledged. With a user timeout of 400 ms set on the live
+ * connection, the error callback gets SACK_TCP_ERR_TIMED_OUT well before
+ * the system's retransmission limit (about 15 minutes), then close.
+ * Skipped (exit 77) where namespaces cannot be created (not root). */
+TEST(netx_user_timeout_fires_when_the_peer_stops_acknowledging) {
+    if (unshare(CLONE_NEWNET) != 0) {
+        printf("SKIP: unshare(CLONE_NEWNET): %s\n", strerror(errno));
+        exit(NETX_SKIP);
+    }
+    loopback_up(true);
+    server srv;
+    server_start(&srv, "127.0.0.1", NULL);
+    int peer = raw_connect("127.0.0.1", srv.port);
+    WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].readies == 1);
+    sack_tcp *conn = srv.conns[0].sock;
+    CHECK_OK(sack_tcp_set_user_timeout(conn, 400));
+
+    loopback_up(false);
+    long long start = harness_now_ms();
+    CHECK_OK(sack_tcp_send(conn, "are you there?", 14));
+    WAIT_UNTIL(srv.conns[0].closes == 1);
+    long long took = harness_now_ms() - start;
+    CHECK_EQ(srv.conns[0].errors, 1);
+    CHECK_EQ(srv.conns[0].error_code, SACK_TCP_ERR_TIMED_OUT);
+    CHECK_STR(srv.conns[0].log, "CREX");
+    printf("user timeout of 400 ms fired after %lld ms\n", took);
+    CHECK(took >= 300);
+    CHECK(took < 5000);
+
+    close(peer);
+    server_stop(&srv);
+    server_destroy(&srv);
+}

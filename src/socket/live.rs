@@ -1,0 +1,65 @@
+//! Changing a live connection's TCP options (no_delay, keepalive, the user
+//! timeout) and reaching its descriptor: the settings given at open are
+//! only where a connection starts.
+
+use std::time::Duration;
+
+use socket2::SockRef;
+
+use super::connection::Phase;
+use super::{net, not_connected, Socket};
+use crate::error::{Error, Result};
+use crate::options::{check_user_timeout, KeepAlive};
+
+impl Socket {
+    /// Runs `f` on the connection's socket under the state lock, so the
+    /// driver cannot close the descriptor meanwhile.
+    fn with_live_stream<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(SockRef<'_>) -> std::io::Result<T>,
+    ) -> Result<T> {
+        let conn = self.connection()?;
+        self.check_open()?;
+        let st = conn.lock();
+        match (&st.stream, st.phase) {
+            (Some(stream), _) => f(SockRef::from(&**stream)).map_err(|e| Error::from_io(what, &e)),
+            (None, Phase::Connecting) => Err(not_connected()),
+            (None, _) => Err(Error::closed()),
+        }
+    }
+
+    /// TCP_NODELAY on the live connection.
+    pub fn set_no_delay(&self, on: bool) -> Result<()> {
+        self.with_live_stream("setting TCP_NODELAY", |s| s.set_tcp_nodelay(on))
+    }
+
+    /// Keepalive on the live connection: off with `idle` `None`, otherwise
+    /// on with these times (interval and count `None` keep the socket's).
+    pub fn set_keep_alive(
+        &self,
+        idle: Option<Duration>,
+        interval: Option<Duration>,
+        count: Option<u32>,
+    ) -> Result<()> {
+        let params = KeepAlive::new(idle, interval, count)?;
+        self.with_live_stream("setting keepalive", |s| {
+            net::set_keep_alive(s, params.as_ref())
+        })
+    }
+
+    /// TCP_USER_TIMEOUT on the live connection (`None`: the system's).
+    pub fn set_user_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        let timeout = check_user_timeout(timeout)?;
+        self.with_live_stream("setting TCP_USER_TIMEOUT", |s| {
+            net::set_user_timeout(s, timeout)
+        })
+    }
+
+    /// The connection's descriptor, for options the library does not wrap.
+    #[cfg(unix)]
+    pub fn raw_fd(&self) -> Result<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.with_live_stream("reading the descriptor", |s| Ok(s.as_raw_fd()))
+    }
+}
