@@ -303,6 +303,53 @@ typedef void (*sack_tcp_log_cb)(void *user_data,
                                 const char *message);
 
 /**
+ * A connection's figures, filled by `sack_tcp_get_stats`. Versioned like
+ * the options: fields are only ever appended, and the caller passes
+ * `sizeof` of its struct.
+ */
+typedef struct {
+    /**
+     * Set to the caller's `struct_size`; fields past the library's own
+     * struct are zeroed.
+     */
+    size_t struct_size;
+    /**
+     * Bytes read from the socket since the connection was established
+     * (TLS records and handshakes included: bytes on the wire).
+     */
+    uint64_t bytes_received;
+    /**
+     * Bytes the kernel accepted for sending (TLS records and handshakes
+     * included; accepted, not yet necessarily acknowledged).
+     */
+    uint64_t bytes_sent;
+    /**
+     * Milliseconds since the connection was established (a client: since
+     * its connect completed); once it has closed, the time it was up.
+     */
+    uint64_t connected_ms;
+    /**
+     * The kernel's smoothed round-trip time in microseconds (TCP_INFO
+     * `tcpi_rtt`); 0 when `has_tcp_info` is false.
+     */
+    uint32_t rtt_us;
+    /**
+     * Its mean deviation in microseconds (`tcpi_rttvar`).
+     */
+    uint32_t rtt_var_us;
+    /**
+     * Segments retransmitted over the connection's life
+     * (`tcpi_total_retrans`).
+     */
+    uint32_t retransmits;
+    /**
+     * Whether the three TCP_INFO figures are valid: true on Linux, false
+     * where TCP_INFO does not exist.
+     */
+    bool has_tcp_info;
+} sack_tcp_stats;
+
+/**
  * Fires once per connection attempt.
  *
  * - Listener: a connection was accepted. `socket` is the new connection
@@ -1029,6 +1076,29 @@ SACK_TCP_API sack_tcp_result sack_tcp_set_user_timeout(sack_tcp *handle, uint32_
  * connection has closed. `*fd` is written only on success.
  */
 SACK_TCP_API sack_tcp_result sack_tcp_get_fd(const sack_tcp *handle, int32_t *fd);
+
+/**
+ * Writes a connection's figures to `*stats`, a struct of `struct_size`
+ * bytes (pass `sizeof *stats`): bytes received and sent, time connected,
+ * and the kernel's round-trip time and retransmissions (TCP_INFO, read at
+ * the call while the connection is open).
+ *
+ * Readable at any time once the connection is established, from any
+ * thread and from inside any callback, including the close callback and
+ * after it: the library freezes the figures when the connection ends,
+ * just before it closes the descriptor, so a close callback reads the
+ * final ones (a closed handle is not an error here, as with the address
+ * getters).
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER` if `handle` or `stats` is NULL,
+ * `SACK_TCP_ERR_NOT_APPLICABLE` on a listener and on a client not yet
+ * connected, `SACK_TCP_ERR_INVALID_ARGUMENT` if `struct_size` is smaller
+ * than the first version of the struct. Nothing is written on failure.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_get_stats(const sack_tcp *handle,
+                                   sack_tcp_stats *stats,
+                                   size_t struct_size);
 
 /**
  * Fills `options`, a struct of `struct_size` bytes, with the defaults and

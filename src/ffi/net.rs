@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::guard::{guard, socket, write_out};
+use super::guard::{guard, socket, write_out, write_versioned};
 use super::types::*;
 use crate::error::Result;
 use crate::socket::Socket;
@@ -110,5 +110,82 @@ pub extern "C" fn sack_tcp_get_fd(handle: *const sack_tcp, fd: *mut i32) -> sack
         };
         // SAFETY: `write_out` checks NULL; otherwise writable per the header.
         unsafe { write_out(fd, "fd", value) }
+    })
+}
+
+/// A connection's figures, filled by `sack_tcp_get_stats`. Versioned like
+/// the options: fields are only ever appended, and the caller passes
+/// `sizeof` of its struct.
+#[repr(C)]
+pub struct sack_tcp_stats {
+    /// Set to the caller's `struct_size`; fields past the library's own
+    /// struct are zeroed.
+    pub struct_size: usize,
+    /// Bytes read from the socket since the connection was established
+    /// (TLS records and handshakes included: bytes on the wire).
+    pub bytes_received: u64,
+    /// Bytes the kernel accepted for sending (TLS records and handshakes
+    /// included; accepted, not yet necessarily acknowledged).
+    pub bytes_sent: u64,
+    /// Milliseconds since the connection was established (a client: since
+    /// its connect completed); once it has closed, the time it was up.
+    pub connected_ms: u64,
+    /// The kernel's smoothed round-trip time in microseconds (TCP_INFO
+    /// `tcpi_rtt`); 0 when `has_tcp_info` is false.
+    pub rtt_us: u32,
+    /// Its mean deviation in microseconds (`tcpi_rttvar`).
+    pub rtt_var_us: u32,
+    /// Segments retransmitted over the connection's life
+    /// (`tcpi_total_retrans`).
+    pub retransmits: u32,
+    /// Whether the three TCP_INFO figures are valid: true on Linux, false
+    /// where TCP_INFO does not exist.
+    pub has_tcp_info: bool,
+}
+
+/// The first (and current) size of `sack_tcp_stats`.
+const MIN_STATS_SIZE: usize =
+    std::mem::offset_of!(sack_tcp_stats, has_tcp_info) + std::mem::size_of::<bool>();
+
+/// Writes a connection's figures to `*stats`, a struct of `struct_size`
+/// bytes (pass `sizeof *stats`): bytes received and sent, time connected,
+/// and the kernel's round-trip time and retransmissions (TCP_INFO, read at
+/// the call while the connection is open).
+///
+/// Readable at any time once the connection is established, from any
+/// thread and from inside any callback, including the close callback and
+/// after it: the library freezes the figures when the connection ends,
+/// just before it closes the descriptor, so a close callback reads the
+/// final ones (a closed handle is not an error here, as with the address
+/// getters).
+///
+/// Errors: `SACK_TCP_ERR_NULL_POINTER` if `handle` or `stats` is NULL,
+/// `SACK_TCP_ERR_NOT_APPLICABLE` on a listener and on a client not yet
+/// connected, `SACK_TCP_ERR_INVALID_ARGUMENT` if `struct_size` is smaller
+/// than the first version of the struct. Nothing is written on failure.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_stats(
+    handle: *const sack_tcp,
+    stats: *mut sack_tcp_stats,
+    struct_size: usize,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        if stats.is_null() {
+            return Err(super::guard::null("stats"));
+        }
+        let f = s.figures()?;
+        let tcp = f.tcp.unwrap_or_default();
+        let value = sack_tcp_stats {
+            struct_size: 0,
+            bytes_received: f.received,
+            bytes_sent: f.sent,
+            connected_ms: u64::try_from(f.connected_for().as_millis()).unwrap_or(u64::MAX),
+            rtt_us: tcp.rtt_us,
+            rtt_var_us: tcp.rtt_var_us,
+            retransmits: tcp.retransmits,
+            has_tcp_info: f.tcp.is_some(),
+        };
+        // SAFETY: non-NULL; the caller passes `struct_size` writable bytes.
+        unsafe { write_versioned(stats, struct_size, MIN_STATS_SIZE, value, "stats") }
     })
 }

@@ -48,6 +48,8 @@ pub(super) const READS_PAUSED_FOR_SEND_QUEUE: u8 = 2;
 pub(super) struct Addrs {
     pub(super) local: SocketAddr,
     pub(super) peer: SocketAddr,
+    /// Bytes each way, time connected, TCP_INFO (boxed with the addresses).
+    pub(super) figures: super::figures::Figures,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +101,7 @@ impl ConnState {
         let addrs = Addrs {
             local: stream.local_addr()?,
             peer: stream.peer_addr()?,
+            figures: super::figures::Figures::new(),
         };
         self.addrs = Some(Box::new(addrs));
         self.stream = Some(stream);
@@ -107,6 +110,20 @@ impl ConnState {
 
     pub(super) fn addrs(&self) -> Result<Addrs> {
         self.addrs.as_deref().copied().ok_or_else(not_connected)
+    }
+
+    /// Counts bytes the kernel took from the library.
+    pub(super) fn count_sent(&mut self, n: usize) {
+        if let Some(addrs) = self.addrs.as_deref_mut() {
+            addrs.figures.sent += n as u64;
+        }
+    }
+
+    /// Counts bytes read from the socket.
+    pub(super) fn count_received(&mut self, n: usize) {
+        if let Some(addrs) = self.addrs.as_deref_mut() {
+            addrs.figures.received += n as u64;
+        }
     }
 
     pub(super) fn queued(&self) -> usize {
@@ -261,6 +278,8 @@ impl Connection {
                     _ => data,
                 };
                 st.queue.push(rest);
+                let written = data.len() - rest.len();
+                st.count_sent(written);
             }
             Session::Tls(tls) => {
                 if tls.conn.is_handshaking() || st.corked {
@@ -269,7 +288,8 @@ impl Connection {
                 if st.corked {
                     tls.encrypt(data);
                 } else {
-                    tls.send(data, &mut st.queue, inline);
+                    let written = tls.send(data, &mut st.queue, inline);
+                    st.count_sent(written);
                 }
             }
         }
@@ -380,7 +400,8 @@ impl Connection {
                 Phase::Open => st.stream.as_deref(),
                 _ => None,
             };
-            session::pump(&mut session.conn, &mut st.queue, inline);
+            let written = session::pump(&mut session.conn, &mut st.queue, inline);
+            st.count_sent(written);
             st.session = Session::Tls(Box::new(session));
         }
         drop(st);

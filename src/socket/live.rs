@@ -7,6 +7,8 @@ use std::time::Duration;
 use socket2::SockRef;
 
 use super::connection::Phase;
+use super::figures::tcp_info;
+pub use super::figures::Figures;
 use super::{net, not_connected, Socket};
 use crate::error::{Error, Result};
 use crate::options::{check_user_timeout, KeepAlive};
@@ -54,6 +56,24 @@ impl Socket {
         self.with_live_stream("setting TCP_USER_TIMEOUT", |s| {
             net::set_user_timeout(s, timeout)
         })
+    }
+
+    /// The connection's figures: bytes each way, time connected and the
+    /// kernel's TCP_INFO (fresh while open; frozen when it closed, so they
+    /// stay readable in the close callback and after).
+    pub fn figures(&self) -> Result<Figures> {
+        let conn = self.connection()?;
+        let mut guard = conn.lock();
+        let st = &mut *guard;
+        let Some(addrs) = st.addrs.as_deref_mut() else {
+            return Err(not_connected());
+        };
+        if addrs.figures.ended_at.is_none() {
+            if let Some(stream) = &st.stream {
+                addrs.figures.tcp = tcp_info(stream).or(addrs.figures.tcp);
+            }
+        }
+        Ok(addrs.figures)
     }
 
     /// The connection's descriptor, for options the library does not wrap.

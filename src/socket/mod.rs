@@ -10,6 +10,7 @@
 mod client;
 mod connection;
 mod driver;
+mod figures;
 mod listener;
 mod live;
 mod net;

@@ -612,6 +612,31 @@ class Socket:
         call getsockopt/setsockopt on)."""
         return self._get(_ffi.sack_tcp_get_fd, ctypes.c_int32)
 
+    @property
+    def stats(self):
+        """The connection's figures as a dict: ``bytes_received``,
+        ``bytes_sent`` (bytes on the wire, TLS records included),
+        ``connected_ms``, and from the kernel's TCP_INFO ``rtt_us``,
+        ``rtt_var_us``, ``retransmits`` (None where TCP_INFO does not
+        exist). Readable in ``on_close`` and after: frozen at close."""
+        out = _ffi.sack_tcp_stats()
+        with self._lock:
+            handle = self._handle
+            if handle is None:
+                raise _closed_error()
+            rc = _ffi.sack_tcp_get_stats(handle, ctypes.byref(out), ctypes.sizeof(out))
+        if rc != _ffi.SACK_TCP_OK:
+            raise _error(rc)
+        tcp = out.has_tcp_info
+        return {
+            "bytes_received": out.bytes_received,
+            "bytes_sent": out.bytes_sent,
+            "connected_ms": out.connected_ms,
+            "rtt_us": out.rtt_us if tcp else None,
+            "rtt_var_us": out.rtt_var_us if tcp else None,
+            "retransmits": out.retransmits if tcp else None,
+        }
+
     def set_ssl(self, on=True):
         """STARTTLS: ``True`` starts a TLS handshake on a plain connection
         (``on_ready`` fires again when it is done)."""
@@ -1022,4 +1047,5 @@ C_API_COVERAGE = {
     "sack_tcp_set_keep_alive": "Socket.set_keep_alive",
     "sack_tcp_set_user_timeout": "Socket.set_user_timeout",
     "sack_tcp_get_fd": "Socket.fd",
+    "sack_tcp_get_stats": "Socket.stats",
 }

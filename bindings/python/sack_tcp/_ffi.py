@@ -43,6 +43,7 @@ from ctypes import (
     c_size_t,
     c_uint16,
     c_uint32,
+    c_uint64,
     c_void_p,
 )
 
@@ -166,6 +167,20 @@ class sack_tcp_runtime_options(Structure):
         ("queued_bytes_limit", c_size_t),
         ("queued_bytes_per_socket", c_size_t),
         ("delivery_mode", c_int32),
+    ]
+
+
+class sack_tcp_stats(Structure):
+    """A connection's figures (sack_tcp_get_stats)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("bytes_received", c_uint64),
+        ("bytes_sent", c_uint64),
+        ("connected_ms", c_uint64),
+        ("rtt_us", c_uint32),
+        ("rtt_var_us", c_uint32),
+        ("retransmits", c_uint32),
+        ("has_tcp_info", c_bool),
     ]
 
 
@@ -356,6 +371,7 @@ _SIGNATURES = {
     "sack_tcp_set_keep_alive": (_R, [sack_tcp_p, c_uint32, c_uint32, c_uint32]),
     "sack_tcp_set_user_timeout": (_R, [sack_tcp_p, c_uint32]),
     "sack_tcp_get_fd": (_R, [sack_tcp_p, POINTER(c_int32)]),
+    "sack_tcp_get_stats": (_R, [sack_tcp_p, POINTER(sack_tcp_stats), c_size_t]),
 }
 
 _missing = []

@@ -98,5 +98,44 @@ class TestDeadPeers(NetTestCase):
         self.assertEqual(e.exception.code, _ffi.SACK_TCP_ERR_CLOSED)
 
 
+class TestStats(NetTestCase):
+    def test_bytes_time_and_rtt_and_frozen_in_on_close(self):
+        srv_msgs = []
+        got = threading.Event()
+        closed_stats = []
+
+        def echo(conn, data):
+            srv_msgs.append(len(data))
+            conn.send(data)
+
+        _srv, cli, conn = self.pair(dict(on_message=echo))
+        received = []
+
+        def on_message(s, data):
+            received.append(len(data))
+            if sum(received) == 50000:
+                got.set()
+
+        cli.on_message = on_message
+        cli.on_close = lambda s: closed_stats.append(s.stats)
+        cli.send(b"y" * 50000)
+        self.assertTrue(got.wait(WAIT))
+        st = cli.stats
+        self.assertEqual(st["bytes_sent"], 50000)
+        self.assertEqual(st["bytes_received"], 50000)
+        self.assertGreaterEqual(st["connected_ms"], 0)
+        if hasattr(socket, "TCP_INFO"):
+            self.assertGreater(st["rtt_us"], 0)
+            self.assertEqual(st["retransmits"], 0)
+        with self.assertRaises(sack_tcp.Error) as e:
+            _srv.stats
+        self.assertEqual(e.exception.code, _ffi.SACK_TCP_ERR_NOT_APPLICABLE)
+        cli.close()
+        self.assertTrue(cli.wait_closed(WAIT))
+        self.assertEqual(len(closed_stats), 1)
+        self.assertEqual(closed_stats[0]["bytes_sent"], 50000)
+        self.assertEqual(closed_stats[0]["bytes_received"], 50000)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -415,7 +415,10 @@ impl Driver<'_> {
             };
             match written {
                 Ok(0) => return Err(End::Failed(Error::new(Code::Io, "write returned 0 bytes"))),
-                Ok(n) => st.queue.consume(n),
+                Ok(n) => {
+                    st.queue.consume(n);
+                    st.count_sent(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(End::Failed(Error::from_io("write", &e))),
@@ -448,6 +451,7 @@ impl Driver<'_> {
                 Err(e) if is_retry(&e) => return Ok(()),
                 Err(e) => return Err(End::Failed(Error::from_io("read", &e))),
             };
+            self.conn.lock().count_received(n);
             if let Some(idle) = self.conn.settings.idle_timeout {
                 self.p
                     .set_deadline(Deadline::Idle, Some(Instant::now() + idle));
@@ -513,6 +517,10 @@ impl Driver<'_> {
             let _ = socket2::SockRef::from(self.stream).set_linger(Some(Duration::ZERO));
         }
         let mut st = self.conn.lock();
+        if let Some(addrs) = st.addrs.as_deref_mut() {
+            // The last TCP_INFO, while the descriptor is still open.
+            addrs.figures.end(self.stream);
+        }
         if let End::Failed(error) | End::TlsFailed(error) = &end {
             let peer = st.stream.as_ref().and_then(|s| s.peer_addr().ok());
             log::debug!("connection with {peer:?} failed: {error}");
