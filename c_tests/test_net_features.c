@@ -8,6 +8,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +257,125 @@ TEST(netx_stats_count_bytes_time_and_rtt) {
     server_stop(&srv);
     server_destroy(&srv);
     recorder_destroy(&cli);
+}
+
+/* ---- the listener's connection cap ---- */
+
+static size_t conn_count(sack_tcp *listener) {
+    size_t n = 12345;
+    CHECK_OK(sack_tcp_get_connection_count(listener, &n));
+    return n;
+}
+
+/* A raw client the listener refused: the library accepted it and reset
+ * it at once, without a callback. */
+static void expect_refused(uint16_t port) {
+    int fd = raw_connect("127.0.0.1", port);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    CHECK_EQ(poll(&p, 1, WAIT_MS), 1);
+    char byte;
+    ssize_t n = recv(fd, &byte, 1, 0);
+    CHECK_EQ(n, -1);
+    CHECK_EQ(errno, ECONNRESET);
+    close(fd);
+}
+
+static size_t count_in_close = 99;
+static sack_tcp *cap_listener;
+
+static void count_on_close(void *ud, sack_tcp *s) {
+    size_t n = conn_count(cap_listener);
+    harness_lock();
+    count_in_close = n;
+    harness_unlock();
+    rec_on_close(ud, s);
+}
+
+/* max_connections 2: a third client is reset at once and never seen by a
+ * callback; the count drops before a connection's close callback, which
+ * lets the next one in; the cap changes on the running listener. */
+TEST(netx_connection_cap_refuses_and_counts) {
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    o.max_connections = 2;
+    server srv;
+    server_start(&srv, "127.0.0.1", &o);
+    cap_listener = srv.listener;
+    CHECK_EQ(conn_count(srv.listener), 0);
+    recorder a, b, c;
+    recorder_init(&a);
+    recorder_init(&b);
+    recorder_init(&c);
+    sack_tcp *ca = client_open(&a, "127.0.0.1", srv.port, NULL);
+    sack_tcp *cb = client_open(&b, "127.0.0.1", srv.port, NULL);
+    WAIT_UNTIL(srv.n_conns == 2 && srv.conns[0].readies == 1 && srv.conns[1].readies == 1);
+    CHECK_EQ(conn_count(srv.listener), 2);
+    CHECK_OK(sack_tcp_on_close(srv.conns[0].sock, count_on_close));
+
+    expect_refused(srv.port);
+    CHECK_EQ(conn_count(srv.listener), 2);
+    harness_lock();
+    CHECK_EQ(srv.n_conns, 2);
+    CHECK_EQ(srv.rec.errors, 0);
+    harness_unlock();
+
+    /* One leaves: the count is down in its close callback already. */
+    CHECK_OK(sack_tcp_close(ca));
+    WAIT_UNTIL(srv.conns[0].closes == 1 && a.closes == 1);
+    CHECK_EQ(count_in_close, 1);
+    CHECK_EQ(conn_count(srv.listener), 1);
+    sack_tcp *cc = client_open(&c, "127.0.0.1", srv.port, NULL);
+    WAIT_UNTIL(srv.n_conns == 3 && srv.conns[2].readies == 1);
+    CHECK_EQ(conn_count(srv.listener), 2);
+
+    /* Lowered on the running listener: nothing open closes, new ones are
+     * refused; 0 lifts the cap. */
+    CHECK_OK(sack_tcp_set_max_connections(srv.listener, 1));
+    expect_refused(srv.port);
+    CHECK_EQ(conn_count(srv.listener), 2);
+    CHECK_OK(sack_tcp_set_max_connections(srv.listener, 0));
+    int raw = raw_connect("127.0.0.1", srv.port);
+    WAIT_UNTIL(srv.n_conns == 4 && srv.conns[3].readies == 1);
+    CHECK_EQ(conn_count(srv.listener), 3);
+    close(raw);
+    WAIT_UNTIL(srv.conns[3].closes == 1);
+    CHECK_EQ(conn_count(srv.listener), 2);
+
+    /* Errors: NULL, a connection, a client option, a closed listener. */
+    size_t untouched = 777;
+    CHECK_RESULT(sack_tcp_get_connection_count(NULL, &untouched), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_get_connection_count(srv.listener, NULL), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_set_max_connections(NULL, 1), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_get_connection_count(cb, &untouched), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_set_max_connections(cb, 1), SACK_TCP_ERR_NOT_APPLICABLE);
+    sack_tcp_options bad;
+    CHECK_OK(sack_tcp_options_init(&bad));
+    bad.to_address = "127.0.0.1";
+    bad.to_port = srv.port;
+    bad.max_connections = 3;
+    sack_tcp *none = NULL;
+    CHECK_RESULT(sack_tcp_open(&bad, &none), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK(none == NULL);
+
+    CHECK_OK(sack_tcp_close(cb));
+    CHECK_OK(sack_tcp_close(cc));
+    WAIT_UNTIL(b.closes == 1 && c.closes == 1 && srv.conns[1].closes == 1 &&
+               srv.conns[2].closes == 1);
+    CHECK_EQ(conn_count(srv.listener), 0);
+    sack_tcp *listener = srv.listener;
+    CHECK_OK(sack_tcp_retain(listener));
+    server_stop(&srv);
+    CHECK_RESULT(sack_tcp_get_connection_count(listener, &untouched), SACK_TCP_ERR_CLOSED);
+    CHECK_RESULT(sack_tcp_set_max_connections(listener, 1), SACK_TCP_ERR_CLOSED);
+    CHECK_EQ(untouched, 777);
+    sack_tcp_free(listener);
+    sack_tcp_free(ca);
+    sack_tcp_free(cb);
+    sack_tcp_free(cc);
+    server_destroy(&srv);
+    recorder_destroy(&a);
+    recorder_destroy(&b);
+    recorder_destroy(&c);
 }
 
 /* Sets or clears IFF_UP on "lo" of the current network namespace. */

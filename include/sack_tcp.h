@@ -717,6 +717,18 @@ typedef struct {
      * `sack_tcp_set_user_timeout`.
      */
     uint32_t user_timeout_ms;
+    /**
+     * Listener only (Node's maxConnections): at most this many accepted
+     * connections open at once (0 = no cap). One accepted past the cap is
+     * refused at once: the library accepts it and closes it with a reset
+     * (RST), so the client sees ECONNRESET rather than waiting in the
+     * backlog, and no callback of the listener runs for it. A connection
+     * counts from its accept until its close callback. Change it on a
+     * running listener with `sack_tcp_set_max_connections`; read the
+     * count with `sack_tcp_get_connection_count`. A client given a value
+     * gets `SACK_TCP_ERR_NOT_APPLICABLE` from `sack_tcp_open`.
+     */
+    uint32_t max_connections;
 } sack_tcp_options;
 
 /**
@@ -1099,6 +1111,33 @@ SACK_TCP_API
 sack_tcp_result sack_tcp_get_stats(const sack_tcp *handle,
                                    sack_tcp_stats *stats,
                                    size_t struct_size);
+
+/**
+ * Writes to `*out` how many connections this listener accepted that have
+ * not closed yet: each counts from its accept until its close callback
+ * (the count has dropped by the time that callback runs). Connections
+ * refused past `max_connections` never count.
+ *
+ * Callable from any thread and from inside any callback. Errors:
+ * `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+ * connection, `SACK_TCP_ERR_CLOSED` once the listener has closed. `*out`
+ * is written only on success.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_get_connection_count(const sack_tcp *handle, size_t *out);
+
+/**
+ * Changes a running listener's connection cap (`max_connections`; 0 =
+ * none). It applies to connections accepted from now on: lowering it
+ * below the current count closes nothing, it only refuses new ones until
+ * enough have closed.
+ *
+ * Callable from any thread and from inside any callback. Errors:
+ * `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+ * connection, `SACK_TCP_ERR_CLOSED` once the listener has closed.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_set_max_connections(sack_tcp *handle,
+                                             uint32_t max_connections);
 
 /**
  * Fills `options`, a struct of `struct_size` bytes, with the defaults and

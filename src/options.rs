@@ -151,6 +151,8 @@ pub struct Options {
     /// TCP_USER_TIMEOUT: sent data unacknowledged for this long closes the
     /// connection; `None`: the system's retransmission limits.
     pub user_timeout: Option<Duration>,
+    /// A listener refuses connections past this many open ones; 0: no cap.
+    pub max_connections: u32,
     pub tls: TlsOptions,
 }
 
@@ -179,6 +181,7 @@ impl Default for Options {
             keep_alive_interval: None,
             keep_alive_count: None,
             user_timeout: None,
+            max_connections: 0,
             tls: TlsOptions::default(),
         }
     }
@@ -279,6 +282,8 @@ pub struct ServerPlan {
     pub reuse_address: bool,
     pub reuse_port: bool,
     pub backlog: u32,
+    /// Connections past this many open ones are refused (0: no cap).
+    pub max_connections: u32,
     pub conn: ConnSettings,
     /// Present when the server has certificates.
     pub tls: Option<TlsOptions>,
@@ -375,6 +380,7 @@ impl Options {
                     reuse_address: self.reuse_address,
                     reuse_port: self.reuse_port,
                     backlog: self.backlog.unwrap_or(DEFAULT_BACKLOG),
+                    max_connections: self.max_connections,
                     conn,
                     tls,
                 }))
@@ -382,6 +388,9 @@ impl Options {
             Some(to) => {
                 if self.backlog.is_some() {
                     return Err(not_applicable("backlog", "client"));
+                }
+                if self.max_connections != 0 {
+                    return Err(not_applicable("max_connections", "client"));
                 }
                 self.check_client_tls()?;
                 let target = address::parse(to)?;

@@ -189,3 +189,40 @@ pub extern "C" fn sack_tcp_get_stats(
         unsafe { write_versioned(stats, struct_size, MIN_STATS_SIZE, value, "stats") }
     })
 }
+
+/// Writes to `*out` how many connections this listener accepted that have
+/// not closed yet: each counts from its accept until its close callback
+/// (the count has dropped by the time that callback runs). Connections
+/// refused past `max_connections` never count.
+///
+/// Callable from any thread and from inside any callback. Errors:
+/// `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+/// connection, `SACK_TCP_ERR_CLOSED` once the listener has closed. `*out`
+/// is written only on success.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_connection_count(
+    handle: *const sack_tcp,
+    out: *mut usize,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        let count = s.connection_count()?;
+        // SAFETY: `write_out` checks NULL; otherwise writable per the header.
+        unsafe { write_out(out, "out", count) }
+    })
+}
+
+/// Changes a running listener's connection cap (`max_connections`; 0 =
+/// none). It applies to connections accepted from now on: lowering it
+/// below the current count closes nothing, it only refuses new ones until
+/// enough have closed.
+///
+/// Callable from any thread and from inside any callback. Errors:
+/// `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+/// connection, `SACK_TCP_ERR_CLOSED` once the listener has closed.
+#[no_mangle]
+pub extern "C" fn sack_tcp_set_max_connections(
+    handle: *mut sack_tcp,
+    max_connections: u32,
+) -> sack_tcp_result {
+    with_socket(handle, |s| s.set_max_connections(max_connections))
+}

@@ -59,6 +59,7 @@ pub fn defaults() -> sack_tcp_options {
         keep_alive_interval_ms: 0,
         keep_alive_count: 0,
         user_timeout_ms: 0,
+        max_connections: 0,
     }
 }
 
@@ -208,6 +209,7 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
         keep_alive_interval: millis(o.keep_alive_interval_ms),
         keep_alive_count: (o.keep_alive_count > 0).then_some(o.keep_alive_count),
         user_timeout: millis(o.user_timeout_ms),
+        max_connections: o.max_connections,
         tls,
     })
 }

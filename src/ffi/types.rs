@@ -383,6 +383,16 @@ pub struct sack_tcp_options {
     /// live connection with `sack_tcp_set_keep_alive` and
     /// `sack_tcp_set_user_timeout`.
     pub user_timeout_ms: u32,
+    /// Listener only (Node's maxConnections): at most this many accepted
+    /// connections open at once (0 = no cap). One accepted past the cap is
+    /// refused at once: the library accepts it and closes it with a reset
+    /// (RST), so the client sees ECONNRESET rather than waiting in the
+    /// backlog, and no callback of the listener runs for it. A connection
+    /// counts from its accept until its close callback. Change it on a
+    /// running listener with `sack_tcp_set_max_connections`; read the
+    /// count with `sack_tcp_get_connection_count`. A client given a value
+    /// gets `SACK_TCP_ERR_NOT_APPLICABLE` from `sack_tcp_open`.
+    pub max_connections: u32,
 }
 
 /// One certificate of a TLS server, chosen by SNI (the original's `hosts`

@@ -44,12 +44,15 @@ pub(super) const READS_PAUSED_FOR_SEND_QUEUE: u8 = 2;
 /// A connection's addresses, captured when it is established: a socket the
 /// peer reset no longer answers getpeername, and the user still wants to
 /// log who it was in the error and close callbacks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(super) struct Addrs {
     pub(super) local: SocketAddr,
     pub(super) peer: SocketAddr,
     /// Bytes each way, time connected, TCP_INFO (boxed with the addresses).
     pub(super) figures: super::figures::Figures,
+    /// An accepted connection's unit in its listener's open count, given
+    /// back (taken) when its close is raised.
+    pub(super) open_count: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,14 +105,19 @@ impl ConnState {
             local: stream.local_addr()?,
             peer: stream.peer_addr()?,
             figures: super::figures::Figures::new(),
+            open_count: None,
         };
         self.addrs = Some(Box::new(addrs));
         self.stream = Some(stream);
         Ok(())
     }
 
-    pub(super) fn addrs(&self) -> Result<Addrs> {
-        self.addrs.as_deref().copied().ok_or_else(not_connected)
+    /// (local, peer).
+    pub(super) fn addrs(&self) -> Result<(SocketAddr, SocketAddr)> {
+        self.addrs
+            .as_deref()
+            .map(|a| (a.local, a.peer))
+            .ok_or_else(not_connected)
     }
 
     /// Counts bytes the kernel took from the library.

@@ -5,6 +5,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
@@ -38,9 +39,29 @@ pub(crate) struct Listener {
     close_requested: Mutex<bool>,
     wake: Notify,
     conn_settings: Arc<ConnSettings>,
+    /// Accepted connections whose close has not been raised yet; each
+    /// holds a clone and gives its unit back in `finish`.
+    open_conns: Arc<AtomicUsize>,
+    /// 0: no cap.
+    max_conns: AtomicU32,
 }
 
 impl Listener {
+    /// Accepted connections open now.
+    pub(super) fn connection_count(&self) -> usize {
+        self.open_conns.load(Ordering::Acquire)
+    }
+
+    pub(super) fn set_max_connections(&self, max: u32) {
+        self.max_conns.store(max, Ordering::Release);
+    }
+
+    /// Past the cap: a new connection is refused.
+    fn full(&self) -> bool {
+        let max = self.max_conns.load(Ordering::Acquire);
+        max != 0 && self.connection_count() >= max as usize
+    }
+
     pub(super) fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
     }
@@ -82,6 +103,8 @@ pub(super) fn open(
             close_requested: Mutex::new(false),
             wake: Notify::new(),
             conn_settings: Arc::new(plan.conn),
+            open_conns: Arc::new(AtomicUsize::new(0)),
+            max_conns: AtomicU32::new(plan.max_connections),
         }),
     );
     let task_socket = socket.clone();
@@ -151,6 +174,7 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<TcpListener>, rt: Runti
             biased;
             _ = listener.wake.notified() => continue,
             accepted = accept_any(&listeners, &mut next) => match accepted {
+                Ok((stream, peer)) if listener.full() => refuse(stream, peer),
                 Ok((stream, _peer)) => accept_one(&socket, listener, stream, &rt),
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
@@ -185,6 +209,14 @@ async fn accept_any(
         Poll::Pending
     })
     .await
+}
+
+/// A connection past `max_connections`: closed at once with a reset, so
+/// the client learns at once rather than waiting in the backlog.
+fn refuse(stream: TcpStream, peer: SocketAddr) {
+    log::debug!("refusing {peer}: the listener is at its connection cap");
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
 }
 
 /// Errors that concern one failed handshake, not the listener.
@@ -240,6 +272,11 @@ fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: 
             }
         }
         st.tls_role = role;
+        // Counted from here; `finish` gives the unit back at close.
+        if let Some(addrs) = st.addrs.as_deref_mut() {
+            listener.open_conns.fetch_add(1, Ordering::AcqRel);
+            addrs.open_count = Some(listener.open_conns.clone());
+        }
     }
     let conn_socket = Socket::new(
         server.handler().for_accepted(),

@@ -83,3 +83,29 @@ impl Socket {
         self.with_live_stream("reading the descriptor", |s| Ok(s.as_raw_fd()))
     }
 }
+
+impl Socket {
+    fn listener(&self) -> Result<&super::listener::Listener> {
+        self.check_open()?;
+        match &self.role {
+            super::Role::Listener(l) => Ok(l),
+            super::Role::Connection(_) => Err(Error::new(
+                crate::error::Code::NotApplicable,
+                "this is a connection; the connection cap belongs to a listener",
+            )),
+        }
+    }
+
+    /// Accepted connections of this listener whose close has not been
+    /// raised yet.
+    pub fn connection_count(&self) -> Result<usize> {
+        Ok(self.listener()?.connection_count())
+    }
+
+    /// Changes the listener's cap (0: none) for connections accepted from
+    /// now on; open ones past a lowered cap stay open.
+    pub fn set_max_connections(&self, max: u32) -> Result<()> {
+        self.listener()?.set_max_connections(max);
+        Ok(())
+    }
+}

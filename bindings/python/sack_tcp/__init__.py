@@ -303,6 +303,7 @@ _INT_OPTIONS = {
     "keep_alive_interval_ms": (0, (1 << 32) - 1),
     "keep_alive_count": (0, (1 << 32) - 1),
     "user_timeout_ms": (0, (1 << 32) - 1),
+    "max_connections": (0, (1 << 32) - 1),
     "read_buffer_size": (0, NO_LIMIT),
     "send_queue_limit": (0, NO_LIMIT),
     "send_queue_low_mark": (0, NO_LIMIT),
@@ -636,6 +637,17 @@ class Socket:
             "rtt_var_us": out.rtt_var_us if tcp else None,
             "retransmits": out.retransmits if tcp else None,
         }
+
+    @property
+    def connection_count(self):
+        """A listener's accepted connections not closed yet (each counts
+        until its ``on_close``)."""
+        return self._get(_ffi.sack_tcp_get_connection_count, ctypes.c_size_t)
+
+    def set_max_connections(self, max_connections):
+        """A running listener's connection cap (0: none): connections
+        accepted past it are reset at once, without a callback."""
+        self._call(_ffi.sack_tcp_set_max_connections, _u32(max_connections, "max_connections"))
 
     def set_ssl(self, on=True):
         """STARTTLS: ``True`` starts a TLS handshake on a plain connection
@@ -1048,4 +1060,6 @@ C_API_COVERAGE = {
     "sack_tcp_set_user_timeout": "Socket.set_user_timeout",
     "sack_tcp_get_fd": "Socket.fd",
     "sack_tcp_get_stats": "Socket.stats",
+    "sack_tcp_get_connection_count": "Socket.connection_count",
+    "sack_tcp_set_max_connections": "Socket.set_max_connections",
 }

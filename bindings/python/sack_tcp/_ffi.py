@@ -243,6 +243,7 @@ class sack_tcp_options(Structure):
         ("keep_alive_interval_ms", c_uint32),
         ("keep_alive_count", c_uint32),
         ("user_timeout_ms", c_uint32),
+        ("max_connections", c_uint32),
     ]
 
 
@@ -372,6 +373,8 @@ _SIGNATURES = {
     "sack_tcp_set_user_timeout": (_R, [sack_tcp_p, c_uint32]),
     "sack_tcp_get_fd": (_R, [sack_tcp_p, POINTER(c_int32)]),
     "sack_tcp_get_stats": (_R, [sack_tcp_p, POINTER(sack_tcp_stats), c_size_t]),
+    "sack_tcp_get_connection_count": (_R, [sack_tcp_p, POINTER(c_size_t)]),
+    "sack_tcp_set_max_connections": (_R, [sack_tcp_p, c_uint32]),
 }
 
 _missing = []

@@ -137,5 +137,47 @@ class TestStats(NetTestCase):
         self.assertEqual(closed_stats[0]["bytes_received"], 50000)
 
 
+class TestConnectionCap(NetTestCase):
+    def test_past_the_cap_a_client_is_reset_and_the_count_follows(self):
+        accepted = []
+        cond = threading.Condition()
+
+        def on_connect(conn, status):
+            with cond:
+                accepted.append(conn)
+                cond.notify_all()
+
+        def on_close(conn):
+            with cond:
+                cond.notify_all()
+
+        srv = sack_tcp.listen("127.0.0.1", 0, max_connections=1, on_connect=on_connect,
+                              on_close=on_close)
+        self.addCleanup(srv.close)
+        first = socket.create_connection(("127.0.0.1", srv.local_port), timeout=WAIT)
+        self.addCleanup(first.close)
+        with cond:
+            self.assertTrue(cond.wait_for(lambda: len(accepted) == 1, WAIT))
+        self.assertEqual(srv.connection_count, 1)
+        with socket.create_connection(("127.0.0.1", srv.local_port), timeout=WAIT) as second:
+            with self.assertRaises(ConnectionResetError):
+                second.recv(1)
+        self.assertEqual(srv.connection_count, 1)
+        self.assertEqual(len(accepted), 1)
+        srv.set_max_connections(0)
+        with socket.create_connection(("127.0.0.1", srv.local_port), timeout=WAIT) as third:
+            with cond:
+                self.assertTrue(cond.wait_for(lambda: len(accepted) == 2, WAIT))
+            self.assertEqual(srv.connection_count, 2)
+        with self.assertRaises(sack_tcp.Error) as e:
+            accepted[0].connection_count
+        self.assertEqual(e.exception.code, _ffi.SACK_TCP_ERR_NOT_APPLICABLE)
+        with self.assertRaises(sack_tcp.Error) as e:
+            sack_tcp.connect(f"127.0.0.1:{srv.local_port}", max_connections=2)
+        self.assertEqual(e.exception.code, _ffi.SACK_TCP_ERR_NOT_APPLICABLE)
+        for c in accepted:
+            c.close()
+
+
 if __name__ == "__main__":
     unittest.main()
