@@ -4,7 +4,9 @@
  * the peer stops acknowledging (inside a network namespace whose loopback
  * the test takes down). */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -376,6 +378,137 @@ TEST(netx_connection_cap_refuses_and_counts) {
     recorder_destroy(&a);
     recorder_destroy(&b);
     recorder_destroy(&c);
+}
+
+/* ---- descriptors from outside ---- */
+
+static bool fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+
+/* A listener on a descriptor the test bound and listened on itself (as
+ * systemd or a privileged parent would): it accepts and echoes; wrong
+ * descriptors are refused and stay the caller's. */
+TEST(netx_listener_on_an_inherited_descriptor) {
+    uint16_t port = 0;
+    int lfd = raw_listen("127.0.0.1", &port, 16);
+    server srv;
+    memset(&srv, 0, sizeof srv);
+    recorder_init(&srv.rec);
+    srv.echo = true;
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    recorder_options(&srv.rec, &o);
+    o.on_connect = server_on_connect;
+    o.user_data = &srv;
+
+    /* Refusals first; each leaves the descriptor open. */
+    sack_tcp *none = NULL;
+    o.port = 8080;
+    CHECK_RESULT(sack_tcp_open_listener_fd(&o, lfd, &none), SACK_TCP_ERR_INVALID_ARGUMENT);
+    o.port = 0;
+    CHECK_RESULT(sack_tcp_open_listener_fd(&o, -1, &none), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK_RESULT(sack_tcp_open_listener_fd(&o, lfd, NULL), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_open_listener_fd(NULL, lfd, &none), SACK_TCP_ERR_NULL_POINTER);
+    int unbound = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK_RESULT(sack_tcp_open_listener_fd(&o, unbound, &none), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(sack_tcp_last_error_message(), "not listening") != NULL);
+    CHECK(fd_is_open(unbound));
+    close(unbound);
+    int pipefd[2];
+    CHECK_EQ(pipe(pipefd), 0);
+    CHECK_RESULT(sack_tcp_open_listener_fd(&o, pipefd[0], &none), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK(fd_is_open(pipefd[0]));
+    close(pipefd[0]);
+    close(pipefd[1]);
+    CHECK(none == NULL);
+    CHECK(fd_is_open(lfd));
+
+    CHECK_OK(sack_tcp_open_listener_fd(&o, lfd, &srv.listener));
+    uint16_t got = 0;
+    CHECK_OK(sack_tcp_get_local_port(srv.listener, &got));
+    CHECK_EQ(got, port);
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = client_open(&cli, "127.0.0.1", port, NULL);
+    WAIT_UNTIL(cli.readies == 1);
+    CHECK_OK(sack_tcp_send(c, "inherited", 9));
+    WAIT_UNTIL(cli.data_len == 9);
+    CHECK(memcmp(cli.data, "inherited", 9) == 0);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.n_conns == 1 && srv.conns[0].closes == 1);
+    sack_tcp_free(c);
+    server_stop(&srv);
+    /* Closed with the listener: the port is free again. */
+    int again = raw_listen("127.0.0.1", &port, 1);
+    close(again);
+    server_destroy(&srv);
+    recorder_destroy(&cli);
+}
+
+/* A connected descriptor adopted as a connection: connect and ready fire,
+ * bytes flow both ways, the addresses are the socket's, close sends FIN;
+ * listening, unconnected and TLS adoptions are refused. */
+TEST(netx_adopt_a_connected_descriptor) {
+    uint16_t port = 0;
+    int lfd = raw_listen("127.0.0.1", &port, 4);
+    int peer = raw_connect("127.0.0.1", port);
+    int mine = raw_accept(lfd, WAIT_MS);
+
+    recorder r;
+    recorder_init(&r);
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    recorder_options(&r, &o);
+    sack_tcp *none = NULL;
+    CHECK_RESULT(sack_tcp_adopt_fd(&o, lfd, &none), SACK_TCP_ERR_INVALID_ARGUMENT);
+    int unconnected = socket(AF_INET6, SOCK_STREAM, 0);
+    CHECK_RESULT(sack_tcp_adopt_fd(&o, unconnected, &none), SACK_TCP_ERR_INVALID_ARGUMENT);
+    close(unconnected);
+    o.ssl = true;
+    CHECK_RESULT(sack_tcp_adopt_fd(&o, mine, &none), SACK_TCP_ERR_NOT_APPLICABLE);
+    o.ssl = false;
+    o.backlog = 5;
+    CHECK_RESULT(sack_tcp_adopt_fd(&o, mine, &none), SACK_TCP_ERR_NOT_APPLICABLE);
+    o.backlog = 0;
+    CHECK(none == NULL);
+    CHECK(fd_is_open(mine));
+
+    sack_tcp *s = NULL;
+    CHECK_OK(sack_tcp_adopt_fd(&o, mine, &s));
+    WAIT_UNTIL(r.readies == 1);
+    CHECK_EQ(r.connect_status, SACK_TCP_OK);
+    struct sockaddr_in peer_addr;
+    socklen_t len = sizeof peer_addr;
+    CHECK_EQ(getsockname(peer, (struct sockaddr *)&peer_addr, &len), 0);
+    uint16_t remote = 0, local = 0;
+    CHECK_OK(sack_tcp_get_remote_port(s, &remote));
+    CHECK_EQ(remote, ntohs(peer_addr.sin_port));
+    CHECK_OK(sack_tcp_get_local_port(s, &local));
+    CHECK_EQ(local, port);
+    bool listening = true;
+    CHECK_OK(sack_tcp_is_listener(s, &listening));
+    CHECK(!listening);
+
+    CHECK_OK(sack_tcp_send(s, "adopted", 7));
+    char buf[16];
+    raw_read_exact(peer, buf, 7, WAIT_MS);
+    CHECK(memcmp(buf, "adopted", 7) == 0);
+    raw_write_all(peer, "back", 4);
+    WAIT_UNTIL(r.data_len == 4);
+    CHECK(memcmp(r.data, "back", 4) == 0);
+
+    CHECK_OK(sack_tcp_close(s));
+    CHECK_EQ(raw_read_to_eof(peer, buf, sizeof buf, NULL, WAIT_MS), 0);
+    close(peer);
+    WAIT_UNTIL(r.closes == 1);
+    /* Connect, ready, the message, close; a drain may come between when
+     * the first send found the fresh socket's write readiness not yet
+     * known and queued. */
+    CHECK(strncmp(r.log, "CR", 2) == 0);
+    CHECK(strcmp(r.log + r.log_len - 2, "MX") == 0);
+    CHECK_EQ(r.errors, 0);
+    sack_tcp_free(s);
+    close(lfd);
+    recorder_destroy(&r);
 }
 
 /* Sets or clears IFF_UP on "lo" of the current network namespace. */

@@ -1140,6 +1140,60 @@ sack_tcp_result sack_tcp_set_max_connections(sack_tcp *handle,
                                              uint32_t max_connections);
 
 /**
+ * Opens a listener on `fd`, a listening TCP socket bound by someone else:
+ * systemd socket activation (LISTEN_FDS, descriptors from 3), inetd, or
+ * a parent that bound a privileged port and dropped its rights. `options`
+ * is used as by `sack_tcp_open` for a listener, except that `address`,
+ * `port` and `to_address` must be unset (the descriptor has its address;
+ * `SACK_TCP_ERR_INVALID_ARGUMENT` otherwise); `backlog`, if set, is
+ * applied with another listen(). TLS, fallback, STARTTLS,
+ * `max_connections` and the connection options work as on any listener.
+ *
+ * Ownership: on success the socket belongs to the library. It keeps a
+ * duplicate of `fd` and closes `fd` itself before returning (the number
+ * may be reused at once); it closes its duplicate when the listener
+ * closes. On failure `fd` is left open and still the caller's.
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER` (`options` or `out`),
+ * `SACK_TCP_ERR_INVALID_ARGUMENT` if `fd` is negative, not a socket
+ * (`SACK_TCP_ERR_IO` if it is not open at all), not an IPv4 or IPv6
+ * stream socket, or not listening; the option errors of `sack_tcp_open`;
+ * `SACK_TCP_ERR_NOT_APPLICABLE` on Windows. `*out` is written only on
+ * success; callbacks as for `sack_tcp_open`.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_open_listener_fd(const sack_tcp_options *options,
+                                          int32_t fd,
+                                          sack_tcp **out);
+
+/**
+ * Adopts `fd`, an already-connected TCP socket (an inetd-style child's
+ * stdin, one passed over a Unix socket, one a host connected itself), as
+ * a connection handle. The connect callback fires with `SACK_TCP_OK`,
+ * then ready, on a runtime thread, possibly before this returns (use the
+ * callback's `socket` argument); then it behaves as a client connection:
+ * send, pause, end, close, the figures and the live options all apply.
+ *
+ * `options` as for `sack_tcp_open`, except that `address`, `port` and
+ * `to_address` must be unset (`SACK_TCP_ERR_INVALID_ARGUMENT`) and that
+ * `backlog`, `max_connections`, `connect_timeout_ms` and any TLS option
+ * (`ssl`, `cert`, `hosts`, `starttls`, ...) give
+ * `SACK_TCP_ERR_NOT_APPLICABLE`: an adopted connection is plain.
+ * Ownership as for `sack_tcp_open_listener_fd`: on success the library
+ * closes `fd` (it works on a duplicate, closed when the connection
+ * closes); on failure `fd` stays the caller's.
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_INVALID_ARGUMENT`
+ * for a negative `fd`, a descriptor that is not a TCP socket, is
+ * listening, or is not connected; `SACK_TCP_ERR_IO` for one not open;
+ * `SACK_TCP_ERR_NOT_APPLICABLE` as above and on Windows.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_adopt_fd(const sack_tcp_options *options,
+                                  int32_t fd,
+                                  sack_tcp **out);
+
+/**
  * Fills `options`, a struct of `struct_size` bytes, with the defaults and
  * sets its `struct_size`. C and C++ callers use the
  * `sack_tcp_options_init(&o)` macro, which passes `sizeof o`; bindings call

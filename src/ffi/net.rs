@@ -226,3 +226,134 @@ pub extern "C" fn sack_tcp_set_max_connections(
 ) -> sack_tcp_result {
     with_socket(handle, |s| s.set_max_connections(max_connections))
 }
+
+/// Which kind of socket a descriptor is opened as.
+#[cfg(unix)]
+enum FdKind {
+    Listener,
+    Connection,
+}
+
+/// The shared body of `sack_tcp_open_listener_fd` and `sack_tcp_adopt_fd`.
+fn open_fd(
+    options: *const sack_tcp_options,
+    fd: i32,
+    out: *mut *mut sack_tcp,
+    #[cfg_attr(not(unix), allow(unused_variables))] kind_listener: bool,
+) -> sack_tcp_result {
+    guard(|| {
+        if out.is_null() {
+            return Err(super::guard::null("out"));
+        }
+        // SAFETY: checked for NULL inside; the caller passes a struct filled
+        // by `sack_tcp_options_init`.
+        let raw = unsafe {
+            super::guard::read_versioned(
+                options,
+                super::options::MIN_OPTIONS_SIZE,
+                super::options::defaults(),
+                "options",
+            )?
+        };
+        // SAFETY: the string fields are NULL or C strings, per the header.
+        let opts = unsafe { super::options::from_c(&raw)? };
+        #[cfg(unix)]
+        {
+            use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+            if fd < 0 {
+                return Err(crate::error::Error::invalid(format!(
+                    "`fd` is {fd}, not a descriptor"
+                )));
+            }
+            // SAFETY: fd is not -1, and the header requires a descriptor
+            // open for the duration of the call; it is only duplicated.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            let dup = borrowed
+                .try_clone_to_owned()
+                .map_err(|e| crate::error::Error::from_io("duplicating `fd`", &e))?;
+            let handler =
+                super::handler::CHandler::new(super::handler::CallbackTable::from_options(&raw));
+            let kind = if kind_listener {
+                FdKind::Listener
+            } else {
+                FdKind::Connection
+            };
+            let sock = match kind {
+                FdKind::Listener => Socket::listen_on_fd(&opts, handler, dup)?,
+                FdKind::Connection => Socket::adopt_fd(&opts, handler, dup)?,
+            };
+            // The library works on its duplicate; the caller's number is
+            // closed now, as the header says ownership passes on success.
+            // SAFETY: the caller gave up `fd` on success, per the header.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+            // SAFETY: `out` is non-NULL (checked above) and writable.
+            unsafe { write_out(out, "out", super::guard::handle_of(&sock)) }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (opts, fd);
+            Err(crate::error::Error::new(
+                crate::error::Code::NotApplicable,
+                "descriptors are not available on Windows",
+            ))
+        }
+    })
+}
+
+/// Opens a listener on `fd`, a listening TCP socket bound by someone else:
+/// systemd socket activation (LISTEN_FDS, descriptors from 3), inetd, or
+/// a parent that bound a privileged port and dropped its rights. `options`
+/// is used as by `sack_tcp_open` for a listener, except that `address`,
+/// `port` and `to_address` must be unset (the descriptor has its address;
+/// `SACK_TCP_ERR_INVALID_ARGUMENT` otherwise); `backlog`, if set, is
+/// applied with another listen(). TLS, fallback, STARTTLS,
+/// `max_connections` and the connection options work as on any listener.
+///
+/// Ownership: on success the socket belongs to the library. It keeps a
+/// duplicate of `fd` and closes `fd` itself before returning (the number
+/// may be reused at once); it closes its duplicate when the listener
+/// closes. On failure `fd` is left open and still the caller's.
+///
+/// Errors: `SACK_TCP_ERR_NULL_POINTER` (`options` or `out`),
+/// `SACK_TCP_ERR_INVALID_ARGUMENT` if `fd` is negative, not a socket
+/// (`SACK_TCP_ERR_IO` if it is not open at all), not an IPv4 or IPv6
+/// stream socket, or not listening; the option errors of `sack_tcp_open`;
+/// `SACK_TCP_ERR_NOT_APPLICABLE` on Windows. `*out` is written only on
+/// success; callbacks as for `sack_tcp_open`.
+#[no_mangle]
+pub extern "C" fn sack_tcp_open_listener_fd(
+    options: *const sack_tcp_options,
+    fd: i32,
+    out: *mut *mut sack_tcp,
+) -> sack_tcp_result {
+    open_fd(options, fd, out, true)
+}
+
+/// Adopts `fd`, an already-connected TCP socket (an inetd-style child's
+/// stdin, one passed over a Unix socket, one a host connected itself), as
+/// a connection handle. The connect callback fires with `SACK_TCP_OK`,
+/// then ready, on a runtime thread, possibly before this returns (use the
+/// callback's `socket` argument); then it behaves as a client connection:
+/// send, pause, end, close, the figures and the live options all apply.
+///
+/// `options` as for `sack_tcp_open`, except that `address`, `port` and
+/// `to_address` must be unset (`SACK_TCP_ERR_INVALID_ARGUMENT`) and that
+/// `backlog`, `max_connections`, `connect_timeout_ms` and any TLS option
+/// (`ssl`, `cert`, `hosts`, `starttls`, ...) give
+/// `SACK_TCP_ERR_NOT_APPLICABLE`: an adopted connection is plain.
+/// Ownership as for `sack_tcp_open_listener_fd`: on success the library
+/// closes `fd` (it works on a duplicate, closed when the connection
+/// closes); on failure `fd` stays the caller's.
+///
+/// Errors: `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_INVALID_ARGUMENT`
+/// for a negative `fd`, a descriptor that is not a TCP socket, is
+/// listening, or is not connected; `SACK_TCP_ERR_IO` for one not open;
+/// `SACK_TCP_ERR_NOT_APPLICABLE` as above and on Windows.
+#[no_mangle]
+pub extern "C" fn sack_tcp_adopt_fd(
+    options: *const sack_tcp_options,
+    fd: i32,
+    out: *mut *mut sack_tcp,
+) -> sack_tcp_result {
+    open_fd(options, fd, out, false)
+}

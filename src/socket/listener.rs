@@ -82,12 +82,24 @@ pub(super) fn open(
     handler: Arc<dyn Handler>,
     read_strings: bool,
 ) -> Result<Arc<Socket>> {
+    open_with(rt, plan, handler, read_strings, bind_all)
+}
+
+/// As [`open`], with the listening sockets made by `make` (bound here, or
+/// inherited: see `adopt.rs`), inside the runtime's context.
+pub(super) fn open_with(
+    rt: &RuntimeRef,
+    plan: ServerPlan,
+    handler: Arc<dyn Handler>,
+    read_strings: bool,
+    make: impl FnOnce(&ServerPlan) -> Result<Vec<TcpListener>>,
+) -> Result<Arc<Socket>> {
     // Certificates first: a bad key should not leave a port bound.
     let tls = plan.tls.as_ref().map(ServerTls::build).transpose()?;
     let listeners = {
         // Registering with tokio's reactor needs the runtime's context.
         let _enter = rt.handle().enter();
-        bind_all(&plan)?
+        make(&plan)?
     };
     let addrs = listeners
         .iter()

@@ -7,6 +7,7 @@
 //! an `Arc` to itself, which is what lets the C handle be a plain pointer
 //! that stays valid until the user's last `sack_tcp_free`.
 
+mod adopt;
 mod client;
 mod connection;
 mod driver;

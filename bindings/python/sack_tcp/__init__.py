@@ -782,13 +782,19 @@ def open(**options):  # noqa: A001 - mirrors sack_tcp_open
     :class:`Error` for what the library refuses at
     once (bad address, port in use, bad certificate, ...).
     """
+    kind = "client" if options.get("to_address") is not None else "listener"
+    return _open_via(lambda o, out: _ffi.sack_tcp_open(o, out), kind, options)
+
+
+def _open_via(call, kind, options):
+    """The body of open(), listen_fd() and adopt_fd(): ``call(options,
+    out)`` is the C function that opens."""
     callbacks = {}
     for name in CALLBACK_NAMES:
         cb = options.pop(name, None)
         if cb is not None and not callable(cb):
             raise TypeError(f"{name} must be callable")
         callbacks[name] = cb
-    kind = "client" if options.get("to_address") is not None else "listener"
     o, keep = _build_options(options)
     sock = Socket(kind, callbacks, read_strings=o.read_strings,
                   allow_ssl_fallback=options.get("allow_ssl_fallback"))
@@ -797,13 +803,37 @@ def open(**options):  # noqa: A001 - mirrors sack_tcp_open
     _register(sock)
     o.user_data = sock._id
     out = _ffi.sack_tcp_p()
-    rc = _ffi.sack_tcp_open(ctypes.byref(o), ctypes.byref(out))
+    rc = call(ctypes.byref(o), ctypes.byref(out))
     if rc != _ffi.SACK_TCP_OK:
         err = _error(rc)
         _unregister(sock)  # no callback fires after a failed open
         raise err
     sock._opened(out.value)
     del keep  # the library copied every string during the call
+    return sock
+
+
+def listen_fd(fd, **options):
+    """A listener on ``fd``, a listening TCP socket bound elsewhere (systemd's
+    LISTEN_FDS, a parent that bound a privileged port); ``fd`` may be an int
+    or an object with ``fileno()``. On success the library owns the socket
+    and has closed ``fd`` (a Python socket object passed in is detached);
+    on failure ``fd`` stays yours. No ``address``/``port``/``to_address``."""
+    return _open_fd(_ffi.sack_tcp_open_listener_fd, "listener", fd, options)
+
+
+def adopt_fd(fd, **options):
+    """Adopt ``fd``, an already-connected TCP socket, as a plain connection:
+    ``on_connect`` (success) and ``on_ready`` follow. Ownership as for
+    :func:`listen_fd`."""
+    return _open_fd(_ffi.sack_tcp_adopt_fd, "client", fd, options)
+
+
+def _open_fd(fn, kind, fd, options):
+    number = fd.fileno() if hasattr(fd, "fileno") else int(fd)
+    sock = _open_via(lambda o, out: fn(o, number, out), kind, options)
+    if hasattr(fd, "detach"):
+        fd.detach()  # the library closed the number; Python must not
     return sock
 
 
@@ -1061,5 +1091,7 @@ C_API_COVERAGE = {
     "sack_tcp_get_fd": "Socket.fd",
     "sack_tcp_get_stats": "Socket.stats",
     "sack_tcp_get_connection_count": "Socket.connection_count",
+    "sack_tcp_open_listener_fd": "listen_fd",
+    "sack_tcp_adopt_fd": "adopt_fd",
     "sack_tcp_set_max_connections": "Socket.set_max_connections",
 }

@@ -375,6 +375,8 @@ _SIGNATURES = {
     "sack_tcp_get_stats": (_R, [sack_tcp_p, POINTER(sack_tcp_stats), c_size_t]),
     "sack_tcp_get_connection_count": (_R, [sack_tcp_p, POINTER(c_size_t)]),
     "sack_tcp_set_max_connections": (_R, [sack_tcp_p, c_uint32]),
+    "sack_tcp_open_listener_fd": (_R, [POINTER(sack_tcp_options), c_int32, POINTER(sack_tcp_p)]),
+    "sack_tcp_adopt_fd": (_R, [POINTER(sack_tcp_options), c_int32, POINTER(sack_tcp_p)]),
 }
 
 _missing = []
