@@ -153,6 +153,9 @@ pub struct Options {
     pub user_timeout: Option<Duration>,
     /// A listener refuses connections past this many open ones; 0: no cap.
     pub max_connections: u32,
+    /// A listener reads a PROXY protocol header (v1 or v2) first on every
+    /// connection.
+    pub proxy_protocol: bool,
     pub tls: TlsOptions,
 }
 
@@ -182,6 +185,7 @@ impl Default for Options {
             keep_alive_count: None,
             user_timeout: None,
             max_connections: 0,
+            proxy_protocol: false,
             tls: TlsOptions::default(),
         }
     }
@@ -284,6 +288,8 @@ pub struct ServerPlan {
     pub backlog: u32,
     /// Connections past this many open ones are refused (0: no cap).
     pub max_connections: u32,
+    /// With the PROXY protocol on: how long a connection's header may take.
+    pub proxy_timeout: Option<Duration>,
     pub conn: ConnSettings,
     /// Present when the server has certificates.
     pub tls: Option<TlsOptions>,
@@ -381,6 +387,7 @@ impl Options {
                     reuse_port: self.reuse_port,
                     backlog: self.backlog.unwrap_or(DEFAULT_BACKLOG),
                     max_connections: self.max_connections,
+                    proxy_timeout: self.proxy_protocol.then_some(self.tls.handshake_timeout),
                     conn,
                     tls,
                 }))
@@ -391,6 +398,9 @@ impl Options {
                 }
                 if self.max_connections != 0 {
                     return Err(not_applicable("max_connections", "client"));
+                }
+                if self.proxy_protocol {
+                    return Err(not_applicable("proxy_protocol", "client"));
                 }
                 self.check_client_tls()?;
                 let target = address::parse(to)?;

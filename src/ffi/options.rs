@@ -60,6 +60,7 @@ pub fn defaults() -> sack_tcp_options {
         keep_alive_count: 0,
         user_timeout_ms: 0,
         max_connections: 0,
+        proxy_protocol: false,
     }
 }
 
@@ -210,6 +211,7 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
         keep_alive_count: (o.keep_alive_count > 0).then_some(o.keep_alive_count),
         user_timeout: millis(o.user_timeout_ms),
         max_connections: o.max_connections,
+        proxy_protocol: o.proxy_protocol,
         tls,
     })
 }

@@ -75,6 +75,10 @@ pub const SACK_TCP_ERR_WRONG_PASSPHRASE: sack_tcp_result = -21;
 pub const SACK_TCP_ERR_KEY_MISMATCH: sack_tcp_result = -22;
 /// The key type or its encryption scheme is not supported.
 pub const SACK_TCP_ERR_UNSUPPORTED_KEY: sack_tcp_result = -23;
+/// A listener with `proxy_protocol`: a connection did not start with a
+/// well-formed PROXY protocol header (version 1 or 2); it was reset and
+/// the listener's error callback names the fault.
+pub const SACK_TCP_ERR_PROXY_HEADER: sack_tcp_result = -24;
 
 /// Error callback only: the server's certificate chain does not lead to a
 /// trusted root (client side).
@@ -393,6 +397,22 @@ pub struct sack_tcp_options {
     /// count with `sack_tcp_get_connection_count`. A client given a value
     /// gets `SACK_TCP_ERR_NOT_APPLICABLE` from `sack_tcp_open`.
     pub max_connections: u32,
+    /// Listener only: every connection starts with a PROXY protocol header
+    /// (HAProxy's version 1 text or version 2 binary, as HAProxy, nginx and
+    /// cloud load balancers send with "send-proxy"/"proxy_protocol"). The
+    /// header is read before anything else (before TLS and before the
+    /// connect callback), however many reads it arrives in, and the
+    /// remote-address getters then report the client it names (the local
+    /// ones stay the socket's own). A LOCAL or UNKNOWN header (a health
+    /// check) keeps the connection's own addresses. A connection without a
+    /// well-formed header, or whose header is not complete within
+    /// `handshake_timeout_ms` (0 = 10 s), is reset without reaching the
+    /// host: the listener's error callback gets `SACK_TCP_ERR_PROXY_HEADER`
+    /// (or `SACK_TCP_ERR_TIMED_OUT`) with a message naming the fault and
+    /// the proxy's address. Only TCP over IPv4 and IPv6 is accepted; v2
+    /// TLVs are skipped. A client given it gets
+    /// `SACK_TCP_ERR_NOT_APPLICABLE`.
+    pub proxy_protocol: bool,
 }
 
 /// One certificate of a TLS server, chosen by SNI (the original's `hosts`

@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::net::{self, BindFlags};
+use super::proxy;
 use super::session::{Session, TlsRole};
 use super::Handler;
 use super::{driver, finish, lock, Connection, Phase, Role, Socket};
@@ -44,6 +45,8 @@ pub(crate) struct Listener {
     open_conns: Arc<AtomicUsize>,
     /// 0: no cap.
     max_conns: AtomicU32,
+    /// PROXY protocol on: each connection's header must arrive within this.
+    proxy_timeout: Option<Duration>,
 }
 
 impl Listener {
@@ -117,6 +120,7 @@ pub(super) fn open_with(
             conn_settings: Arc::new(plan.conn),
             open_conns: Arc::new(AtomicUsize::new(0)),
             max_conns: AtomicU32::new(plan.max_connections),
+            proxy_timeout: plan.proxy_timeout,
         }),
     );
     let task_socket = socket.clone();
@@ -178,6 +182,10 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<TcpListener>, rt: Runti
         unreachable!("accept loop on a connection")
     };
     let mut next = 0usize;
+    // Connections whose PROXY header was read (by a task of their own, so
+    // a slow proxy holds up no other) come back here, so the listener's
+    // callbacks stay on this one task.
+    let (headers_tx, mut headers_rx) = tokio::sync::mpsc::unbounded_channel::<HeaderRead>();
     loop {
         if *lock(&listener.close_requested) {
             break;
@@ -185,9 +193,36 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<TcpListener>, rt: Runti
         tokio::select! {
             biased;
             _ = listener.wake.notified() => continue,
+            Some(read) = headers_rx.recv() => match read {
+                Ok((stream, _real)) if listener.full() => {
+                    let peer = stream.peer_addr().ok();
+                    refuse_after_header(stream, peer);
+                }
+                Ok((stream, real)) => accept_one(&socket, listener, stream, &rt, real),
+                Err(error) => events::emit(&socket, Event::Error(&error)),
+            },
             accepted = accept_any(&listeners, &mut next) => match accepted {
                 Ok((stream, peer)) if listener.full() => refuse(stream, peer),
-                Ok((stream, _peer)) => accept_one(&socket, listener, stream, &rt),
+                Ok((stream, peer)) if listener.proxy_timeout.is_some() => {
+                    let timeout = listener.proxy_timeout.unwrap_or_default();
+                    let tx = headers_tx.clone();
+                    tokio::spawn(async move {
+                        let read = match proxy::read_header(&stream, timeout).await {
+                            Ok(real) => Ok((stream, real)),
+                            Err(e) => {
+                                let _ = socket2::SockRef::from(&stream)
+                                    .set_linger(Some(Duration::ZERO));
+                                drop(stream);
+                                Err(Error::new(
+                                    e.code(),
+                                    format!("connection from {peer} reset: {}", e.message()),
+                                ))
+                            }
+                        };
+                        let _ = tx.send(read);
+                    });
+                }
+                Ok((stream, _peer)) => accept_one(&socket, listener, stream, &rt, None),
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
                     let error = Error::from_io("accept", &e);
@@ -231,6 +266,16 @@ fn refuse(stream: TcpStream, peer: SocketAddr) {
     drop(stream);
 }
 
+/// A connection whose PROXY header was read (with the client it names),
+/// or why it was reset.
+type HeaderRead = Result<(TcpStream, Option<SocketAddr>)>;
+
+fn refuse_after_header(stream: TcpStream, peer: Option<SocketAddr>) {
+    log::debug!("refusing {peer:?}: the listener is at its connection cap");
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
 /// Errors that concern one failed handshake, not the listener.
 fn is_transient(e: &io::Error) -> bool {
     matches!(
@@ -242,7 +287,15 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: &RuntimeRef) {
+/// Sets up an accepted connection; `real_peer` is the client a PROXY
+/// header named, reported instead of the socket's peer.
+fn accept_one(
+    server: &Arc<Socket>,
+    listener: &Listener,
+    stream: TcpStream,
+    rt: &RuntimeRef,
+    real_peer: Option<SocketAddr>,
+) {
     let settings = listener.conn_settings.clone();
     if let Err(e) = net::configure_stream(&stream, &settings) {
         let error = Error::from_io("configuring an accepted connection", &e);
@@ -272,6 +325,9 @@ fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: 
             // Reset while in the backlog: nobody to tell.
             log::debug!("an accepted connection died before it could be set up: {e}");
             return;
+        }
+        if let (Some(real), Some(addrs)) = (real_peer, st.addrs.as_deref_mut()) {
+            addrs.peer = real;
         }
         if let (true, Some(role)) = (tls_now, &role) {
             match role.new_session() {

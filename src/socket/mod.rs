@@ -15,6 +15,7 @@ mod figures;
 mod listener;
 mod live;
 mod net;
+mod proxy;
 mod runner;
 mod send_queue;
 mod session;

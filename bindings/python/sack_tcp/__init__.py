@@ -287,7 +287,7 @@ _STRING_OPTIONS = ("address", "to_address", "passphrase", "host", "alpn")
 _PEM_OPTIONS = ("cert", "key", "ca")
 _BOOL_OPTIONS = ("read_strings", "reuse_address", "reuse_port", "no_delay", "ssl",
                  "allow_ssl_fallback", "starttls", "tls_insecure_skip_verify",
-                 "allow_half_open")
+                 "allow_half_open", "proxy_protocol")
 _INT_OPTIONS = {
     # name: (min, max) of the C type
     "port": (-(1 << 31), (1 << 31) - 1),

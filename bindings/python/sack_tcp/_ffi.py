@@ -107,6 +107,7 @@ SACK_TCP_ERR_BAD_PEM = -20
 SACK_TCP_ERR_WRONG_PASSPHRASE = -21
 SACK_TCP_ERR_KEY_MISMATCH = -22
 SACK_TCP_ERR_UNSUPPORTED_KEY = -23
+SACK_TCP_ERR_PROXY_HEADER = -24
 
 # Positive codes: only ever passed to the error callback.
 SACK_TCP_TLS_UNKNOWN_ISSUER = 1
@@ -244,6 +245,7 @@ class sack_tcp_options(Structure):
         ("keep_alive_count", c_uint32),
         ("user_timeout_ms", c_uint32),
         ("max_connections", c_uint32),
+        ("proxy_protocol", c_bool),
     ]
 
 

@@ -233,5 +233,41 @@ class TestDescriptors(NetTestCase):
         self.assertEqual(b"".join(data), b"back")
 
 
+class TestProxyProtocol(NetTestCase):
+    def test_v1_header_names_the_client_and_a_missing_one_is_an_error(self):
+        accepted = []
+        errors = []
+        cond = threading.Condition()
+
+        def on_connect(conn, status):
+            with cond:
+                accepted.append(conn)
+                cond.notify_all()
+
+        def on_error(sock, code, message, data):
+            with cond:
+                errors.append((code, message))
+                cond.notify_all()
+
+        srv = sack_tcp.listen("127.0.0.1", 0, proxy_protocol=True, on_message=base.echo,
+                              on_connect=on_connect, on_error=on_error)
+        self.addCleanup(srv.close)
+        with socket.create_connection(("127.0.0.1", srv.local_port), timeout=WAIT) as c:
+            c.sendall(b"PROXY TCP6 2001:db8::9 2001:db8::1 4242 443\r\nping")
+            self.assertEqual(c.recv(4), b"ping")
+            with cond:
+                self.assertTrue(cond.wait_for(lambda: accepted, WAIT))
+            self.assertEqual(accepted[0].remote_address, "2001:db8::9")
+            self.assertEqual(accepted[0].remote_port, 4242)
+        with socket.create_connection(("127.0.0.1", srv.local_port), timeout=WAIT) as c:
+            c.sendall(b"hello, no header\r\n")
+            with cond:
+                self.assertTrue(cond.wait_for(lambda: errors, WAIT))
+        self.assertEqual(errors[0][0], _ffi.SACK_TCP_ERR_PROXY_HEADER)
+        self.assertIn("PROXY", errors[0][1])
+        for conn in accepted:
+            conn.close()
+
+
 if __name__ == "__main__":
     unittest.main()
