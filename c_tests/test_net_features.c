@@ -308,9 +308,11 @@ TEST(netx_connection_cap_refuses_and_counts) {
     recorder_init(&a);
     recorder_init(&b);
     recorder_init(&c);
+    /* One after the other, so that conns[0] is a's server side. */
     sack_tcp *ca = client_open(&a, "127.0.0.1", srv.port, NULL);
+    WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].readies == 1);
     sack_tcp *cb = client_open(&b, "127.0.0.1", srv.port, NULL);
-    WAIT_UNTIL(srv.n_conns == 2 && srv.conns[0].readies == 1 && srv.conns[1].readies == 1);
+    WAIT_UNTIL(srv.n_conns == 2 && srv.conns[1].readies == 1);
     CHECK_EQ(conn_count(srv.listener), 2);
     CHECK_OK(sack_tcp_on_close(srv.conns[0].sock, count_on_close));
 
@@ -323,7 +325,8 @@ TEST(netx_connection_cap_refuses_and_counts) {
 
     /* One leaves: the count is down in its close callback already. */
     CHECK_OK(sack_tcp_close(ca));
-    WAIT_UNTIL(srv.conns[0].closes == 1 && a.closes == 1);
+    WAIT_UNTIL(a.closes == 1);
+    WAIT_UNTIL(srv.conns[0].closes == 1);
     CHECK_EQ(count_in_close, 1);
     CHECK_EQ(conn_count(srv.listener), 1);
     sack_tcp *cc = client_open(&c, "127.0.0.1", srv.port, NULL);
@@ -622,6 +625,49 @@ TEST(netx_proxy_protocol_headers) {
     WAIT_UNTIL(srv.conns[0].closes == 1 && srv.conns[1].closes == 1 && srv.conns[2].closes == 1);
     server_stop(&srv);
     server_destroy(&srv);
+}
+
+/* The idle timeout set on a live connection: switched on where the
+ * options had none, and lowered from a minute to 200 ms; each closes the
+ * silent connection with SACK_TCP_ERR_TIMED_OUT soon after. */
+TEST(netx_idle_timeout_changed_live) {
+    server srv;
+    server_start(&srv, "127.0.0.1", NULL);
+    recorder cli, cli2;
+    recorder_init(&cli);
+    recorder_init(&cli2);
+    sack_tcp *c = client_open(&cli, "127.0.0.1", srv.port, NULL);
+    WAIT_UNTIL(cli.readies == 1 && srv.n_conns == 1 && srv.conns[0].readies == 1);
+    long long t0 = harness_now_ms();
+    CHECK_OK(sack_tcp_set_idle_timeout(srv.conns[0].sock, 200));
+    WAIT_UNTIL(srv.conns[0].closes == 1);
+    long long took = harness_now_ms() - t0;
+    CHECK_EQ(srv.conns[0].error_code, SACK_TCP_ERR_TIMED_OUT);
+    CHECK(took >= 150 && took < 5000);
+    WAIT_UNTIL(cli.closes == 1);
+
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    o.idle_timeout_ms = 60000;
+    sack_tcp *c2 = client_open(&cli2, "127.0.0.1", srv.port, &o);
+    WAIT_UNTIL(cli2.readies == 1);
+    t0 = harness_now_ms();
+    CHECK_OK(sack_tcp_set_idle_timeout(c2, 200));
+    WAIT_UNTIL(cli2.closes == 1);
+    took = harness_now_ms() - t0;
+    CHECK_EQ(cli2.error_code, SACK_TCP_ERR_TIMED_OUT);
+    CHECK(took >= 150 && took < 5000);
+
+    CHECK_RESULT(sack_tcp_set_idle_timeout(NULL, 1), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_set_idle_timeout(srv.listener, 1), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_set_idle_timeout(c2, 1), SACK_TCP_ERR_CLOSED);
+    sack_tcp_free(c);
+    sack_tcp_free(c2);
+    WAIT_UNTIL(srv.n_conns == 2 && srv.conns[1].closes == 1);
+    server_stop(&srv);
+    server_destroy(&srv);
+    recorder_destroy(&cli);
+    recorder_destroy(&cli2);
 }
 
 /* Sets or clears IFF_UP on "lo" of the current network namespace. */

@@ -1219,6 +1219,18 @@ sack_tcp_result sack_tcp_adopt_fd(const sack_tcp_options *options,
                                   sack_tcp **out);
 
 /**
+ * Changes the idle timeout (`idle_timeout_ms` of the options) on a live
+ * connection: it closes (error callback `SACK_TCP_ERR_TIMED_OUT`, then a
+ * reset and `close`) once nothing arrives from the peer for `timeout_ms`
+ * milliseconds, counted from this call and from each read after it
+ * (0 = never). The clock still stands still while reads are paused, and
+ * a connection already closing keeps its close timeout instead.
+ *
+ * Threads and errors as `sack_tcp_set_no_delay`.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_set_idle_timeout(sack_tcp *handle, uint32_t timeout_ms);
+
+/**
  * Fills `options`, a struct of `struct_size` bytes, with the defaults and
  * sets its `struct_size`. C and C++ callers use the
  * `sack_tcp_options_init(&o)` macro, which passes `sizeof o`; bindings call

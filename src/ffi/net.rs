@@ -357,3 +357,19 @@ pub extern "C" fn sack_tcp_adopt_fd(
 ) -> sack_tcp_result {
     open_fd(options, fd, out, false)
 }
+
+/// Changes the idle timeout (`idle_timeout_ms` of the options) on a live
+/// connection: it closes (error callback `SACK_TCP_ERR_TIMED_OUT`, then a
+/// reset and `close`) once nothing arrives from the peer for `timeout_ms`
+/// milliseconds, counted from this call and from each read after it
+/// (0 = never). The clock still stands still while reads are paused, and
+/// a connection already closing keeps its close timeout instead.
+///
+/// Threads and errors as `sack_tcp_set_no_delay`.
+#[no_mangle]
+pub extern "C" fn sack_tcp_set_idle_timeout(
+    handle: *mut sack_tcp,
+    timeout_ms: u32,
+) -> sack_tcp_result {
+    with_socket(handle, |s| s.set_idle_timeout(millis(timeout_ms)))
+}

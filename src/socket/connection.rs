@@ -53,6 +53,10 @@ pub(super) struct Addrs {
     /// An accepted connection's unit in its listener's open count, given
     /// back (taken) when its close is raised.
     pub(super) open_count: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    /// The idle timeout set on the live connection (`None`: the options').
+    pub(super) idle_timeout: Option<Option<std::time::Duration>>,
+    /// Set with `idle_timeout`; the driver re-arms its clock and clears it.
+    pub(super) idle_changed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +110,8 @@ impl ConnState {
             peer: stream.peer_addr()?,
             figures: super::figures::Figures::new(),
             open_count: None,
+            idle_timeout: None,
+            idle_changed: false,
         };
         self.addrs = Some(Box::new(addrs));
         self.stream = Some(stream);
@@ -118,6 +124,14 @@ impl ConnState {
             .as_deref()
             .map(|a| (a.local, a.peer))
             .ok_or_else(not_connected)
+    }
+
+    /// The idle timeout in force: the one set live, else the options'.
+    pub(super) fn idle_timeout(&self, settings: &ConnSettings) -> Option<std::time::Duration> {
+        self.addrs
+            .as_deref()
+            .and_then(|a| a.idle_timeout)
+            .unwrap_or(settings.idle_timeout)
     }
 
     /// Counts bytes the kernel took from the library.

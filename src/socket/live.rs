@@ -58,6 +58,25 @@ impl Socket {
         })
     }
 
+    /// The idle timeout on the live connection (`None`: never), its clock
+    /// restarted from now.
+    pub fn set_idle_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        let conn = self.connection()?;
+        self.check_open()?;
+        let mut st = conn.lock();
+        if st.phase == Phase::Closed {
+            return Err(Error::closed());
+        }
+        let Some(addrs) = st.addrs.as_deref_mut() else {
+            return Err(not_connected());
+        };
+        addrs.idle_timeout = Some(timeout);
+        addrs.idle_changed = true;
+        drop(st);
+        conn.wake();
+        Ok(())
+    }
+
     /// The connection's figures: bytes each way, time connected and the
     /// kernel's TCP_INFO (fresh while open; frozen when it closed, so they
     /// stay readable in the close callback and after).

@@ -604,6 +604,11 @@ class Socket:
         (0: the system's limits). Linux and Android only."""
         self._call(_ffi.sack_tcp_set_user_timeout, _u32(timeout_ms, "timeout_ms"))
 
+    def set_idle_timeout(self, timeout_ms):
+        """The idle timeout of this live connection (0: never), counted
+        from now: silence for ``timeout_ms`` closes it with ERR_TIMED_OUT."""
+        self._call(_ffi.sack_tcp_set_idle_timeout, _u32(timeout_ms, "timeout_ms"))
+
     @property
     def fd(self):
         """The connection's descriptor, for socket options the library
@@ -1088,6 +1093,7 @@ C_API_COVERAGE = {
     "sack_tcp_set_no_delay": "Socket.set_no_delay",
     "sack_tcp_set_keep_alive": "Socket.set_keep_alive",
     "sack_tcp_set_user_timeout": "Socket.set_user_timeout",
+    "sack_tcp_set_idle_timeout": "Socket.set_idle_timeout",
     "sack_tcp_get_fd": "Socket.fd",
     "sack_tcp_get_stats": "Socket.stats",
     "sack_tcp_get_connection_count": "Socket.connection_count",

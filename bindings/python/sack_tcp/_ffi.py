@@ -373,6 +373,7 @@ _SIGNATURES = {
     "sack_tcp_set_no_delay": (_R, [sack_tcp_p, c_bool]),
     "sack_tcp_set_keep_alive": (_R, [sack_tcp_p, c_uint32, c_uint32, c_uint32]),
     "sack_tcp_set_user_timeout": (_R, [sack_tcp_p, c_uint32]),
+    "sack_tcp_set_idle_timeout": (_R, [sack_tcp_p, c_uint32]),
     "sack_tcp_get_fd": (_R, [sack_tcp_p, POINTER(c_int32)]),
     "sack_tcp_get_stats": (_R, [sack_tcp_p, POINTER(sack_tcp_stats), c_size_t]),
     "sack_tcp_get_connection_count": (_R, [sack_tcp_p, POINTER(c_size_t)]),

@@ -97,6 +97,14 @@ class TestDeadPeers(NetTestCase):
             cli.set_no_delay(True)
         self.assertEqual(e.exception.code, _ffi.SACK_TCP_ERR_CLOSED)
 
+    def test_idle_timeout_switched_on_live(self):
+        _srv, cli, _conn = self.pair()
+        errors = []
+        cli.on_error = lambda s, code, message, data: errors.append(code)
+        cli.set_idle_timeout(200)
+        self.assertTrue(cli.wait_closed(WAIT))
+        self.assertEqual(errors, [_ffi.SACK_TCP_ERR_TIMED_OUT])
+
 
 class TestStats(NetTestCase):
     def test_bytes_time_and_rtt_and_frozen_in_on_close(self):
