@@ -6,7 +6,11 @@ Loopback only, port 0, every wait bounded; nothing sleeps to synchronise.
 """
 
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
+import textwrap
 import threading
 import unittest
 
@@ -273,6 +277,83 @@ class TestProxyProtocol(NetTestCase):
                 self.assertTrue(cond.wait_for(lambda: errors, WAIT))
         self.assertEqual(errors[0][0], _ffi.SACK_TCP_ERR_PROXY_HEADER)
         self.assertIn("PROXY", errors[0][1])
+        for conn in accepted:
+            conn.close()
+
+
+HAPROXY = shutil.which("haproxy")
+
+
+@unittest.skipUnless(HAPROXY, "haproxy is not installed")
+class TestProxyProtocolWithHaproxy(NetTestCase):
+    """A real HAProxy in front: its frontends listen on descriptors this
+    test bound on port 0 and passes in (bind fd@N), its backends send
+    PROXY v1 and v2 to a sack_tcp listener; the accepted connection reports
+    the client's own port, not the proxy's."""
+
+    def test_haproxy_send_proxy_v1_and_v2(self):
+        accepted = []
+        cond = threading.Condition()
+
+        def on_connect(conn, status):
+            with cond:
+                accepted.append(conn)
+                cond.notify_all()
+
+        srv = sack_tcp.listen("127.0.0.1", 0, proxy_protocol=True, on_message=base.echo,
+                              on_connect=on_connect)
+        self.addCleanup(srv.close)
+        fronts = []
+        for _ in range(2):
+            ls = socket.socket()
+            ls.bind(("127.0.0.1", 0))
+            ls.listen(8)
+            self.addCleanup(ls.close)
+            fronts.append(ls)
+        config = textwrap.dedent(f"""\
+            defaults
+                mode tcp
+                timeout connect 5s
+                timeout client 20s
+                timeout server 20s
+            frontend v1
+                bind fd@{fronts[0].fileno()}
+                default_backend v1
+            frontend v2
+                bind fd@{fronts[1].fileno()}
+                default_backend v2
+            backend v1
+                server s 127.0.0.1:{srv.local_port} send-proxy
+            backend v2
+                server s 127.0.0.1:{srv.local_port} send-proxy-v2
+            """)
+        with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as f:
+            f.write(config)
+        self.addCleanup(os.unlink, f.name)
+        proc = subprocess.Popen([HAPROXY, "-db", "-f", f.name],
+                                pass_fds=[ls.fileno() for ls in fronts],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+        def stop():
+            proc.terminate()
+            proc.communicate(timeout=WAIT)
+
+        self.addCleanup(stop)
+        for i, front in enumerate(fronts):
+            with socket.create_connection(front.getsockname(), timeout=WAIT) as c:
+                c.sendall(b"through haproxy")
+                got = b""
+                while len(got) < 15:
+                    chunk = c.recv(64)
+                    self.assertTrue(chunk, "haproxy closed the connection")
+                    got += chunk
+                self.assertEqual(got, b"through haproxy")
+                with cond:
+                    self.assertTrue(cond.wait_for(lambda: len(accepted) == i + 1, WAIT))
+                conn = accepted[i]
+                self.assertEqual(conn.remote_address, "127.0.0.1")
+                self.assertEqual(conn.remote_port, c.getsockname()[1],
+                                 f"send-proxy{'-v2' if i else ''}: the client's port")
         for conn in accepted:
             conn.close()
 
