@@ -303,6 +303,53 @@ typedef void (*sack_tcp_log_cb)(void *user_data,
                                 const char *message);
 
 /**
+ * A connection's figures, filled by `sack_tcp_get_stats`. Versioned like
+ * the options: fields are only ever appended, and the caller passes
+ * `sizeof` of its struct.
+ */
+typedef struct {
+    /**
+     * Set to the caller's `struct_size`; fields past the library's own
+     * struct are zeroed.
+     */
+    size_t struct_size;
+    /**
+     * Bytes read from the socket since the connection was established
+     * (TLS records and handshakes included: bytes on the wire).
+     */
+    uint64_t bytes_received;
+    /**
+     * Bytes the kernel accepted for sending (TLS records and handshakes
+     * included; accepted, not yet necessarily acknowledged).
+     */
+    uint64_t bytes_sent;
+    /**
+     * Milliseconds since the connection was established (a client: since
+     * its connect completed); once it has closed, the time it was up.
+     */
+    uint64_t connected_ms;
+    /**
+     * The kernel's smoothed round-trip time in microseconds (TCP_INFO
+     * `tcpi_rtt`); 0 when `has_tcp_info` is false.
+     */
+    uint32_t rtt_us;
+    /**
+     * Its mean deviation in microseconds (`tcpi_rttvar`).
+     */
+    uint32_t rtt_var_us;
+    /**
+     * Segments retransmitted over the connection's life
+     * (`tcpi_total_retrans`).
+     */
+    uint32_t retransmits;
+    /**
+     * Whether the three TCP_INFO figures are valid: true on Linux, false
+     * where TCP_INFO does not exist.
+     */
+    bool has_tcp_info;
+} sack_tcp_stats;
+
+/**
  * Fires once per connection attempt.
  *
  * - Listener: a connection was accepted. `socket` is the new connection
@@ -642,6 +689,64 @@ typedef struct {
      * is sent.
      */
     bool allow_half_open;
+    /**
+     * With `keep_alive_ms`: milliseconds between keepalive probes
+     * (TCP_KEEPINTVL; 0 = the system's, 75 s on Linux). The kernel counts
+     * whole seconds: values are rounded down, with 1 s at least. Setting
+     * it (or `keep_alive_count`) without `keep_alive_ms` is
+     * `SACK_TCP_ERR_INVALID_ARGUMENT`; so is a time over 32767 s.
+     */
+    uint32_t keep_alive_interval_ms;
+    /**
+     * With `keep_alive_ms`: unanswered probes after which the connection
+     * is dropped (TCP_KEEPCNT; 0 = the system's, 9 on Linux; at most
+     * 127). A peer found dead so gets `SACK_TCP_ERR_TIMED_OUT` in the
+     * error callback, then `close`.
+     */
+    uint32_t keep_alive_count;
+    /**
+     * TCP_USER_TIMEOUT (Linux): when sent bytes stay unacknowledged for
+     * this many milliseconds, the kernel drops the connection and the
+     * error callback gets `SACK_TCP_ERR_TIMED_OUT`, then `close` (0 = the
+     * system's retransmission limits, about 15 minutes). With keepalive
+     * on it also bounds how long probes go unanswered. Where the option
+     * does not exist (not Linux or Android) a non-zero value makes
+     * `sack_tcp_open` return `SACK_TCP_ERR_NOT_APPLICABLE`. On a listener
+     * these three apply to every connection it accepts; change them on a
+     * live connection with `sack_tcp_set_keep_alive` and
+     * `sack_tcp_set_user_timeout`.
+     */
+    uint32_t user_timeout_ms;
+    /**
+     * Listener only (Node's maxConnections): at most this many accepted
+     * connections open at once (0 = no cap). One accepted past the cap is
+     * refused at once: the library accepts it and closes it with a reset
+     * (RST), so the client sees ECONNRESET rather than waiting in the
+     * backlog, and no callback of the listener runs for it. A connection
+     * counts from its accept until its close callback. Change it on a
+     * running listener with `sack_tcp_set_max_connections`; read the
+     * count with `sack_tcp_get_connection_count`. A client given a value
+     * gets `SACK_TCP_ERR_NOT_APPLICABLE` from `sack_tcp_open`.
+     */
+    uint32_t max_connections;
+    /**
+     * Listener only: every connection starts with a PROXY protocol header
+     * (HAProxy's version 1 text or version 2 binary, as HAProxy, nginx and
+     * cloud load balancers send with "send-proxy"/"proxy_protocol"). The
+     * header is read before anything else (before TLS and before the
+     * connect callback), however many reads it arrives in, and the
+     * remote-address getters then report the client it names (the local
+     * ones stay the socket's own). A LOCAL or UNKNOWN header (a health
+     * check) keeps the connection's own addresses. A connection without a
+     * well-formed header, or whose header is not complete within
+     * `handshake_timeout_ms` (0 = 10 s), is reset without reaching the
+     * host: the listener's error callback gets `SACK_TCP_ERR_PROXY_HEADER`
+     * (or `SACK_TCP_ERR_TIMED_OUT`) with a message naming the fault and
+     * the proxy's address. Only TCP over IPv4 and IPv6 is accepted; v2
+     * TLVs are skipped. A client given it gets
+     * `SACK_TCP_ERR_NOT_APPLICABLE`.
+     */
+    bool proxy_protocol;
 } sack_tcp_options;
 
 /**
@@ -765,6 +870,13 @@ typedef struct {
  * The key type or its encryption scheme is not supported.
  */
 #define SACK_TCP_ERR_UNSUPPORTED_KEY -23
+
+/**
+ * A listener with `proxy_protocol`: a connection did not start with a
+ * well-formed PROXY protocol header (version 1 or 2); it was reset and
+ * the listener's error callback names the fault.
+ */
+#define SACK_TCP_ERR_PROXY_HEADER -24
 
 /**
  * Error callback only: the server's certificate chain does not lead to a
@@ -936,6 +1048,189 @@ SACK_TCP_API
 sack_tcp_result sack_tcp_set_log_callback(sack_tcp_log_cb callback,
                                           void *user_data,
                                           int32_t max_level);
+
+/**
+ * Sets TCP_NODELAY on a live connection (`no_delay` of the options is
+ * where it starts): `true` sends small writes at once, `false` lets Nagle's
+ * algorithm gather them. Takes effect for the next write.
+ *
+ * Callable from any thread and from inside any callback. Errors:
+ * `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a listener
+ * (set `no_delay` at open for the connections it accepts) and on a client
+ * not yet connected, `SACK_TCP_ERR_CLOSED` once the connection has closed,
+ * `SACK_TCP_ERR_IO` if the kernel refuses.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_set_no_delay(sack_tcp *handle, bool on);
+
+/**
+ * Changes TCP keepalive on a live connection. `idle_ms` 0 switches it
+ * off; otherwise it is switched on with a first probe after `idle_ms` of
+ * silence, then one every `interval_ms`, and the connection is dropped
+ * (error callback: `SACK_TCP_ERR_TIMED_OUT`, then `close`) after `count`
+ * unanswered probes. `interval_ms` or `count` 0 keeps the connection's
+ * current value (the one given at open, else the system's). The kernel
+ * counts whole seconds (rounded down, 1 s at least).
+ *
+ * Threads as `sack_tcp_set_no_delay`. Errors: those of
+ * `sack_tcp_set_no_delay`, and `SACK_TCP_ERR_INVALID_ARGUMENT` for
+ * `interval_ms` or `count` without `idle_ms`, a time over 32767 s or a
+ * count over 127 (nothing is changed then).
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_set_keep_alive(sack_tcp *handle,
+                                        uint32_t idle_ms,
+                                        uint32_t interval_ms,
+                                        uint32_t count);
+
+/**
+ * Changes TCP_USER_TIMEOUT on a live connection: once sent bytes stay
+ * unacknowledged for `timeout_ms` milliseconds the kernel drops the
+ * connection, and the error callback gets `SACK_TCP_ERR_TIMED_OUT`, then
+ * `close`. 0 goes back to the system's retransmission limits.
+ *
+ * Threads as `sack_tcp_set_no_delay`. Errors: those of
+ * `sack_tcp_set_no_delay`; `SACK_TCP_ERR_NOT_APPLICABLE` for a non-zero
+ * timeout where the option does not exist (not Linux or Android).
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_set_user_timeout(sack_tcp *handle, uint32_t timeout_ms);
+
+/**
+ * Writes a connection's socket descriptor to `*fd`, for socket options
+ * the library does not wrap (getsockopt of anything; setsockopt of
+ * options such as IP_TOS, SO_MARK, SO_PRIORITY, TCP_CONGESTION).
+ *
+ * The library still owns the descriptor. The host must not close it,
+ * read, write, recv or send on it, shut it down, change its O_NONBLOCK
+ * flag or hand it to another event loop, and must not keep using the
+ * number once the connection closes: the library closes the descriptor
+ * before the close callback runs, and the number may then be reused by
+ * any other file. It is safe to use inside this connection's own
+ * callbacks other than `close` (threaded delivery), or from any thread
+ * while the host knows the connection is open (no close or error
+ * callback yet).
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+ * listener, on a client not yet connected, and always on Windows (a
+ * SOCKET does not fit `int32_t`); `SACK_TCP_ERR_CLOSED` once the
+ * connection has closed. `*fd` is written only on success.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_get_fd(const sack_tcp *handle, int32_t *fd);
+
+/**
+ * Writes a connection's figures to `*stats`, a struct of `struct_size`
+ * bytes (pass `sizeof *stats`): bytes received and sent, time connected,
+ * and the kernel's round-trip time and retransmissions (TCP_INFO, read at
+ * the call while the connection is open).
+ *
+ * Readable at any time once the connection is established, from any
+ * thread and from inside any callback, including the close callback and
+ * after it: the library freezes the figures when the connection ends,
+ * just before it closes the descriptor, so a close callback reads the
+ * final ones (a closed handle is not an error here, as with the address
+ * getters).
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER` if `handle` or `stats` is NULL,
+ * `SACK_TCP_ERR_NOT_APPLICABLE` on a listener and on a client not yet
+ * connected, `SACK_TCP_ERR_INVALID_ARGUMENT` if `struct_size` is smaller
+ * than the first version of the struct. Nothing is written on failure.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_get_stats(const sack_tcp *handle,
+                                   sack_tcp_stats *stats,
+                                   size_t struct_size);
+
+/**
+ * Writes to `*out` how many connections this listener accepted that have
+ * not closed yet: each counts from its accept until its close callback
+ * (the count has dropped by the time that callback runs). Connections
+ * refused past `max_connections` never count.
+ *
+ * Callable from any thread and from inside any callback. Errors:
+ * `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+ * connection, `SACK_TCP_ERR_CLOSED` once the listener has closed. `*out`
+ * is written only on success.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_get_connection_count(const sack_tcp *handle, size_t *out);
+
+/**
+ * Changes a running listener's connection cap (`max_connections`; 0 =
+ * none). It applies to connections accepted from now on: lowering it
+ * below the current count closes nothing, it only refuses new ones until
+ * enough have closed.
+ *
+ * Callable from any thread and from inside any callback. Errors:
+ * `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+ * connection, `SACK_TCP_ERR_CLOSED` once the listener has closed.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_set_max_connections(sack_tcp *handle,
+                                             uint32_t max_connections);
+
+/**
+ * Opens a listener on `fd`, a listening TCP socket bound by someone else:
+ * systemd socket activation (LISTEN_FDS, descriptors from 3), inetd, or
+ * a parent that bound a privileged port and dropped its rights. `options`
+ * is used as by `sack_tcp_open` for a listener, except that `address`,
+ * `port` and `to_address` must be unset (the descriptor has its address;
+ * `SACK_TCP_ERR_INVALID_ARGUMENT` otherwise); `backlog`, if set, is
+ * applied with another listen(). TLS, fallback, STARTTLS,
+ * `max_connections` and the connection options work as on any listener.
+ *
+ * Ownership: on success the socket belongs to the library. It keeps a
+ * duplicate of `fd` and closes `fd` itself before returning (the number
+ * may be reused at once); it closes its duplicate when the listener
+ * closes. On failure `fd` is left open and still the caller's.
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER` (`options` or `out`),
+ * `SACK_TCP_ERR_INVALID_ARGUMENT` if `fd` is negative, not a socket
+ * (`SACK_TCP_ERR_IO` if it is not open at all), not an IPv4 or IPv6
+ * stream socket, or not listening; the option errors of `sack_tcp_open`;
+ * `SACK_TCP_ERR_NOT_APPLICABLE` on Windows. `*out` is written only on
+ * success; callbacks as for `sack_tcp_open`.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_open_listener_fd(const sack_tcp_options *options,
+                                          int32_t fd,
+                                          sack_tcp **out);
+
+/**
+ * Adopts `fd`, an already-connected TCP socket (an inetd-style child's
+ * stdin, one passed over a Unix socket, one a host connected itself), as
+ * a connection handle. The connect callback fires with `SACK_TCP_OK`,
+ * then ready, on a runtime thread, possibly before this returns (use the
+ * callback's `socket` argument); then it behaves as a client connection:
+ * send, pause, end, close, the figures and the live options all apply.
+ *
+ * `options` as for `sack_tcp_open`, except that `address`, `port` and
+ * `to_address` must be unset (`SACK_TCP_ERR_INVALID_ARGUMENT`) and that
+ * `backlog`, `max_connections`, `connect_timeout_ms` and any TLS option
+ * (`ssl`, `cert`, `hosts`, `starttls`, ...) give
+ * `SACK_TCP_ERR_NOT_APPLICABLE`: an adopted connection is plain.
+ * Ownership as for `sack_tcp_open_listener_fd`: on success the library
+ * closes `fd` (it works on a duplicate, closed when the connection
+ * closes); on failure `fd` stays the caller's.
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_INVALID_ARGUMENT`
+ * for a negative `fd`, a descriptor that is not a TCP socket, is
+ * listening, or is not connected; `SACK_TCP_ERR_IO` for one not open;
+ * `SACK_TCP_ERR_NOT_APPLICABLE` as above and on Windows.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_adopt_fd(const sack_tcp_options *options,
+                                  int32_t fd,
+                                  sack_tcp **out);
+
+/**
+ * Changes the idle timeout (`idle_timeout_ms` of the options) on a live
+ * connection: it closes (error callback `SACK_TCP_ERR_TIMED_OUT`, then a
+ * reset and `close`) once nothing arrives from the peer for `timeout_ms`
+ * milliseconds, counted from this call and from each read after it
+ * (0 = never). The clock still stands still while reads are paused, and
+ * a connection already closing keeps its close timeout instead.
+ *
+ * Threads and errors as `sack_tcp_set_no_delay`.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_set_idle_timeout(sack_tcp *handle, uint32_t timeout_ms);
 
 /**
  * Fills `options`, a struct of `struct_size` bytes, with the defaults and

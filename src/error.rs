@@ -62,6 +62,8 @@ macro_rules! with_code_table {
                 c"private key does not match the certificate";
             UnsupportedKey = -23, SACK_TCP_ERR_UNSUPPORTED_KEY,
                 c"unsupported key type or key encryption";
+            ProxyHeader = -24, SACK_TCP_ERR_PROXY_HEADER,
+                c"missing or malformed PROXY protocol header";
         }
     };
 }

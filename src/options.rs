@@ -143,6 +143,19 @@ pub struct Options {
     pub pause_reads_above: usize,
     /// Keep sending after the peer's FIN, until `end` or `close`.
     pub allow_half_open: bool,
+    /// Time between keepalive probes (TCP_KEEPINTVL); `None`: the system's.
+    pub keep_alive_interval: Option<Duration>,
+    /// Unanswered probes before the connection is dropped (TCP_KEEPCNT);
+    /// `None`: the system's.
+    pub keep_alive_count: Option<u32>,
+    /// TCP_USER_TIMEOUT: sent data unacknowledged for this long closes the
+    /// connection; `None`: the system's retransmission limits.
+    pub user_timeout: Option<Duration>,
+    /// A listener refuses connections past this many open ones; 0: no cap.
+    pub max_connections: u32,
+    /// A listener reads a PROXY protocol header (v1 or v2) first on every
+    /// connection.
+    pub proxy_protocol: bool,
     pub tls: TlsOptions,
 }
 
@@ -168,6 +181,11 @@ impl Default for Options {
             idle_timeout: None,
             pause_reads_above: 0,
             allow_half_open: false,
+            keep_alive_interval: None,
+            keep_alive_count: None,
+            user_timeout: None,
+            max_connections: 0,
+            proxy_protocol: false,
             tls: TlsOptions::default(),
         }
     }
@@ -177,7 +195,8 @@ impl Default for Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnSettings {
     pub no_delay: bool,
-    pub keep_alive: Option<Duration>,
+    pub keep_alive: Option<KeepAlive>,
+    pub user_timeout: Option<Duration>,
     pub read_buffer_size: usize,
     pub send_queue_limit: usize,
     pub send_queue_low_mark: usize,
@@ -188,6 +207,76 @@ pub struct ConnSettings {
     pub allow_half_open: bool,
 }
 
+/// TCP keepalive timing: `idle` before the first probe, then `interval`
+/// between probes, `count` unanswered probes before the connection is
+/// dropped (`None`: the system's value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAlive {
+    pub idle: Duration,
+    pub interval: Option<Duration>,
+    pub count: Option<u32>,
+}
+
+impl KeepAlive {
+    /// Checks the interval and count: they mean nothing without an idle
+    /// time, and the kernel takes whole seconds up to 32767 and at most
+    /// 127 probes.
+    pub fn new(
+        idle: Option<Duration>,
+        interval: Option<Duration>,
+        count: Option<u32>,
+    ) -> Result<Option<KeepAlive>> {
+        let Some(idle) = idle else {
+            if interval.is_some() || count.is_some() {
+                return Err(Error::invalid(
+                    "`keep_alive_interval_ms` and `keep_alive_count` need `keep_alive_ms` \
+                     (keepalive is off without an idle time)",
+                ));
+            }
+            return Ok(None);
+        };
+        for (name, value) in [
+            ("keep_alive_ms", Some(idle)),
+            ("keep_alive_interval_ms", interval),
+        ] {
+            if value.is_some_and(|v| v > MAX_KEEP_ALIVE_TIME) {
+                return Err(Error::invalid(format!(
+                    "`{name}` is over {} ms, the most the kernel takes",
+                    MAX_KEEP_ALIVE_TIME.as_millis()
+                )));
+            }
+        }
+        if count.is_some_and(|c| c > MAX_KEEP_ALIVE_COUNT) {
+            return Err(Error::invalid(format!(
+                "`keep_alive_count` is over {MAX_KEEP_ALIVE_COUNT}, the most the kernel takes"
+            )));
+        }
+        Ok(Some(KeepAlive {
+            idle,
+            interval,
+            count,
+        }))
+    }
+}
+
+/// TCP_USER_TIMEOUT exists on Linux and Android only.
+pub fn check_user_timeout(timeout: Option<Duration>) -> Result<Option<Duration>> {
+    if cfg!(not(any(target_os = "linux", target_os = "android"))) && timeout.is_some() {
+        return Err(Error::new(
+            Code::NotApplicable,
+            "TCP_USER_TIMEOUT (`user_timeout_ms`) exists on Linux and Android only",
+        ));
+    }
+    if timeout.is_some_and(|t| t.as_millis() > u128::from(u32::MAX)) {
+        return Err(Error::invalid("the user timeout is over 2^32 - 1 ms"));
+    }
+    Ok(timeout)
+}
+
+/// Linux's limits for TCP_KEEPIDLE/TCP_KEEPINTVL (seconds) and TCP_KEEPCNT.
+pub const MAX_KEEP_ALIVE_TIME: Duration = Duration::from_secs(32767);
+pub const MAX_KEEP_ALIVE_COUNT: u32 = 127;
+
 /// A listening socket's plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerPlan {
@@ -197,6 +286,10 @@ pub struct ServerPlan {
     pub reuse_address: bool,
     pub reuse_port: bool,
     pub backlog: u32,
+    /// Connections past this many open ones are refused (0: no cap).
+    pub max_connections: u32,
+    /// With the PROXY protocol on: how long a connection's header may take.
+    pub proxy_timeout: Option<Duration>,
     pub conn: ConnSettings,
     /// Present when the server has certificates.
     pub tls: Option<TlsOptions>,
@@ -262,7 +355,12 @@ impl Options {
         }
         let conn = ConnSettings {
             no_delay: self.no_delay,
-            keep_alive: self.keep_alive,
+            keep_alive: KeepAlive::new(
+                self.keep_alive,
+                self.keep_alive_interval,
+                self.keep_alive_count,
+            )?,
+            user_timeout: check_user_timeout(self.user_timeout)?,
             read_buffer_size: self.read_buffer_size,
             send_queue_limit: self.send_queue_limit,
             send_queue_low_mark: self.send_queue_low_mark,
@@ -288,6 +386,8 @@ impl Options {
                     reuse_address: self.reuse_address,
                     reuse_port: self.reuse_port,
                     backlog: self.backlog.unwrap_or(DEFAULT_BACKLOG),
+                    max_connections: self.max_connections,
+                    proxy_timeout: self.proxy_protocol.then_some(self.tls.handshake_timeout),
                     conn,
                     tls,
                 }))
@@ -295,6 +395,12 @@ impl Options {
             Some(to) => {
                 if self.backlog.is_some() {
                     return Err(not_applicable("backlog", "client"));
+                }
+                if self.max_connections != 0 {
+                    return Err(not_applicable("max_connections", "client"));
+                }
+                if self.proxy_protocol {
+                    return Err(not_applicable("proxy_protocol", "client"));
                 }
                 self.check_client_tls()?;
                 let target = address::parse(to)?;

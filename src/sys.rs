@@ -212,6 +212,49 @@ impl LoopbackSignal {
     }
 }
 
+/// The prefix of Linux's `struct tcp_info` up to `tcpi_total_retrans`
+/// (unchanged since Linux 2.6); the kernel copies what fits.
+#[cfg(target_os = "linux")]
+#[repr(C)]
+struct TcpInfoPrefix {
+    bytes: [u8; 8],
+    words: [u32; 24],
+}
+
+/// Linux's TCP_INFO of socket `fd`: (smoothed RTT in µs, its variance in
+/// µs, segments retransmitted in all), or `None` if the call fails.
+#[cfg(target_os = "linux")]
+pub(crate) fn tcp_info(fd: std::os::fd::RawFd) -> Option<(u32, u32, u32)> {
+    const RTT: usize = 15;
+    const RTT_VAR: usize = 16;
+    const TOTAL_RETRANS: usize = 23;
+    let mut info = TcpInfoPrefix {
+        bytes: [0; 8],
+        words: [0; 24],
+    };
+    let full = std::mem::size_of::<TcpInfoPrefix>() as libc::socklen_t;
+    let mut len = full;
+    // SAFETY: `info` is a plain repr(C) buffer of `len` writable bytes and
+    // `len` a valid socklen_t; a bad descriptor only makes the call fail.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut TcpInfoPrefix).cast(),
+            &mut len,
+        )
+    };
+    let _ = info.bytes;
+    (rc == 0 && len >= full).then(|| {
+        (
+            info.words[RTT],
+            info.words[RTT_VAR],
+            info.words[TOTAL_RETRANS],
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ mod guard;
 mod handler;
 mod layouts;
 mod log;
+mod net;
 pub(crate) mod options;
 mod socket;
 pub mod types;
@@ -27,6 +28,7 @@ use crate::events::{self, Delivery};
 use crate::runtime::{self, RuntimeConfig};
 
 pub use log::*;
+pub use net::*;
 pub use socket::*;
 
 /// Fills `options`, a struct of `struct_size` bytes, with the defaults (see

@@ -56,6 +56,11 @@ pub fn defaults() -> sack_tcp_options {
         on_end: None,
         idle_timeout_ms: 0,
         allow_half_open: d.allow_half_open,
+        keep_alive_interval_ms: 0,
+        keep_alive_count: 0,
+        user_timeout_ms: 0,
+        max_connections: 0,
+        proxy_protocol: false,
     }
 }
 
@@ -202,6 +207,11 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
         idle_timeout: millis(o.idle_timeout_ms),
         pause_reads_above: o.pause_reads_above,
         allow_half_open: o.allow_half_open,
+        keep_alive_interval: millis(o.keep_alive_interval_ms),
+        keep_alive_count: (o.keep_alive_count > 0).then_some(o.keep_alive_count),
+        user_timeout: millis(o.user_timeout_ms),
+        max_connections: o.max_connections,
+        proxy_protocol: o.proxy_protocol,
         tls,
     })
 }

@@ -75,6 +75,10 @@ pub const SACK_TCP_ERR_WRONG_PASSPHRASE: sack_tcp_result = -21;
 pub const SACK_TCP_ERR_KEY_MISMATCH: sack_tcp_result = -22;
 /// The key type or its encryption scheme is not supported.
 pub const SACK_TCP_ERR_UNSUPPORTED_KEY: sack_tcp_result = -23;
+/// A listener with `proxy_protocol`: a connection did not start with a
+/// well-formed PROXY protocol header (version 1 or 2); it was reset and
+/// the listener's error callback names the fault.
+pub const SACK_TCP_ERR_PROXY_HEADER: sack_tcp_result = -24;
 
 /// Error callback only: the server's certificate chain does not lead to a
 /// trusted root (client side).
@@ -361,6 +365,54 @@ pub struct sack_tcp_options {
     /// default). Off: the peer's FIN closes the connection once the queue
     /// is sent.
     pub allow_half_open: bool,
+    /// With `keep_alive_ms`: milliseconds between keepalive probes
+    /// (TCP_KEEPINTVL; 0 = the system's, 75 s on Linux). The kernel counts
+    /// whole seconds: values are rounded down, with 1 s at least. Setting
+    /// it (or `keep_alive_count`) without `keep_alive_ms` is
+    /// `SACK_TCP_ERR_INVALID_ARGUMENT`; so is a time over 32767 s.
+    pub keep_alive_interval_ms: u32,
+    /// With `keep_alive_ms`: unanswered probes after which the connection
+    /// is dropped (TCP_KEEPCNT; 0 = the system's, 9 on Linux; at most
+    /// 127). A peer found dead so gets `SACK_TCP_ERR_TIMED_OUT` in the
+    /// error callback, then `close`.
+    pub keep_alive_count: u32,
+    /// TCP_USER_TIMEOUT (Linux): when sent bytes stay unacknowledged for
+    /// this many milliseconds, the kernel drops the connection and the
+    /// error callback gets `SACK_TCP_ERR_TIMED_OUT`, then `close` (0 = the
+    /// system's retransmission limits, about 15 minutes). With keepalive
+    /// on it also bounds how long probes go unanswered. Where the option
+    /// does not exist (not Linux or Android) a non-zero value makes
+    /// `sack_tcp_open` return `SACK_TCP_ERR_NOT_APPLICABLE`. On a listener
+    /// these three apply to every connection it accepts; change them on a
+    /// live connection with `sack_tcp_set_keep_alive` and
+    /// `sack_tcp_set_user_timeout`.
+    pub user_timeout_ms: u32,
+    /// Listener only (Node's maxConnections): at most this many accepted
+    /// connections open at once (0 = no cap). One accepted past the cap is
+    /// refused at once: the library accepts it and closes it with a reset
+    /// (RST), so the client sees ECONNRESET rather than waiting in the
+    /// backlog, and no callback of the listener runs for it. A connection
+    /// counts from its accept until its close callback. Change it on a
+    /// running listener with `sack_tcp_set_max_connections`; read the
+    /// count with `sack_tcp_get_connection_count`. A client given a value
+    /// gets `SACK_TCP_ERR_NOT_APPLICABLE` from `sack_tcp_open`.
+    pub max_connections: u32,
+    /// Listener only: every connection starts with a PROXY protocol header
+    /// (HAProxy's version 1 text or version 2 binary, as HAProxy, nginx and
+    /// cloud load balancers send with "send-proxy"/"proxy_protocol"). The
+    /// header is read before anything else (before TLS and before the
+    /// connect callback), however many reads it arrives in, and the
+    /// remote-address getters then report the client it names (the local
+    /// ones stay the socket's own). A LOCAL or UNKNOWN header (a health
+    /// check) keeps the connection's own addresses. A connection without a
+    /// well-formed header, or whose header is not complete within
+    /// `handshake_timeout_ms` (0 = 10 s), is reset without reaching the
+    /// host: the listener's error callback gets `SACK_TCP_ERR_PROXY_HEADER`
+    /// (or `SACK_TCP_ERR_TIMED_OUT`) with a message naming the fault and
+    /// the proxy's address. Only TCP over IPv4 and IPv6 is accepted; v2
+    /// TLVs are skipped. A client given it gets
+    /// `SACK_TCP_ERR_NOT_APPLICABLE`.
+    pub proxy_protocol: bool,
 }
 
 /// One certificate of a TLS server, chosen by SNI (the original's `hosts`

@@ -44,10 +44,19 @@ pub(super) const READS_PAUSED_FOR_SEND_QUEUE: u8 = 2;
 /// A connection's addresses, captured when it is established: a socket the
 /// peer reset no longer answers getpeername, and the user still wants to
 /// log who it was in the error and close callbacks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(super) struct Addrs {
     pub(super) local: SocketAddr,
     pub(super) peer: SocketAddr,
+    /// Bytes each way, time connected, TCP_INFO (boxed with the addresses).
+    pub(super) figures: super::figures::Figures,
+    /// An accepted connection's unit in its listener's open count, given
+    /// back (taken) when its close is raised.
+    pub(super) open_count: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    /// The idle timeout set on the live connection (`None`: the options').
+    pub(super) idle_timeout: Option<Option<std::time::Duration>>,
+    /// Set with `idle_timeout`; the driver re-arms its clock and clears it.
+    pub(super) idle_changed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,14 +108,44 @@ impl ConnState {
         let addrs = Addrs {
             local: stream.local_addr()?,
             peer: stream.peer_addr()?,
+            figures: super::figures::Figures::new(),
+            open_count: None,
+            idle_timeout: None,
+            idle_changed: false,
         };
         self.addrs = Some(Box::new(addrs));
         self.stream = Some(stream);
         Ok(())
     }
 
-    pub(super) fn addrs(&self) -> Result<Addrs> {
-        self.addrs.as_deref().copied().ok_or_else(not_connected)
+    /// (local, peer).
+    pub(super) fn addrs(&self) -> Result<(SocketAddr, SocketAddr)> {
+        self.addrs
+            .as_deref()
+            .map(|a| (a.local, a.peer))
+            .ok_or_else(not_connected)
+    }
+
+    /// The idle timeout in force: the one set live, else the options'.
+    pub(super) fn idle_timeout(&self, settings: &ConnSettings) -> Option<std::time::Duration> {
+        self.addrs
+            .as_deref()
+            .and_then(|a| a.idle_timeout)
+            .unwrap_or(settings.idle_timeout)
+    }
+
+    /// Counts bytes the kernel took from the library.
+    pub(super) fn count_sent(&mut self, n: usize) {
+        if let Some(addrs) = self.addrs.as_deref_mut() {
+            addrs.figures.sent += n as u64;
+        }
+    }
+
+    /// Counts bytes read from the socket.
+    pub(super) fn count_received(&mut self, n: usize) {
+        if let Some(addrs) = self.addrs.as_deref_mut() {
+            addrs.figures.received += n as u64;
+        }
     }
 
     pub(super) fn queued(&self) -> usize {
@@ -261,6 +300,8 @@ impl Connection {
                     _ => data,
                 };
                 st.queue.push(rest);
+                let written = data.len() - rest.len();
+                st.count_sent(written);
             }
             Session::Tls(tls) => {
                 if tls.conn.is_handshaking() || st.corked {
@@ -269,7 +310,8 @@ impl Connection {
                 if st.corked {
                     tls.encrypt(data);
                 } else {
-                    tls.send(data, &mut st.queue, inline);
+                    let written = tls.send(data, &mut st.queue, inline);
+                    st.count_sent(written);
                 }
             }
         }
@@ -380,7 +422,8 @@ impl Connection {
                 Phase::Open => st.stream.as_deref(),
                 _ => None,
             };
-            session::pump(&mut session.conn, &mut st.queue, inline);
+            let written = session::pump(&mut session.conn, &mut st.queue, inline);
+            st.count_sent(written);
             st.session = Session::Tls(Box::new(session));
         }
         drop(st);

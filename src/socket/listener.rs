@@ -5,6 +5,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::net::{self, BindFlags};
+use super::proxy;
 use super::session::{Session, TlsRole};
 use super::Handler;
 use super::{driver, finish, lock, Connection, Phase, Role, Socket};
@@ -38,9 +40,31 @@ pub(crate) struct Listener {
     close_requested: Mutex<bool>,
     wake: Notify,
     conn_settings: Arc<ConnSettings>,
+    /// Accepted connections whose close has not been raised yet; each
+    /// holds a clone and gives its unit back in `finish`.
+    open_conns: Arc<AtomicUsize>,
+    /// 0: no cap.
+    max_conns: AtomicU32,
+    /// PROXY protocol on: each connection's header must arrive within this.
+    proxy_timeout: Option<Duration>,
 }
 
 impl Listener {
+    /// Accepted connections open now.
+    pub(super) fn connection_count(&self) -> usize {
+        self.open_conns.load(Ordering::Acquire)
+    }
+
+    pub(super) fn set_max_connections(&self, max: u32) {
+        self.max_conns.store(max, Ordering::Release);
+    }
+
+    /// Past the cap: a new connection is refused.
+    fn full(&self) -> bool {
+        let max = self.max_conns.load(Ordering::Acquire);
+        max != 0 && self.connection_count() >= max as usize
+    }
+
     pub(super) fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
     }
@@ -61,12 +85,24 @@ pub(super) fn open(
     handler: Arc<dyn Handler>,
     read_strings: bool,
 ) -> Result<Arc<Socket>> {
+    open_with(rt, plan, handler, read_strings, bind_all)
+}
+
+/// As [`open`], with the listening sockets made by `make` (bound here, or
+/// inherited: see `adopt.rs`), inside the runtime's context.
+pub(super) fn open_with(
+    rt: &RuntimeRef,
+    plan: ServerPlan,
+    handler: Arc<dyn Handler>,
+    read_strings: bool,
+    make: impl FnOnce(&ServerPlan) -> Result<Vec<TcpListener>>,
+) -> Result<Arc<Socket>> {
     // Certificates first: a bad key should not leave a port bound.
     let tls = plan.tls.as_ref().map(ServerTls::build).transpose()?;
     let listeners = {
         // Registering with tokio's reactor needs the runtime's context.
         let _enter = rt.handle().enter();
-        bind_all(&plan)?
+        make(&plan)?
     };
     let addrs = listeners
         .iter()
@@ -82,6 +118,9 @@ pub(super) fn open(
             close_requested: Mutex::new(false),
             wake: Notify::new(),
             conn_settings: Arc::new(plan.conn),
+            open_conns: Arc::new(AtomicUsize::new(0)),
+            max_conns: AtomicU32::new(plan.max_connections),
+            proxy_timeout: plan.proxy_timeout,
         }),
     );
     let task_socket = socket.clone();
@@ -143,6 +182,10 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<TcpListener>, rt: Runti
         unreachable!("accept loop on a connection")
     };
     let mut next = 0usize;
+    // Connections whose PROXY header was read (by a task of their own, so
+    // a slow proxy holds up no other) come back here, so the listener's
+    // callbacks stay on this one task.
+    let (headers_tx, mut headers_rx) = tokio::sync::mpsc::unbounded_channel::<HeaderRead>();
     loop {
         if *lock(&listener.close_requested) {
             break;
@@ -150,8 +193,36 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<TcpListener>, rt: Runti
         tokio::select! {
             biased;
             _ = listener.wake.notified() => continue,
+            Some(read) = headers_rx.recv() => match read {
+                Ok((stream, _real)) if listener.full() => {
+                    let peer = stream.peer_addr().ok();
+                    refuse_after_header(stream, peer);
+                }
+                Ok((stream, real)) => accept_one(&socket, listener, stream, &rt, real),
+                Err(error) => events::emit(&socket, Event::Error(&error)),
+            },
             accepted = accept_any(&listeners, &mut next) => match accepted {
-                Ok((stream, _peer)) => accept_one(&socket, listener, stream, &rt),
+                Ok((stream, peer)) if listener.full() => refuse(stream, peer),
+                Ok((stream, peer)) if listener.proxy_timeout.is_some() => {
+                    let timeout = listener.proxy_timeout.unwrap_or_default();
+                    let tx = headers_tx.clone();
+                    tokio::spawn(async move {
+                        let read = match proxy::read_header(&stream, timeout).await {
+                            Ok(real) => Ok((stream, real)),
+                            Err(e) => {
+                                let _ = socket2::SockRef::from(&stream)
+                                    .set_linger(Some(Duration::ZERO));
+                                drop(stream);
+                                Err(Error::new(
+                                    e.code(),
+                                    format!("connection from {peer} reset: {}", e.message()),
+                                ))
+                            }
+                        };
+                        let _ = tx.send(read);
+                    });
+                }
+                Ok((stream, _peer)) => accept_one(&socket, listener, stream, &rt, None),
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
                     let error = Error::from_io("accept", &e);
@@ -187,6 +258,24 @@ async fn accept_any(
     .await
 }
 
+/// A connection past `max_connections`: closed at once with a reset, so
+/// the client learns at once rather than waiting in the backlog.
+fn refuse(stream: TcpStream, peer: SocketAddr) {
+    log::debug!("refusing {peer}: the listener is at its connection cap");
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
+/// A connection whose PROXY header was read (with the client it names),
+/// or why it was reset.
+type HeaderRead = Result<(TcpStream, Option<SocketAddr>)>;
+
+fn refuse_after_header(stream: TcpStream, peer: Option<SocketAddr>) {
+    log::debug!("refusing {peer:?}: the listener is at its connection cap");
+    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
 /// Errors that concern one failed handshake, not the listener.
 fn is_transient(e: &io::Error) -> bool {
     matches!(
@@ -198,7 +287,15 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: &RuntimeRef) {
+/// Sets up an accepted connection; `real_peer` is the client a PROXY
+/// header named, reported instead of the socket's peer.
+fn accept_one(
+    server: &Arc<Socket>,
+    listener: &Listener,
+    stream: TcpStream,
+    rt: &RuntimeRef,
+    real_peer: Option<SocketAddr>,
+) {
     let settings = listener.conn_settings.clone();
     if let Err(e) = net::configure_stream(&stream, &settings) {
         let error = Error::from_io("configuring an accepted connection", &e);
@@ -229,6 +326,9 @@ fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: 
             log::debug!("an accepted connection died before it could be set up: {e}");
             return;
         }
+        if let (Some(real), Some(addrs)) = (real_peer, st.addrs.as_deref_mut()) {
+            addrs.peer = real;
+        }
         if let (true, Some(role)) = (tls_now, &role) {
             match role.new_session() {
                 Ok(session) => st.session = Session::Tls(Box::new(session)),
@@ -240,6 +340,11 @@ fn accept_one(server: &Arc<Socket>, listener: &Listener, stream: TcpStream, rt: 
             }
         }
         st.tls_role = role;
+        // Counted from here; `finish` gives the unit back at close.
+        if let Some(addrs) = st.addrs.as_deref_mut() {
+            listener.open_conns.fetch_add(1, Ordering::AcqRel);
+            addrs.open_count = Some(listener.open_conns.clone());
+        }
     }
     let conn_socket = Socket::new(
         server.handler().for_accepted(),

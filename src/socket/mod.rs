@@ -7,11 +7,15 @@
 //! an `Arc` to itself, which is what lets the C handle be a plain pointer
 //! that stays valid until the user's last `sack_tcp_free`.
 
+mod adopt;
 mod client;
 mod connection;
 mod driver;
+mod figures;
 mod listener;
+mod live;
 mod net;
+mod proxy;
 mod runner;
 mod send_queue;
 mod session;
@@ -270,13 +274,13 @@ impl Socket {
                 self.check_open()?;
                 Ok(l.addrs()[0])
             }
-            Role::Connection(conn) => conn.lock().addrs().map(|a| a.local),
+            Role::Connection(conn) => conn.lock().addrs().map(|a| a.0),
         }
     }
 
     pub fn peer_addr(&self) -> Result<SocketAddr> {
         let conn = self.connection()?;
-        let peer = conn.lock().addrs().map(|a| a.peer);
+        let peer = conn.lock().addrs().map(|a| a.1);
         peer
     }
 
@@ -428,6 +432,18 @@ impl Drop for Socket {
 /// Used by the tasks: the error (if any), then the close event exactly
 /// once, whatever path ended the socket.
 pub(crate) fn finish(socket: &Arc<Socket>, error: Option<&Error>) {
+    if let Role::Connection(conn) = &socket.role {
+        // Before `close`, so a close callback sees the listener's count
+        // without this connection.
+        let unit = conn
+            .lock()
+            .addrs
+            .as_deref_mut()
+            .and_then(|a| a.open_count.take());
+        if let Some(count) = unit {
+            count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
     events::finish(socket, error);
 }
 

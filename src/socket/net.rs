@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 use tokio::net::TcpStream;
 
-use crate::options::ConnSettings;
+use crate::options::{ConnSettings, KeepAlive};
 
 pub struct BindFlags {
     pub reuse_address: bool,
@@ -54,8 +54,51 @@ fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
 pub fn configure_stream(stream: &TcpStream, settings: &ConnSettings) -> io::Result<()> {
     super::wire::no_sigpipe(stream)?;
     stream.set_nodelay(settings.no_delay)?;
-    if let Some(idle) = settings.keep_alive {
-        SockRef::from(stream).set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))?;
+    if settings.keep_alive.is_some() {
+        set_keep_alive(SockRef::from(stream), settings.keep_alive.as_ref())?;
+    }
+    if settings.user_timeout.is_some() {
+        set_user_timeout(SockRef::from(stream), settings.user_timeout)?;
     }
     Ok(())
+}
+
+/// Switches keepalive on with `params` (idle, then interval and count where
+/// given; the others keep the socket's values), or off with `None`.
+pub fn set_keep_alive(sock: SockRef<'_>, params: Option<&KeepAlive>) -> io::Result<()> {
+    let Some(k) = params else {
+        return sock.set_keepalive(false);
+    };
+    // The kernel counts seconds; a non-zero time under one is one.
+    let secs = |d: std::time::Duration| d.max(std::time::Duration::from_secs(1));
+    let mut ka = TcpKeepalive::new().with_time(secs(k.idle));
+    if let Some(interval) = k.interval {
+        ka = ka.with_interval(secs(interval));
+    }
+    #[cfg(not(any(target_os = "openbsd", target_os = "redox", target_os = "solaris")))]
+    if let Some(count) = k.count {
+        ka = ka.with_retries(count);
+    }
+    sock.set_tcp_keepalive(&ka)
+}
+
+/// TCP_USER_TIMEOUT (`None` or zero: the system's limits). Elsewhere than
+/// Linux and Android the option was refused when the options were checked.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn set_user_timeout(sock: SockRef<'_>, timeout: Option<std::time::Duration>) -> io::Result<()> {
+    sock.set_tcp_user_timeout(timeout.filter(|t| !t.is_zero()))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub fn set_user_timeout(
+    _sock: SockRef<'_>,
+    timeout: Option<std::time::Duration>,
+) -> io::Result<()> {
+    match timeout {
+        None => Ok(()),
+        Some(_) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "TCP_USER_TIMEOUT exists on Linux and Android only",
+        )),
+    }
 }

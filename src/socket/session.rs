@@ -87,9 +87,15 @@ impl TlsSession {
 
     /// Encrypts `data` (or, before the handshake is done, has rustls hold
     /// it) and moves the resulting records towards the socket.
-    pub fn send(&mut self, data: &[u8], queue: &mut SendQueue, stream: Option<&TcpStream>) {
+    /// Returns the bytes written straight to the socket.
+    pub fn send(
+        &mut self,
+        data: &[u8],
+        queue: &mut SendQueue,
+        stream: Option<&TcpStream>,
+    ) -> usize {
         self.encrypt(data);
-        pump(&mut self.conn, queue, stream);
+        pump(&mut self.conn, queue, stream)
     }
 
     /// Encrypts `data` (or holds it until the handshake is done), leaving
@@ -139,12 +145,14 @@ impl TlsSession {
 
 /// Moves rustls' pending records out: straight into the socket while it
 /// takes them and nothing is queued ahead, the rest to the back of `queue`.
-pub fn pump(conn: &mut TlsConnection, queue: &mut SendQueue, stream: Option<&TcpStream>) {
+/// Returns the bytes written to the socket.
+pub fn pump(conn: &mut TlsConnection, queue: &mut SendQueue, stream: Option<&TcpStream>) -> usize {
+    let mut written = 0;
     if let Some(stream) = stream {
         while queue.is_empty() && conn.wants_write() {
             match conn.write_tls(&mut SocketWriter(stream)) {
                 Ok(0) | Err(_) => break,
-                Ok(_) => {}
+                Ok(n) => written += n,
             }
         }
     }
@@ -153,6 +161,7 @@ pub fn pump(conn: &mut TlsConnection, queue: &mut SendQueue, stream: Option<&Tcp
             break;
         }
     }
+    written
 }
 
 /// Non-blocking writes to the socket, for `pump`.

@@ -287,7 +287,7 @@ _STRING_OPTIONS = ("address", "to_address", "passphrase", "host", "alpn")
 _PEM_OPTIONS = ("cert", "key", "ca")
 _BOOL_OPTIONS = ("read_strings", "reuse_address", "reuse_port", "no_delay", "ssl",
                  "allow_ssl_fallback", "starttls", "tls_insecure_skip_verify",
-                 "allow_half_open")
+                 "allow_half_open", "proxy_protocol")
 _INT_OPTIONS = {
     # name: (min, max) of the C type
     "port": (-(1 << 31), (1 << 31) - 1),
@@ -300,12 +300,24 @@ _INT_OPTIONS = {
     "close_timeout_ms": (0, (1 << 32) - 1),
     "handshake_timeout_ms": (0, (1 << 32) - 1),
     "idle_timeout_ms": (0, (1 << 32) - 1),
+    "keep_alive_interval_ms": (0, (1 << 32) - 1),
+    "keep_alive_count": (0, (1 << 32) - 1),
+    "user_timeout_ms": (0, (1 << 32) - 1),
+    "max_connections": (0, (1 << 32) - 1),
     "read_buffer_size": (0, NO_LIMIT),
     "send_queue_limit": (0, NO_LIMIT),
     "send_queue_low_mark": (0, NO_LIMIT),
     "pause_reads_above": (0, NO_LIMIT),
 }
 OPTION_NAMES = _STRING_OPTIONS + _PEM_OPTIONS + _BOOL_OPTIONS + tuple(_INT_OPTIONS) + ("hosts",)
+
+
+def _u32(value, name):
+    """An int for a uint32_t argument, range-checked."""
+    value = int(value)
+    if not 0 <= value < (1 << 32):
+        raise ValueError(f"{name} must be within 0..2**32-1, not {value}")
+    return value
 
 
 def _cstr(value, name):
@@ -573,6 +585,75 @@ class Socket:
         ERR_CLOSED."""
         self._call(_ffi.sack_tcp_end)
 
+    def set_no_delay(self, on=True):
+        """TCP_NODELAY on this live connection (``no_delay`` at open is
+        only where it starts)."""
+        self._call(_ffi.sack_tcp_set_no_delay, bool(on))
+
+    def set_keep_alive(self, idle_ms, interval_ms=0, count=0):
+        """Keepalive on this live connection: ``idle_ms`` 0 switches it
+        off; otherwise the first probe after ``idle_ms`` of silence, then one
+        every ``interval_ms``, dropped (ERR_TIMED_OUT) after ``count``
+        unanswered probes. 0 keeps the current interval or count."""
+        self._call(_ffi.sack_tcp_set_keep_alive, _u32(idle_ms, "idle_ms"),
+                   _u32(interval_ms, "interval_ms"), _u32(count, "count"))
+
+    def set_user_timeout(self, timeout_ms):
+        """TCP_USER_TIMEOUT on this live connection: sent bytes
+        unacknowledged for ``timeout_ms`` drop it with ERR_TIMED_OUT
+        (0: the system's limits). Linux and Android only."""
+        self._call(_ffi.sack_tcp_set_user_timeout, _u32(timeout_ms, "timeout_ms"))
+
+    def set_idle_timeout(self, timeout_ms):
+        """The idle timeout of this live connection (0: never), counted
+        from now: silence for ``timeout_ms`` closes it with ERR_TIMED_OUT."""
+        self._call(_ffi.sack_tcp_set_idle_timeout, _u32(timeout_ms, "timeout_ms"))
+
+    @property
+    def fd(self):
+        """The connection's descriptor, for socket options the library
+        does not wrap. The library owns it: never close, read, write or
+        shut it down, and stop using the number once the connection closes
+        (``socket.socket(fileno=os.dup(s.fd))`` gives a Python socket to
+        call getsockopt/setsockopt on)."""
+        return self._get(_ffi.sack_tcp_get_fd, ctypes.c_int32)
+
+    @property
+    def stats(self):
+        """The connection's figures as a dict: ``bytes_received``,
+        ``bytes_sent`` (bytes on the wire, TLS records included),
+        ``connected_ms``, and from the kernel's TCP_INFO ``rtt_us``,
+        ``rtt_var_us``, ``retransmits`` (None where TCP_INFO does not
+        exist). Readable in ``on_close`` and after: frozen at close."""
+        out = _ffi.sack_tcp_stats()
+        with self._lock:
+            handle = self._handle
+            if handle is None:
+                raise _closed_error()
+            rc = _ffi.sack_tcp_get_stats(handle, ctypes.byref(out), ctypes.sizeof(out))
+        if rc != _ffi.SACK_TCP_OK:
+            raise _error(rc)
+        tcp = out.has_tcp_info
+        return {
+            "bytes_received": out.bytes_received,
+            "bytes_sent": out.bytes_sent,
+            "connected_ms": out.connected_ms,
+            "rtt_us": out.rtt_us if tcp else None,
+            "rtt_var_us": out.rtt_var_us if tcp else None,
+            "retransmits": out.retransmits if tcp else None,
+        }
+
+    @property
+    def connection_count(self):
+        """A listener's accepted connections not closed yet (each counts
+        until its ``on_close``)."""
+        return self._get(_ffi.sack_tcp_get_connection_count, ctypes.c_size_t)
+
+    def set_max_connections(self, max_connections):
+        """A running listener's connection cap (0: none): connections
+        accepted past it are reset at once, without a callback."""
+        self._call(_ffi.sack_tcp_set_max_connections, _u32(max_connections, "max_connections"))
+
     def set_ssl(self, on=True):
         """STARTTLS: ``True`` starts a TLS handshake on a plain connection
         (``on_ready`` fires again when it is done)."""
@@ -706,13 +787,19 @@ def open(**options):  # noqa: A001 - mirrors sack_tcp_open
     :class:`Error` for what the library refuses at
     once (bad address, port in use, bad certificate, ...).
     """
+    kind = "client" if options.get("to_address") is not None else "listener"
+    return _open_via(lambda o, out: _ffi.sack_tcp_open(o, out), kind, options)
+
+
+def _open_via(call, kind, options):
+    """The body of open(), listen_fd() and adopt_fd(): ``call(options,
+    out)`` is the C function that opens."""
     callbacks = {}
     for name in CALLBACK_NAMES:
         cb = options.pop(name, None)
         if cb is not None and not callable(cb):
             raise TypeError(f"{name} must be callable")
         callbacks[name] = cb
-    kind = "client" if options.get("to_address") is not None else "listener"
     o, keep = _build_options(options)
     sock = Socket(kind, callbacks, read_strings=o.read_strings,
                   allow_ssl_fallback=options.get("allow_ssl_fallback"))
@@ -721,13 +808,37 @@ def open(**options):  # noqa: A001 - mirrors sack_tcp_open
     _register(sock)
     o.user_data = sock._id
     out = _ffi.sack_tcp_p()
-    rc = _ffi.sack_tcp_open(ctypes.byref(o), ctypes.byref(out))
+    rc = call(ctypes.byref(o), ctypes.byref(out))
     if rc != _ffi.SACK_TCP_OK:
         err = _error(rc)
         _unregister(sock)  # no callback fires after a failed open
         raise err
     sock._opened(out.value)
     del keep  # the library copied every string during the call
+    return sock
+
+
+def listen_fd(fd, **options):
+    """A listener on ``fd``, a listening TCP socket bound elsewhere (systemd's
+    LISTEN_FDS, a parent that bound a privileged port); ``fd`` may be an int
+    or an object with ``fileno()``. On success the library owns the socket
+    and has closed ``fd`` (a Python socket object passed in is detached);
+    on failure ``fd`` stays yours. No ``address``/``port``/``to_address``."""
+    return _open_fd(_ffi.sack_tcp_open_listener_fd, "listener", fd, options)
+
+
+def adopt_fd(fd, **options):
+    """Adopt ``fd``, an already-connected TCP socket, as a plain connection:
+    ``on_connect`` (success) and ``on_ready`` follow. Ownership as for
+    :func:`listen_fd`."""
+    return _open_fd(_ffi.sack_tcp_adopt_fd, "client", fd, options)
+
+
+def _open_fd(fn, kind, fd, options):
+    number = fd.fileno() if hasattr(fd, "fileno") else int(fd)
+    sock = _open_via(lambda o, out: fn(o, number, out), kind, options)
+    if hasattr(fd, "detach"):
+        fd.detach()  # the library closed the number; Python must not
     return sock
 
 
@@ -979,4 +1090,14 @@ C_API_COVERAGE = {
     "sack_tcp_get_ssl": "Socket.secure",
     "sack_tcp_set_allow_ssl_fallback": "Socket.allow_ssl_fallback",
     "sack_tcp_get_alpn": "Socket.alpn",
+    "sack_tcp_set_no_delay": "Socket.set_no_delay",
+    "sack_tcp_set_keep_alive": "Socket.set_keep_alive",
+    "sack_tcp_set_user_timeout": "Socket.set_user_timeout",
+    "sack_tcp_set_idle_timeout": "Socket.set_idle_timeout",
+    "sack_tcp_get_fd": "Socket.fd",
+    "sack_tcp_get_stats": "Socket.stats",
+    "sack_tcp_get_connection_count": "Socket.connection_count",
+    "sack_tcp_open_listener_fd": "listen_fd",
+    "sack_tcp_adopt_fd": "adopt_fd",
+    "sack_tcp_set_max_connections": "Socket.set_max_connections",
 }

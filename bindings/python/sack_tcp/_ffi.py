@@ -43,6 +43,7 @@ from ctypes import (
     c_size_t,
     c_uint16,
     c_uint32,
+    c_uint64,
     c_void_p,
 )
 
@@ -106,6 +107,7 @@ SACK_TCP_ERR_BAD_PEM = -20
 SACK_TCP_ERR_WRONG_PASSPHRASE = -21
 SACK_TCP_ERR_KEY_MISMATCH = -22
 SACK_TCP_ERR_UNSUPPORTED_KEY = -23
+SACK_TCP_ERR_PROXY_HEADER = -24
 
 # Positive codes: only ever passed to the error callback.
 SACK_TCP_TLS_UNKNOWN_ISSUER = 1
@@ -169,6 +171,20 @@ class sack_tcp_runtime_options(Structure):
     ]
 
 
+class sack_tcp_stats(Structure):
+    """A connection's figures (sack_tcp_get_stats)."""
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("bytes_received", c_uint64),
+        ("bytes_sent", c_uint64),
+        ("connected_ms", c_uint64),
+        ("rtt_us", c_uint32),
+        ("rtt_var_us", c_uint32),
+        ("retransmits", c_uint32),
+        ("has_tcp_info", c_bool),
+    ]
+
+
 class sack_tcp_tls_host(Structure):
     _fields_ = [
         ("host", c_char_p),
@@ -225,6 +241,11 @@ class sack_tcp_options(Structure):
         ("on_end", sack_tcp_end_cb),
         ("idle_timeout_ms", c_uint32),
         ("allow_half_open", c_bool),
+        ("keep_alive_interval_ms", c_uint32),
+        ("keep_alive_count", c_uint32),
+        ("user_timeout_ms", c_uint32),
+        ("max_connections", c_uint32),
+        ("proxy_protocol", c_bool),
     ]
 
 
@@ -348,6 +369,17 @@ _SIGNATURES = {
     "sack_tcp_get_ssl": (_R, [sack_tcp_p, POINTER(c_bool)]),
     "sack_tcp_set_allow_ssl_fallback": (_R, [sack_tcp_p, c_bool]),
     "sack_tcp_get_alpn": (_R, [sack_tcp_p, POINTER(c_char), c_size_t]),
+    # issue 15 (src/ffi/net.rs)
+    "sack_tcp_set_no_delay": (_R, [sack_tcp_p, c_bool]),
+    "sack_tcp_set_keep_alive": (_R, [sack_tcp_p, c_uint32, c_uint32, c_uint32]),
+    "sack_tcp_set_user_timeout": (_R, [sack_tcp_p, c_uint32]),
+    "sack_tcp_set_idle_timeout": (_R, [sack_tcp_p, c_uint32]),
+    "sack_tcp_get_fd": (_R, [sack_tcp_p, POINTER(c_int32)]),
+    "sack_tcp_get_stats": (_R, [sack_tcp_p, POINTER(sack_tcp_stats), c_size_t]),
+    "sack_tcp_get_connection_count": (_R, [sack_tcp_p, POINTER(c_size_t)]),
+    "sack_tcp_set_max_connections": (_R, [sack_tcp_p, c_uint32]),
+    "sack_tcp_open_listener_fd": (_R, [POINTER(sack_tcp_options), c_int32, POINTER(sack_tcp_p)]),
+    "sack_tcp_adopt_fd": (_R, [POINTER(sack_tcp_options), c_int32, POINTER(sack_tcp_p)]),
 }
 
 _missing = []

@@ -97,7 +97,10 @@ struct Driver<'a> {
 /// or accepted it then awaits [`drive`].
 pub(super) fn begin(conn: &Connection, stream: Arc<TcpStream>) {
     let mut state = conn.drive();
-    let idle = conn.settings.idle_timeout.map(|t| Instant::now() + t);
+    let idle = conn
+        .lock()
+        .idle_timeout(&conn.settings)
+        .map(|t| Instant::now() + t);
     state.progress.set_deadline(Deadline::Idle, idle);
     state.stream = Some(stream);
 }
@@ -275,6 +278,20 @@ impl Driver<'_> {
             let at = timeout.map(|t| Instant::now() + t);
             self.p.set_deadline(Deadline::Handshake, at);
         }
+        let changed = st
+            .addrs
+            .as_deref_mut()
+            .is_some_and(|a| std::mem::take(&mut a.idle_changed));
+        if changed
+            && st.phase == Phase::Open
+            && !self.p.idle_suspended
+            && self.p.deadline(Deadline::Close).is_none()
+        {
+            // Set live: the clock restarts from now with the new timeout.
+            let idle = st.idle_timeout(&self.conn.settings);
+            self.p
+                .set_deadline(Deadline::Idle, idle.map(|t| Instant::now() + t));
+        }
         match st.close_request {
             Some(CloseMode::Abort) => return Err(End::Reset),
             // A close asked for during a handshake waits for it: the bytes
@@ -329,10 +346,15 @@ impl Driver<'_> {
         Ok(Next { interest, drain })
     }
 
+    /// The idle timeout in force (set live, else the options').
+    fn idle_timeout(&self) -> Option<Duration> {
+        self.conn.lock().idle_timeout(&self.conn.settings)
+    }
+
     /// Stops the idle clock while the host holds reads back, and restarts
     /// it (from now) when they resume.
     fn suspend_idle(&mut self, suspend: bool) {
-        let Some(idle) = self.conn.settings.idle_timeout else {
+        let Some(idle) = self.idle_timeout() else {
             return;
         };
         if suspend && !self.p.idle_suspended {
@@ -364,7 +386,7 @@ impl Driver<'_> {
                 Code::TimedOut,
                 format!(
                     "nothing received for {:?} (idle timeout); connection reset",
-                    self.conn.settings.idle_timeout.unwrap_or_default()
+                    self.idle_timeout().unwrap_or_default()
                 ),
             ));
         }
@@ -415,7 +437,10 @@ impl Driver<'_> {
             };
             match written {
                 Ok(0) => return Err(End::Failed(Error::new(Code::Io, "write returned 0 bytes"))),
-                Ok(n) => st.queue.consume(n),
+                Ok(n) => {
+                    st.queue.consume(n);
+                    st.count_sent(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(End::Failed(Error::from_io("write", &e))),
@@ -448,7 +473,8 @@ impl Driver<'_> {
                 Err(e) if is_retry(&e) => return Ok(()),
                 Err(e) => return Err(End::Failed(Error::from_io("read", &e))),
             };
-            if let Some(idle) = self.conn.settings.idle_timeout {
+            self.conn.lock().count_received(n);
+            if let Some(idle) = self.idle_timeout() {
                 self.p
                     .set_deadline(Deadline::Idle, Some(Instant::now() + idle));
             }
@@ -513,6 +539,10 @@ impl Driver<'_> {
             let _ = socket2::SockRef::from(self.stream).set_linger(Some(Duration::ZERO));
         }
         let mut st = self.conn.lock();
+        if let Some(addrs) = st.addrs.as_deref_mut() {
+            // The last TCP_INFO, while the descriptor is still open.
+            addrs.figures.end(self.stream);
+        }
         if let End::Failed(error) | End::TlsFailed(error) = &end {
             let peer = st.stream.as_ref().and_then(|s| s.peer_addr().ok());
             log::debug!("connection with {peer:?} failed: {error}");

@@ -39,7 +39,10 @@ impl Driver<'_> {
         let st = &mut *st;
         st.corked = false;
         if let Session::Tls(tls) = &mut st.session {
-            session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
+            let written = session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
+            if let Some(addrs) = st.addrs.as_deref_mut() {
+                addrs.figures.sent += written as u64;
+            }
             if !tls.conn.is_handshaking() {
                 st.tls_pending_plain = 0;
             }
@@ -91,7 +94,10 @@ impl Driver<'_> {
                 let role = st.tls_role.as_ref().expect("a TLS session has a role");
                 let error = tls.failure(role, &e);
                 // rustls queued an alert; let it go out before the close.
-                session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
+                let written = session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
+                if let Some(addrs) = st.addrs.as_deref_mut() {
+                    addrs.figures.sent += written as u64;
+                }
                 return Err(End::TlsFailed(error));
             }
         }
