@@ -335,8 +335,9 @@ impl Driver<'_> {
             && (closing
                 || st.session.is_handshaking()
                 || (!self.conn.reads_paused() && events::may_read(self.socket)));
+        let idle = st.idle_timeout(&self.conn.settings);
         drop(st);
-        self.suspend_idle(!reading && !closing && !self.p.peer_eof);
+        self.suspend_idle(idle, !reading && !closing && !self.p.peer_eof);
         let interest = match (reading, wants_write) {
             (true, false) => Some(Interest::READABLE),
             (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
@@ -353,8 +354,8 @@ impl Driver<'_> {
 
     /// Stops the idle clock while the host holds reads back, and restarts
     /// it (from now) when they resume.
-    fn suspend_idle(&mut self, suspend: bool) {
-        let Some(idle) = self.idle_timeout() else {
+    fn suspend_idle(&mut self, idle: Option<Duration>, suspend: bool) {
+        let Some(idle) = idle else {
             return;
         };
         if suspend && !self.p.idle_suspended {
@@ -473,12 +474,16 @@ impl Driver<'_> {
                 Err(e) if is_retry(&e) => return Ok(()),
                 Err(e) => return Err(End::Failed(Error::from_io("read", &e))),
             };
-            self.conn.lock().count_received(n);
-            if let Some(idle) = self.idle_timeout() {
+            let (tls, idle) = {
+                let mut st = self.conn.lock();
+                st.count_received(n);
+                (st.session.is_tls(), st.idle_timeout(&self.conn.settings))
+            };
+            if let Some(idle) = idle {
                 self.p
                     .set_deadline(Deadline::Idle, Some(Instant::now() + idle));
             }
-            if self.conn.lock().session.is_tls() {
+            if tls {
                 self.read_tls(buf, n)
             } else {
                 // One chunk (ping-pong) keeps its inline write; more are
