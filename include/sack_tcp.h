@@ -645,6 +645,80 @@ typedef struct {
 } sack_tcp_options;
 
 /**
+ * What a TLS connection's handshake settled on and a summary of the
+ * peer's leaf certificate, filled by `sack_tcp_get_tls_info`. Strings are
+ * NUL-terminated copies inside the struct; the struct is yours.
+ */
+typedef struct {
+    /**
+     * Set by the library to the size you passed.
+     */
+    size_t struct_size;
+    /**
+     * IANA number of the protocol version: 0x0304 TLS 1.3, 0x0303 TLS 1.2.
+     */
+    uint16_t protocol_version;
+    /**
+     * IANA number of the cipher suite, e.g. 0x1302.
+     */
+    uint16_t cipher_suite;
+    /**
+     * IANA number of the key-exchange group (0x11EC X25519MLKEM768,
+     * 0x001D X25519, 0x0017 secp256r1, 0x0018 secp384r1); 0 when no key
+     * exchange ran (a resumed TLS 1.2 session).
+     */
+    uint16_t key_exchange_group;
+    /**
+     * The session was resumed (no full handshake).
+     */
+    bool resumed;
+    /**
+     * "TLSv1.3" or "TLSv1.2", as OpenSSL names them.
+     */
+    char protocol_name[16];
+    /**
+     * The suite's IANA name, e.g. "TLS_AES_256_GCM_SHA384" or
+     * "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".
+     */
+    char cipher_suite_name[64];
+    /**
+     * e.g. "X25519MLKEM768", "X25519", "secp256r1"; empty with
+     * `key_exchange_group` 0.
+     */
+    char key_exchange_group_name[32];
+    /**
+     * Server side: the host name the client asked for (SNI); empty if it
+     * sent none, and always on a client.
+     */
+    char server_name[256];
+    /**
+     * How many certificates the peer sent (0: none, e.g. a client without
+     * one). Read them with `sack_tcp_get_peer_certificate`.
+     */
+    size_t peer_certificate_count;
+    /**
+     * Start of the peer's leaf certificate's validity, seconds since 1970
+     * UTC (0 without a certificate).
+     */
+    int64_t peer_not_before;
+    /**
+     * End of the peer's leaf certificate's validity, seconds since 1970
+     * UTC (0 without a certificate).
+     */
+    int64_t peer_not_after;
+    /**
+     * SHA-256 of the leaf's DER, for pinning (zeros without one); what
+     * `openssl x509 -fingerprint -sha256` prints.
+     */
+    uint8_t peer_sha256[32];
+    /**
+     * Entries in the leaf's subjectAltName that `sack_tcp_get_peer_san`
+     * returns (DNS, IP, email and URI names).
+     */
+    size_t peer_san_count;
+} sack_tcp_tls_info;
+
+/**
  * Success.
  */
 #define SACK_TCP_OK 0
@@ -1250,6 +1324,81 @@ SACK_TCP_API sack_tcp_result sack_tcp_set_allow_ssl_fallback(sack_tcp *handle, b
  * `SACK_TCP_ERR_INVALID_ARGUMENT` if `buf_len` cannot hold it and its NUL.
  */
 SACK_TCP_API sack_tcp_result sack_tcp_get_alpn(const sack_tcp *handle, char *buf, size_t buf_len);
+
+/**
+ * Fills `*out` (a struct of `out_size` bytes: pass `sizeof *out`) with what
+ * the TLS handshake of this connection settled on: protocol version,
+ * cipher suite and key-exchange group (numbers and names), whether the
+ * session was resumed, the SNI name a client asked this server for, and
+ * the peer's certificate count, leaf validity, SHA-256 fingerprint and
+ * subjectAltName count. Call it from any thread once the ready callback
+ * has fired (inside it too) until the close callback; the struct is a copy.
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER` (`handle` or `out` NULL),
+ * `SACK_TCP_ERR_INVALID_ARGUMENT` (`out_size` smaller than the first
+ * layout), `SACK_TCP_ERR_NOT_APPLICABLE` on a listener, a plain connection
+ * or before the handshake is done, `SACK_TCP_ERR_CLOSED` once closed.
+ * Nothing is written on failure.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_get_tls_info(const sack_tcp *handle,
+                                      sack_tcp_tls_info *out,
+                                      size_t out_size);
+
+/**
+ * Copies certificate `index` of the peer's chain (0 = its own, the leaf;
+ * then the chain as it sent it) as DER into `buf`, a buffer of `buf_len`
+ * bytes, and writes its length to `*out_len`. With `buf` NULL and
+ * `buf_len` 0 only `*out_len` is written, to size a buffer. When it may be
+ * called: as `sack_tcp_get_tls_info`.
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER` (`handle` or `out_len` NULL, or `buf`
+ * NULL with `buf_len` > 0), `SACK_TCP_ERR_INVALID_ARGUMENT` if `index` is
+ * not below `peer_certificate_count` or `buf_len` is too small (nothing
+ * written), `SACK_TCP_ERR_NOT_APPLICABLE` and `SACK_TCP_ERR_CLOSED` as for
+ * `sack_tcp_get_tls_info`.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_get_peer_certificate(const sack_tcp *handle,
+                                              size_t index,
+                                              uint8_t *buf,
+                                              size_t buf_len,
+                                              size_t *out_len);
+
+/**
+ * Writes the subject of the peer's leaf certificate as an RFC 4514 string
+ * (e.g. "CN=client.example.com,O=Example", what `openssl x509 -subject
+ * -nameopt RFC2253` prints) with a NUL into `buf`, and its length without
+ * the NUL to `*out_len`. With `buf` NULL and `buf_len` 0 only `*out_len`
+ * is written (allocate `*out_len + 1`). When it may be called: as
+ * `sack_tcp_get_tls_info`.
+ *
+ * Errors: as `sack_tcp_get_peer_certificate`; also
+ * `SACK_TCP_ERR_NOT_APPLICABLE` if the peer sent no certificate and
+ * `SACK_TCP_ERR_BAD_PEM` if its certificate does not parse (possible only
+ * with `insecure_skip_verify`).
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_get_peer_subject(const sack_tcp *handle,
+                                          char *buf,
+                                          size_t buf_len,
+                                          size_t *out_len);
+
+/**
+ * Writes entry `index` (below `peer_san_count`) of the peer's leaf
+ * certificate's subjectAltName, as OpenSSL prints it ("DNS:localhost",
+ * "IP:127.0.0.1", "IP:::1", "email:a@example.com", "URI:spiffe://x"),
+ * with a NUL into `buf`, and its length without the NUL to `*out_len`.
+ * Sizing, when it may be called and errors: as
+ * `sack_tcp_get_peer_subject`; `SACK_TCP_ERR_INVALID_ARGUMENT` for an
+ * `index` out of range.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_get_peer_san(const sack_tcp *handle,
+                                      size_t index,
+                                      char *buf,
+                                      size_t buf_len,
+                                      size_t *out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

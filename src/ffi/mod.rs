@@ -14,6 +14,7 @@ mod layouts;
 mod log;
 pub(crate) mod options;
 mod socket;
+mod tls;
 pub mod types;
 mod version;
 
@@ -28,6 +29,7 @@ use crate::runtime::{self, RuntimeConfig};
 
 pub use log::*;
 pub use socket::*;
+pub use tls::*;
 
 /// Fills `options`, a struct of `struct_size` bytes, with the defaults (see
 /// `sack_tcp_options_init_sized`). C and C++ callers use the

@@ -10,6 +10,7 @@
 mod client;
 mod connection;
 mod driver;
+mod inspect;
 mod listener;
 mod net;
 mod runner;

@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rustls::client::danger::ServerCertVerifier;
+use rustls::crypto::aws_lc_rs::kx_group;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
 use rustls::server::WebPkiClientVerifier;
@@ -23,8 +24,29 @@ use crate::options::{ClientAuth, TlsOptions};
 static VERSIONS: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+/// Key-exchange groups in order of preference, on both sides: the hybrid
+/// post-quantum X25519MLKEM768 first (as rustls' own defaults, Chrome,
+/// Cloudflare and OpenSSL 3.5 do), then X25519 and the NIST curves for
+/// peers without it (OpenSSL 3.0, for one). A client offers key shares for
+/// X25519MLKEM768 and X25519 at once, so such peers need no retry.
+static KX_GROUPS: &[&dyn rustls::crypto::SupportedKxGroup] = &[
+    kx_group::X25519MLKEM768,
+    kx_group::X25519,
+    kx_group::SECP256R1,
+    kx_group::SECP384R1,
+];
+
+/// aws-lc-rs with our group order, built once per process.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| {
+            Arc::new(CryptoProvider {
+                kx_groups: KX_GROUPS.to_vec(),
+                ..rustls::crypto::aws_lc_rs::default_provider()
+            })
+        })
+        .clone()
 }
 
 fn tls_error(context: &str, e: rustls::Error) -> Error {

@@ -6,6 +6,7 @@ pub mod certs;
 pub mod config;
 pub mod detect;
 pub mod errors;
+pub mod info;
 pub mod keys;
 mod pem;
 pub mod sni;

@@ -24,6 +24,7 @@ See README.md next to this package for the full story.
 
 import atexit
 import builtins
+import dataclasses
 import ctypes
 import itertools
 import logging
@@ -50,7 +51,7 @@ CALLBACK_NAMES = ("on_connect", "on_ready", "on_message", "on_close", "on_error"
                   "on_end")
 
 __all__ = [
-    "Error", "Socket", "open", "listen", "connect", "shutdown", "live_handles",
+    "Error", "Socket", "TlsInfo", "open", "listen", "connect", "shutdown", "live_handles",
     "runtime_start", "strerror", "error_name", "last_error_message", "NO_LIMIT",
     "LibraryLayoutError", "LibraryNotFoundError", "wait_live_handles", "version",
     "version_string", "dispatch", "event_fd", "attach_asyncio", "detach_asyncio",
@@ -389,6 +390,27 @@ def _build_options(options):
 # Socket
 # --------------------------------------------------------------------------
 
+@dataclasses.dataclass(frozen=True)
+class TlsInfo:
+    """Socket.tls_info(): the negotiated parameters and the peer's leaf
+    certificate (peer_* are None, or [], when the peer sent none)."""
+
+    protocol: str                   # "TLSv1.3" or "TLSv1.2"
+    protocol_version: int           # 0x0304, 0x0303
+    cipher_suite: str               # IANA name, "TLS_AES_256_GCM_SHA384"
+    cipher_suite_id: int
+    key_exchange_group: object      # "X25519MLKEM768", "X25519", ...; None if none ran
+    key_exchange_group_id: int
+    resumed: bool
+    server_name: object             # server side: the SNI name asked for, or None
+    peer_certificate_count: int
+    peer_subject: object            # RFC 4514, "CN=localhost"
+    peer_sans: list                 # ["DNS:localhost", "IP:127.0.0.1"]
+    peer_not_before: object         # seconds since 1970 UTC
+    peer_not_after: object
+    peer_sha256: object             # 32 bytes
+
+
 class Socket:
     """A listener, a client, or a connection a listener accepted.
 
@@ -673,6 +695,61 @@ class Socket:
         """The negotiated ALPN protocol, or None."""
         value = self._get_string(_ffi.sack_tcp_get_alpn, 256)
         return value or None
+
+    def _get_sized(self, fn, *leading, ctype=ctypes.c_char, nul=True):
+        """Calls a (…, buf, buf_len, out_len) getter twice: size, then bytes."""
+        while True:
+            length = ctypes.c_size_t()
+            self._call(fn, *leading, None, 0, ctypes.byref(length))
+            size = length.value + (1 if nul else 0)
+            buf = (ctype * max(size, 1))()
+            try:
+                self._call(fn, *leading, buf, size, ctypes.byref(length))
+            except Error as e:
+                if e.code == _ffi.SACK_TCP_ERR_INVALID_ARGUMENT and length.value + 1 > size:
+                    continue
+                raise
+            return bytes(buf)[:length.value]
+
+    def tls_info(self):
+        """What this connection's TLS handshake settled on and who the peer
+        is (sack_tcp_get_tls_info, sack_tcp_get_peer_subject and
+        sack_tcp_get_peer_san). Raises Error (SACK_TCP_ERR_NOT_APPLICABLE)
+        on a listener, a plain connection or before ready."""
+        raw = _ffi.sack_tcp_tls_info()
+        self._call(_ffi.sack_tcp_get_tls_info, ctypes.byref(raw), ctypes.sizeof(raw))
+        has_cert = raw.peer_certificate_count > 0
+        subject = None
+        sans = []
+        if has_cert:
+            subject = self._get_sized(_ffi.sack_tcp_get_peer_subject).decode("utf-8", "replace")
+            sans = [self._get_sized(_ffi.sack_tcp_get_peer_san, i).decode("utf-8", "replace")
+                    for i in range(raw.peer_san_count)]
+        return TlsInfo(
+            protocol=raw.protocol_name.decode(),
+            protocol_version=raw.protocol_version,
+            cipher_suite=raw.cipher_suite_name.decode(),
+            cipher_suite_id=raw.cipher_suite,
+            key_exchange_group=raw.key_exchange_group_name.decode() or None,
+            key_exchange_group_id=raw.key_exchange_group,
+            resumed=bool(raw.resumed),
+            server_name=raw.server_name.decode() or None,
+            peer_certificate_count=raw.peer_certificate_count,
+            peer_subject=subject,
+            peer_sans=sans,
+            peer_not_before=raw.peer_not_before if has_cert else None,
+            peer_not_after=raw.peer_not_after if has_cert else None,
+            peer_sha256=bytes(raw.peer_sha256) if has_cert else None,
+        )
+
+    def peer_certificates(self):
+        """The peer's certificate chain as DER bytes, leaf first ([] if it
+        sent none) (sack_tcp_get_peer_certificate)."""
+        raw = _ffi.sack_tcp_tls_info()
+        self._call(_ffi.sack_tcp_get_tls_info, ctypes.byref(raw), ctypes.sizeof(raw))
+        return [self._get_sized(_ffi.sack_tcp_get_peer_certificate, i, ctype=ctypes.c_uint8,
+                                nul=False)
+                for i in range(raw.peer_certificate_count)]
 
     @property
     def allow_ssl_fallback(self):
@@ -979,4 +1056,8 @@ C_API_COVERAGE = {
     "sack_tcp_get_ssl": "Socket.secure",
     "sack_tcp_set_allow_ssl_fallback": "Socket.allow_ssl_fallback",
     "sack_tcp_get_alpn": "Socket.alpn",
+    "sack_tcp_get_tls_info": "Socket.tls_info",
+    "sack_tcp_get_peer_certificate": "Socket.peer_certificates",
+    "sack_tcp_get_peer_subject": "Socket.tls_info",
+    "sack_tcp_get_peer_san": "Socket.tls_info",
 }

@@ -40,9 +40,11 @@ from ctypes import (
     c_char,
     c_char_p,
     c_int32,
+    c_int64,
     c_size_t,
     c_uint16,
     c_uint32,
+    c_uint8,
     c_void_p,
 )
 
@@ -175,6 +177,26 @@ class sack_tcp_tls_host(Structure):
         ("cert", c_char_p),
         ("key", c_char_p),
         ("passphrase", c_char_p),
+    ]
+
+
+class sack_tcp_tls_info(Structure):
+    # Exactly the header's order; filled by sack_tcp_get_tls_info.
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("protocol_version", c_uint16),
+        ("cipher_suite", c_uint16),
+        ("key_exchange_group", c_uint16),
+        ("resumed", c_bool),
+        ("protocol_name", c_char * 16),
+        ("cipher_suite_name", c_char * 64),
+        ("key_exchange_group_name", c_char * 32),
+        ("server_name", c_char * 256),
+        ("peer_certificate_count", c_size_t),
+        ("peer_not_before", c_int64),
+        ("peer_not_after", c_int64),
+        ("peer_sha256", c_uint8 * 32),
+        ("peer_san_count", c_size_t),
     ]
 
 
@@ -348,6 +370,12 @@ _SIGNATURES = {
     "sack_tcp_get_ssl": (_R, [sack_tcp_p, POINTER(c_bool)]),
     "sack_tcp_set_allow_ssl_fallback": (_R, [sack_tcp_p, c_bool]),
     "sack_tcp_get_alpn": (_R, [sack_tcp_p, POINTER(c_char), c_size_t]),
+    "sack_tcp_get_tls_info": (_R, [sack_tcp_p, POINTER(sack_tcp_tls_info), c_size_t]),
+    "sack_tcp_get_peer_certificate": (_R, [sack_tcp_p, c_size_t, POINTER(c_uint8), c_size_t,
+                                           POINTER(c_size_t)]),
+    "sack_tcp_get_peer_subject": (_R, [sack_tcp_p, POINTER(c_char), c_size_t, POINTER(c_size_t)]),
+    "sack_tcp_get_peer_san": (_R, [sack_tcp_p, c_size_t, POINTER(c_char), c_size_t,
+                                   POINTER(c_size_t)]),
 }
 
 _missing = []

@@ -1,0 +1,106 @@
+"""Issue 14's TLS features through the binding: Socket.tls_info() and
+Socket.peer_certificates() after ready, with the post-quantum group
+preferred. Loopback only, port 0, every wait bounded."""
+
+import hashlib
+import pathlib
+import shutil
+import ssl
+import tempfile
+import threading
+import unittest
+
+from _bootstrap import REPO  # noqa: F401  (puts sack_tcp on sys.path)
+
+import sack_tcp  # noqa: E402
+from test_sack_tcp import WAIT, SackTcpTestCase, make_certs  # noqa: E402
+
+
+@unittest.skipUnless(shutil.which("openssl"), "no openssl CLI")
+class TestTlsInfo(SackTcpTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        make_certs(cls.tmp.name)
+        cls.dir = pathlib.Path(cls.tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def pem(self, name):
+        return (self.dir / name).read_text()
+
+    def test_both_sides_see_the_handshake_and_the_peer(self):
+        seen = {}
+        done = threading.Event()
+
+        def server_ready(conn):
+            seen["server"] = conn.tls_info()
+            seen["server_chain"] = conn.peer_certificates()
+            if "client" in seen:
+                done.set()
+
+        def client_ready(s):
+            seen["client"] = s.tls_info()
+            seen["client_chain"] = s.peer_certificates()
+            if "server" in seen:
+                done.set()
+
+        server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"),
+                                 ca=self.pem("ca.pem"),
+                                 client_auth=sack_tcp.SACK_TCP_CLIENT_AUTH_REQUIRE,
+                                 on_ready=server_ready)
+        client = sack_tcp.connect(f"127.0.0.1:{server.local_port}", ssl=True, host="localhost",
+                                  ca=self.pem("ca.pem"), cert=self.pem("client.pem"),
+                                  key=self.pem("client.key"), on_ready=client_ready)
+        # Both ready callbacks run on runtime threads; the second sets done
+        # (dict updates are atomic, so one of them sees the other's entry).
+        self.assertTrue(done.wait(WAIT), seen)
+
+        c, s = seen["client"], seen["server"]
+        for info in (c, s):
+            self.assertEqual(info.protocol, "TLSv1.3")
+            self.assertEqual(info.protocol_version, 0x0304)
+            self.assertEqual(info.key_exchange_group, "X25519MLKEM768")
+            self.assertEqual(info.key_exchange_group_id, 0x11EC)
+            self.assertFalse(info.resumed)
+            self.assertTrue(info.cipher_suite.startswith("TLS_"))
+            self.assertEqual(info.peer_certificate_count, 1)
+        self.assertEqual(c.cipher_suite, s.cipher_suite)
+        self.assertEqual(s.server_name, "localhost")
+        self.assertIsNone(c.server_name)
+
+        self.assertEqual(c.peer_subject, "CN=localhost")
+        self.assertEqual(c.peer_sans, ["DNS:localhost", "IP:127.0.0.1", "IP:::1"])
+        self.assertEqual(s.peer_subject, "CN=client")
+        self.assertEqual(s.peer_sans, ["DNS:client.example.com"])
+
+        # The DER is the PEM file's certificate; the fingerprint is its SHA-256.
+        for info, chain, name in ((c, seen["client_chain"], "localhost.pem"),
+                                  (s, seen["server_chain"], "client.pem")):
+            der = ssl.PEM_cert_to_DER_cert(self.pem(name))
+            self.assertEqual(chain, [der])
+            self.assertEqual(info.peer_sha256, hashlib.sha256(der).digest())
+            self.assertLess(info.peer_not_before, info.peer_not_after)
+
+        client.close()
+        self.assertTrue(client.wait_closed(WAIT))
+        with self.assertRaises(sack_tcp.Error) as cm:
+            client.tls_info()
+        self.assertIn(cm.exception.code, (sack_tcp.SACK_TCP_ERR_CLOSED,))
+        server.close()
+
+    def test_plain_and_listener_are_not_applicable(self):
+        server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"))
+        with self.assertRaises(sack_tcp.Error) as cm:
+            server.tls_info()
+        self.assertEqual(cm.exception.code, sack_tcp.SACK_TCP_ERR_NOT_APPLICABLE)
+        with self.assertRaises(sack_tcp.Error) as cm:
+            server.peer_certificates()
+        self.assertEqual(cm.exception.code, sack_tcp.SACK_TCP_ERR_NOT_APPLICABLE)
+        server.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

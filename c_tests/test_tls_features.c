@@ -1,0 +1,534 @@
+/* Issue 14's TLS features: the post-quantum key exchange preferred, and
+ * inspecting a connection after its handshake (version, suite, group,
+ * resumption, SNI, the peer's certificates), checked against what the
+ * openssl CLI reports for the same certificates and connections. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* ---- child processes (openssl), as in test_tls.c ---- */
+
+typedef struct child {
+    pid_t pid;
+    int in_fd;  /* its stdin */
+    int out_fd; /* its stdout and stderr */
+    char *out;  /* everything it printed, NUL-terminated */
+    size_t out_len, out_cap;
+    bool eof;
+} child;
+
+static void child_spawn(child *c, char *const argv[]) {
+    memset(c, 0, sizeof *c);
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) FAIL("pipe2: %s", strerror(errno));
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) FAIL("fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(126);
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(out[1], 2);
+        signal(SIGPIPE, SIG_DFL);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    c->pid = pid;
+    c->in_fd = in[1];
+    c->out_fd = out[0];
+    c->out_cap = 4096;
+    c->out = malloc(c->out_cap);
+    CHECK(c->out != NULL);
+    c->out[0] = 0;
+}
+
+static void child_read(child *c, long long deadline) {
+    long long left = deadline - harness_now_ms();
+    if (left < 0) left = 0;
+    struct pollfd p = {.fd = c->out_fd, .events = POLLIN};
+    int n = poll(&p, 1, (int)left);
+    if (n < 0 && errno != EINTR) FAIL("poll: %s", strerror(errno));
+    if (n <= 0) return;
+    if (c->out_len + 4097 > c->out_cap) {
+        c->out_cap *= 2;
+        c->out = realloc(c->out, c->out_cap);
+        CHECK(c->out != NULL);
+    }
+    ssize_t k = read(c->out_fd, c->out + c->out_len, 4096);
+    if (k < 0) {
+        if (errno == EINTR || errno == EAGAIN) return;
+        FAIL("read from child: %s", strerror(errno));
+    }
+    if (k == 0) c->eof = true;
+    c->out_len += (size_t)k;
+    c->out[c->out_len] = 0;
+}
+
+static const char *child_expect(child *c, const char *needle, int timeout_ms) {
+    long long deadline = harness_now_ms() + timeout_ms;
+    for (;;) {
+        const char *at = memmem(c->out, c->out_len, needle, strlen(needle));
+        if (at) return at;
+        if (c->eof) FAIL("child exited without printing \"%s\"; it printed:\n%s", needle, c->out);
+        if (harness_now_ms() >= deadline)
+            FAIL("child did not print \"%s\" within %d ms; it printed:\n%s", needle, timeout_ms, c->out);
+        child_read(c, deadline);
+    }
+}
+
+static void child_write(child *c, const char *text) {
+    size_t n = strlen(text), done = 0;
+    while (done < n) {
+        ssize_t k = write(c->in_fd, text + done, n - done);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            FAIL("write to child: %s", strerror(errno));
+        }
+        done += (size_t)k;
+    }
+}
+
+/* Reads to EOF (bounded) and reaps the child; returns its wait status. */
+static int child_wait_exit(child *c, int timeout_ms) {
+    long long deadline = harness_now_ms() + timeout_ms;
+    while (!c->eof) {
+        if (harness_now_ms() >= deadline)
+            FAIL("child did not finish within %d ms; it printed:\n%s", timeout_ms, c->out);
+        child_read(c, deadline);
+    }
+    int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+    if (pidfd < 0) FAIL("pidfd_open: %s", strerror(errno));
+    for (;;) {
+        long long left = deadline - harness_now_ms();
+        if (left <= 0) FAIL("child closed its output but did not exit within %d ms", timeout_ms);
+        struct pollfd p = {.fd = pidfd, .events = POLLIN};
+        int n = poll(&p, 1, (int)left);
+        if (n > 0) break;
+        if (n < 0 && errno != EINTR) FAIL("poll: %s", strerror(errno));
+    }
+    close(pidfd);
+    int status = 0;
+    if (waitpid(c->pid, &status, 0) != c->pid) FAIL("waitpid: %s", strerror(errno));
+    c->pid = 0;
+    return status;
+}
+
+static void child_finish(child *c) {
+    if (c->in_fd >= 0) close(c->in_fd);
+    if (c->pid > 0) {
+        kill(c->pid, SIGKILL);
+        int status;
+        if (waitpid(c->pid, &status, 0) != c->pid) FAIL("waitpid: %s", strerror(errno));
+    }
+    close(c->out_fd);
+    free(c->out);
+    memset(c, 0, sizeof *c);
+}
+
+static void cert_path(char *buf, size_t n, const char *name) {
+    snprintf(buf, n, "%s/%s", CERT_DIR, name);
+}
+
+/* Runs a command to completion and returns what it printed (free it). */
+static char *run(char *const argv[], size_t *len) {
+    child c;
+    child_spawn(&c, argv);
+    close(c.in_fd);
+    c.in_fd = -1;
+    int status = child_wait_exit(&c, WAIT_MS);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        FAIL("%s exited with status %d; it printed:\n%s", argv[0], status, c.out);
+    char *out = c.out;
+    if (len) *len = c.out_len;
+    c.out = NULL;
+    child_finish(&c);
+    return out;
+}
+
+/* The text after `key` up to the end of its line, in `text`. */
+static void line_after(const char *text, const char *key, char *buf, size_t n) {
+    const char *at = strstr(text, key);
+    if (!at) FAIL("no \"%s\" in:\n%s", key, text);
+    at += strlen(key);
+    size_t k = strcspn(at, "\r\n");
+    if (k >= n) FAIL("\"%s\" line too long", key);
+    memcpy(buf, at, k);
+    buf[k] = 0;
+}
+
+/* ---- what openssl says of a certificate file ---- */
+
+typedef struct openssl_cert {
+    unsigned char sha256[32];
+    char subject[256];
+    long long not_before, not_after;
+    unsigned char *der;
+    size_t der_len;
+} openssl_cert;
+
+static long long iso_seconds(const char *text) {
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (sscanf(text, "%d-%d-%d %d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec) != 6)
+        FAIL("not an ISO date: %s", text);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (long long)timegm(&tm);
+}
+
+static openssl_cert openssl_describe(const char *name) {
+    char path[512];
+    cert_path(path, sizeof path, name);
+    char *info_argv[] = {"openssl", "x509", "-in", path, "-noout", "-fingerprint", "-sha256", "-subject",
+                         "-nameopt", "RFC2253", "-dates", "-dateopt", "iso_8601", NULL};
+    char *text = run(info_argv, NULL);
+    openssl_cert c;
+    memset(&c, 0, sizeof c);
+    char line[256];
+    line_after(text, "Fingerprint=", line, sizeof line);
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        if (sscanf(line + 3 * i, "%2x", &v) != 1) FAIL("bad fingerprint %s", line);
+        c.sha256[i] = (unsigned char)v;
+    }
+    line_after(text, "subject=", c.subject, sizeof c.subject);
+    line_after(text, "notBefore=", line, sizeof line);
+    c.not_before = iso_seconds(line);
+    line_after(text, "notAfter=", line, sizeof line);
+    c.not_after = iso_seconds(line);
+    free(text);
+    char *der_argv[] = {"openssl", "x509", "-in", path, "-outform", "DER", NULL};
+    c.der = (unsigned char *)run(der_argv, &c.der_len);
+    CHECK(c.der_len > 100);
+    return c;
+}
+
+/* Checks the peer leaf that `s` reports against openssl's view of it. */
+static void check_peer_is(sack_tcp *s, const sack_tcp_tls_info *info, const openssl_cert *want,
+                          const char *const *sans, int n_sans) {
+    CHECK(info->peer_certificate_count >= 1);
+    if (memcmp(info->peer_sha256, want->sha256, 32) != 0) FAIL("the SHA-256 fingerprints differ");
+    CHECK_EQ(info->peer_not_before, want->not_before);
+    CHECK_EQ(info->peer_not_after, want->not_after);
+    CHECK_EQ(info->peer_san_count, n_sans);
+
+    size_t len = 0;
+    CHECK_OK(sack_tcp_get_peer_subject(s, NULL, 0, &len));
+    CHECK_EQ(len, strlen(want->subject));
+    char subject[256];
+    CHECK_OK(sack_tcp_get_peer_subject(s, subject, sizeof subject, &len));
+    CHECK_STR(subject, want->subject);
+    for (int i = 0; i < n_sans; i++) {
+        char san[128];
+        CHECK_OK(sack_tcp_get_peer_san(s, (size_t)i, san, sizeof san, &len));
+        CHECK_STR(san, sans[i]);
+        CHECK_EQ(len, strlen(sans[i]));
+    }
+    CHECK_RESULT(sack_tcp_get_peer_san(s, (size_t)n_sans, subject, sizeof subject, &len),
+                 SACK_TCP_ERR_INVALID_ARGUMENT);
+
+    /* The DER, leaf first, is the file's certificate byte for byte. */
+    CHECK_OK(sack_tcp_get_peer_certificate(s, 0, NULL, 0, &len));
+    CHECK_EQ(len, want->der_len);
+    unsigned char *der = malloc(len);
+    CHECK(der != NULL);
+    size_t got = 0;
+    CHECK_RESULT(sack_tcp_get_peer_certificate(s, 0, der, len - 1, &got), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK_EQ(got, 0); /* untouched on failure */
+    CHECK_OK(sack_tcp_get_peer_certificate(s, 0, der, len, &got));
+    CHECK_EQ(got, want->der_len);
+    CHECK(memcmp(der, want->der, got) == 0);
+    free(der);
+    CHECK_RESULT(sack_tcp_get_peer_certificate(s, info->peer_certificate_count, NULL, 0, &got),
+                 SACK_TCP_ERR_INVALID_ARGUMENT);
+}
+
+static sack_tcp_options new_options(void) {
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    return o;
+}
+
+static sack_tcp *open_client_to(recorder *r, uint16_t port, sack_tcp_options *o) {
+    recorder_options(r, o);
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%u", (unsigned)port);
+    o->to_address = target;
+    sack_tcp *c = NULL;
+    CHECK_OK(sack_tcp_open(o, &c));
+    return c;
+}
+
+static sack_tcp_tls_info get_info(sack_tcp *s) {
+    sack_tcp_tls_info info;
+    memset(&info, 0xAB, sizeof info);
+    CHECK_OK(sack_tcp_get_tls_info(s, &info, sizeof info));
+    CHECK_EQ(info.struct_size, sizeof info);
+    return info;
+}
+
+/* Item 4: our client and our server agree on X25519MLKEM768; item 2: each
+ * sees the other as openssl describes it. */
+TEST(tlsx_pq_group_and_peer_certificate) {
+    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    openssl_cert want = openssl_describe("localhost.pem");
+    sack_tcp_options so = new_options();
+    so.cert = cert;
+    so.key = key;
+    server srv;
+    server_start(&srv, "127.0.0.1", &so);
+
+    sack_tcp_options o = new_options();
+    o.ssl = true;
+    o.ca = ca;
+    o.host = "localhost";
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = open_client_to(&cli, srv.port, &o);
+    WAIT_UNTIL(cli.readies == 1 && srv.n_conns == 1 && srv.conns[0].readies == 1);
+
+    sack_tcp_tls_info ci = get_info(c), si = get_info(srv.conns[0].sock);
+    const sack_tcp_tls_info *both[2] = {&ci, &si};
+    for (int i = 0; i < 2; i++) {
+        CHECK_STR(both[i]->protocol_name, "TLSv1.3");
+        CHECK_EQ(both[i]->protocol_version, 0x0304);
+        CHECK_STR(both[i]->key_exchange_group_name, "X25519MLKEM768");
+        CHECK_EQ(both[i]->key_exchange_group, 0x11EC);
+        CHECK(!both[i]->resumed);
+        CHECK(strncmp(both[i]->cipher_suite_name, "TLS_", 4) == 0);
+    }
+    CHECK_STR(ci.cipher_suite_name, si.cipher_suite_name);
+    CHECK_EQ(ci.cipher_suite, si.cipher_suite);
+    CHECK_STR(si.server_name, "localhost");
+    CHECK_STR(ci.server_name, "");
+
+    const char *sans[3] = {"DNS:localhost", "IP:127.0.0.1", "IP:::1"};
+    check_peer_is(c, &ci, &want, sans, 3);
+
+    /* The server asked for no client certificate. */
+    CHECK_EQ(si.peer_certificate_count, 0);
+    CHECK_EQ(si.peer_san_count, 0);
+    size_t len = 0;
+    char buf[64];
+    CHECK_RESULT(sack_tcp_get_peer_subject(srv.conns[0].sock, buf, sizeof buf, &len),
+                 SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_get_peer_certificate(srv.conns[0].sock, 0, NULL, 0, &len),
+                 SACK_TCP_ERR_INVALID_ARGUMENT);
+
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+    CHECK_EQ(cli.errors, 0);
+    /* Closed: the documented code, nothing written. */
+    sack_tcp_tls_info after;
+    after.struct_size = 7;
+    CHECK_RESULT(sack_tcp_get_tls_info(c, &after, sizeof after), SACK_TCP_ERR_CLOSED);
+    CHECK_EQ(after.struct_size, 7);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    server_stop(&srv);
+    server_destroy(&srv);
+    free(want.der);
+    free(cert);
+    free(key);
+    free(ca);
+}
+
+/* Item 2 against openssl s_client (OpenSSL 3.0, without ML-KEM): the
+ * server's view of a client with a certificate, and the same version, suite
+ * and group s_client reports; X25519 is the fallback (item 4). */
+TEST(tlsx_server_view_matches_s_client) {
+    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    openssl_cert want = openssl_describe("client.pem");
+    sack_tcp_options so = new_options();
+    so.cert = cert;
+    so.key = key;
+    so.ca = ca;
+    so.client_auth = SACK_TCP_CLIENT_AUTH_REQUIRE;
+    server srv;
+    server_start(&srv, "127.0.0.1", &so);
+    srv.echo = true;
+
+    char capath[512], ccert[512], ckey[512], connect[64];
+    cert_path(capath, sizeof capath, "ca.pem");
+    cert_path(ccert, sizeof ccert, "client.pem");
+    cert_path(ckey, sizeof ckey, "client.key");
+    snprintf(connect, sizeof connect, "127.0.0.1:%u", (unsigned)srv.port);
+    char *argv[] = {"openssl", "s_client", "-connect", connect, "-CAfile", capath, "-servername", "localhost",
+                    "-cert", ccert, "-key", ckey, "-brief", NULL};
+    child s;
+    child_spawn(&s, argv);
+    child_write(&s, "ping\n");
+    child_expect(&s, "ping\n", WAIT_MS);
+    WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].readies == 1);
+    char version[64], suite[128], temp_key[128];
+    line_after(s.out, "Protocol version: ", version, sizeof version);
+    line_after(s.out, "Ciphersuite: ", suite, sizeof suite);
+    line_after(s.out, "Server Temp Key: ", temp_key, sizeof temp_key);
+
+    sack_tcp *conn = srv.conns[0].sock;
+    sack_tcp_tls_info si = get_info(conn);
+    CHECK_STR(si.protocol_name, version);
+    CHECK_STR(si.cipher_suite_name, suite);
+    /* "X25519, 253 bits" */
+    CHECK(strncmp(temp_key, "X25519,", 7) == 0);
+    CHECK_STR(si.key_exchange_group_name, "X25519");
+    CHECK_EQ(si.key_exchange_group, 0x001D);
+    CHECK_STR(si.server_name, "localhost");
+    CHECK(!si.resumed);
+    const char *sans[1] = {"DNS:client.example.com"};
+    check_peer_is(conn, &si, &want, sans, 1);
+
+    CHECK_OK(sack_tcp_close(conn));
+    child_wait_exit(&s, WAIT_MS);
+    WAIT_UNTIL(srv.conns[0].closes == 1);
+    child_finish(&s);
+    server_stop(&srv);
+    server_destroy(&srv);
+    free(want.der);
+    free(cert);
+    free(key);
+    free(ca);
+}
+
+/* Item 4's interop: our client (ML-KEM first) with openssl s_server 3.0,
+ * which lacks it, settles on X25519 without failing; what s_server prints
+ * of the connection agrees with what our client reports. */
+TEST(tlsx_client_view_matches_s_server) {
+    char cert[512], key[512];
+    cert_path(cert, sizeof cert, "localhost.pem");
+    cert_path(key, sizeof key, "localhost.key");
+    char *argv[] = {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key, NULL};
+    child s;
+    child_spawn(&s, argv);
+    const char *at = child_expect(&s, "ACCEPT 127.0.0.1:", WAIT_MS);
+    size_t offset = (size_t)(at - s.out) + strlen("ACCEPT 127.0.0.1:");
+    long long deadline = harness_now_ms() + WAIT_MS;
+    while (!memchr(s.out + offset, '\n', s.out_len - offset)) {
+        if (s.eof || harness_now_ms() >= deadline) FAIL("no port after ACCEPT; s_server printed:\n%s", s.out);
+        child_read(&s, deadline);
+    }
+    unsigned port = (unsigned)strtoul(s.out + offset, NULL, 10);
+    CHECK(port > 0 && port < 65536);
+
+    char *ca = read_cert("ca.pem");
+    openssl_cert want = openssl_describe("localhost.pem");
+    sack_tcp_options o = new_options();
+    o.ssl = true;
+    o.ca = ca;
+    o.host = "localhost";
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = open_client_to(&cli, (uint16_t)port, &o);
+    CHECK_OK(sack_tcp_send(c, "hello\n", 6));
+    WAIT_UNTIL(cli.readies == 1 || cli.closes == 1);
+    if (cli.readies != 1) FAIL("handshake with s_server failed: log %s; s_server printed:\n%s", cli.log, s.out);
+    child_expect(&s, "hello\n", WAIT_MS);
+    char groups[256], suite[128];
+    line_after(s.out, "CIPHER is ", suite, sizeof suite);
+    line_after(s.out, "Supported groups: ", groups, sizeof groups);
+    /* Our client offered, in order, a group OpenSSL 3.0 does not know (it
+     * prints <NULL>: X25519MLKEM768), then X25519 and the NIST curves. */
+    CHECK_STR(groups, "<NULL>:x25519:secp256r1:secp384r1");
+
+    sack_tcp_tls_info ci = get_info(c);
+    CHECK_STR(ci.protocol_name, "TLSv1.3");
+    CHECK_STR(ci.cipher_suite_name, suite);
+    CHECK_STR(ci.key_exchange_group_name, "X25519");
+    const char *sans[3] = {"DNS:localhost", "IP:127.0.0.1", "IP:::1"};
+    check_peer_is(c, &ci, &want, sans, 3);
+
+    CHECK_OK(sack_tcp_close(c));
+    child_finish(&s);
+    WAIT_UNTIL(cli.closes == 1);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    free(want.der);
+    free(ca);
+}
+
+/* Every documented error of the inspection calls. */
+TEST(tlsx_info_errors) {
+    sack_tcp_tls_info info;
+    size_t len = 0;
+    char buf[64];
+    CHECK_RESULT(sack_tcp_get_tls_info(NULL, &info, sizeof info), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_get_peer_certificate(NULL, 0, NULL, 0, &len), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_get_peer_subject(NULL, buf, sizeof buf, &len), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_get_peer_san(NULL, 0, buf, sizeof buf, &len), SACK_TCP_ERR_NULL_POINTER);
+
+    /* A plain connection and the listener. */
+    server plain;
+    server_start(&plain, "127.0.0.1", NULL);
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = client_open(&cli, "127.0.0.1", plain.port, NULL);
+    WAIT_UNTIL(cli.readies == 1);
+    CHECK_RESULT(sack_tcp_get_tls_info(c, &info, sizeof info), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_get_tls_info(plain.listener, &info, sizeof info), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_get_peer_certificate(plain.listener, 0, NULL, 0, &len), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_get_peer_subject(c, buf, sizeof buf, &len), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_get_peer_san(c, 0, buf, sizeof buf, &len), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    server_stop(&plain);
+    server_destroy(&plain);
+
+    /* A TLS connection: argument checks. */
+    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    sack_tcp_options so = new_options();
+    so.cert = cert;
+    so.key = key;
+    server srv;
+    server_start(&srv, "127.0.0.1", &so);
+    sack_tcp_options o = new_options();
+    o.ssl = true;
+    o.ca = ca;
+    o.host = "localhost";
+    recorder_init(&cli);
+    c = open_client_to(&cli, srv.port, &o);
+    WAIT_UNTIL(cli.readies == 1);
+    CHECK_RESULT(sack_tcp_get_tls_info(c, NULL, sizeof info), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_get_tls_info(c, &info, 8), SACK_TCP_ERR_INVALID_ARGUMENT);
+    /* A caller built against a newer header: our fields, zeros after. */
+    unsigned char bigger[sizeof info + 16];
+    memset(bigger, 0xAB, sizeof bigger);
+    CHECK_OK(sack_tcp_get_tls_info(c, (sack_tcp_tls_info *)(void *)bigger, sizeof bigger));
+    for (size_t i = sizeof info; i < sizeof bigger; i++) CHECK_EQ(bigger[i], 0);
+    CHECK_RESULT(sack_tcp_get_peer_certificate(c, 0, NULL, 0, NULL), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_get_peer_certificate(c, 0, NULL, 10, &len), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_get_peer_subject(c, buf, sizeof buf, NULL), SACK_TCP_ERR_NULL_POINTER);
+    /* "CN=localhost" needs 13 bytes with its NUL. */
+    len = 99;
+    CHECK_RESULT(sack_tcp_get_peer_subject(c, buf, 12, &len), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK_EQ(len, 99);
+    CHECK_OK(sack_tcp_get_peer_subject(c, buf, 13, &len));
+    CHECK_STR(buf, "CN=localhost");
+    CHECK_EQ(len, 12);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1);
+    CHECK_RESULT(sack_tcp_get_peer_subject(c, buf, sizeof buf, &len), SACK_TCP_ERR_CLOSED);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    server_stop(&srv);
+    server_destroy(&srv);
+    free(cert);
+    free(key);
+    free(ca);
+}
