@@ -532,3 +532,126 @@ TEST(tlsx_info_errors) {
     free(key);
     free(ca);
 }
+
+/* ---- item 3: client session resumption ---- */
+
+/* A client to 127.0.0.1:port verifying "localhost" with `ca`: waits for
+ * ready, sends `hello` and waits for `expect_back` bytes (so the session
+ * tickets the server sent after its handshake have been read), then
+ * returns whether it resumed, and closes. `server_conn`, if not NULL, is
+ * asked too (it must be ready by then) and must agree. */
+static bool connect_and_check_resumed(uint16_t port, const char *ca, size_t expect_back,
+                                      server *srv, int conn_index, child *peer) {
+    sack_tcp_options o = new_options();
+    o.ssl = true;
+    o.ca = ca;
+    o.host = "localhost";
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = open_client_to(&cli, port, &o);
+    CHECK_OK(sack_tcp_send(c, "hello\n", 6));
+    WAIT_UNTIL(cli.readies == 1 || cli.closes == 1);
+    if (cli.readies != 1) FAIL("handshake failed: log %s", cli.log);
+    if (peer) {
+        child_expect(peer, "hello\n", WAIT_MS);
+        child_write(peer, "back\n");
+    }
+    WAIT_UNTIL(cli.data_len >= expect_back || cli.closes == 1);
+    CHECK_EQ(cli.data_len, expect_back);
+    sack_tcp_tls_info ci = get_info(c);
+    CHECK_STR(ci.protocol_name, "TLSv1.3");
+    if (srv) {
+        WAIT_UNTIL(srv->n_conns > conn_index && srv->conns[conn_index].readies == 1);
+        sack_tcp_tls_info si = get_info(srv->conns[conn_index].sock);
+        CHECK_EQ(si.resumed, ci.resumed);
+    }
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1);
+    CHECK_EQ(cli.errors, 0);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    return ci.resumed;
+}
+
+/* Two `ca` strings that trust the same server but differ: separate trust
+ * configurations. */
+static char *ca_plus_other(const char *ca) {
+    char *other = read_cert("other_ca.pem");
+    size_t n = strlen(ca) + strlen(other) + 1;
+    char *both = malloc(n);
+    CHECK(both != NULL);
+    snprintf(both, n, "%s%s", ca, other);
+    free(other);
+    return both;
+}
+
+/* A second client with the same settings resumes (both sides say so); one
+ * with a different `ca` does a full handshake; the first settings still
+ * resume afterwards. */
+TEST(tlsx_client_resumes_with_the_same_settings) {
+    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    char *ca2 = ca_plus_other(ca);
+    sack_tcp_options so = new_options();
+    so.cert = cert;
+    so.key = key;
+    server srv;
+    server_start(&srv, "127.0.0.1", &so);
+    srv.echo = true;
+
+    CHECK(!connect_and_check_resumed(srv.port, ca, 6, &srv, 0, NULL));
+    CHECK(connect_and_check_resumed(srv.port, ca, 6, &srv, 1, NULL));
+    CHECK(!connect_and_check_resumed(srv.port, ca2, 6, &srv, 2, NULL));
+    CHECK(connect_and_check_resumed(srv.port, ca2, 6, &srv, 3, NULL));
+    CHECK(connect_and_check_resumed(srv.port, ca, 6, &srv, 4, NULL));
+
+    server_stop(&srv);
+    server_destroy(&srv);
+    free(ca2);
+    free(cert);
+    free(key);
+    free(ca);
+}
+
+static int count_of(const child *c, const char *needle) {
+    int n = 0;
+    const char *p = c->out;
+    while ((p = strstr(p, needle)) != NULL) {
+        n++;
+        p += strlen(needle);
+    }
+    return n;
+}
+
+/* The same against openssl s_server, which reports "Reused session-id"
+ * for each connection that resumed. */
+TEST(tlsx_client_resumption_reported_by_s_server) {
+    char cert[512], key[512];
+    cert_path(cert, sizeof cert, "localhost.pem");
+    cert_path(key, sizeof key, "localhost.key");
+    char *argv[] = {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key, NULL};
+    child s;
+    child_spawn(&s, argv);
+    const char *at = child_expect(&s, "ACCEPT 127.0.0.1:", WAIT_MS);
+    size_t offset = (size_t)(at - s.out) + strlen("ACCEPT 127.0.0.1:");
+    long long deadline = harness_now_ms() + WAIT_MS;
+    while (!memchr(s.out + offset, '\n', s.out_len - offset)) {
+        if (s.eof || harness_now_ms() >= deadline) FAIL("no port after ACCEPT; s_server printed:\n%s", s.out);
+        child_read(&s, deadline);
+    }
+    uint16_t port = (uint16_t)strtoul(s.out + offset, NULL, 10);
+    char *ca = read_cert("ca.pem");
+    char *ca2 = ca_plus_other(ca);
+
+    /* s_server serves one connection at a time and prints its details when
+     * the handshake is done; "hello" is printed after them. */
+    CHECK(!connect_and_check_resumed(port, ca, 5, NULL, 0, &s));
+    CHECK_EQ(count_of(&s, "Reused session-id"), 0);
+    CHECK(connect_and_check_resumed(port, ca, 5, NULL, 0, &s));
+    child_expect(&s, "Reused session-id", WAIT_MS);
+    CHECK(!connect_and_check_resumed(port, ca2, 5, NULL, 0, &s));
+    CHECK_EQ(count_of(&s, "Reused session-id"), 1);
+
+    child_finish(&s);
+    free(ca2);
+    free(ca);
+}

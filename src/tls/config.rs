@@ -1,6 +1,7 @@
 //! Turns TLS options into rustls configurations: one `ServerTls` per TLS
 //! listener (shared by its connections, with a certificate store that
-//! `add_cert` changes live) and one `ClientTls` per client.
+//! `add_cert` changes live) and one `ClientTls` per client, whose
+//! `ClientConfig` clients with the same settings share (`client_cache`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -174,7 +175,19 @@ pub struct ClientTls {
 }
 
 impl ClientTls {
+    /// Clients with the same settings share one `ClientConfig`, and so its
+    /// session cache (see `client_cache`): a client that reconnects resumes.
     pub fn build(o: &TlsOptions, target: &ParsedAddress) -> Result<Arc<ClientTls>> {
+        let server_name = server_name(o.host.as_deref(), target)?;
+        let config = super::client_cache::shared(o, || Self::config(o))?;
+        Ok(Arc::new(ClientTls {
+            config,
+            server_name,
+            handshake_timeout: o.handshake_timeout,
+        }))
+    }
+
+    fn config(o: &TlsOptions) -> Result<Arc<ClientConfig>> {
         let verifier = if o.insecure_skip_verify {
             verify::server_verifier(Trust::InsecureSkipVerify)?
         } else if let Some(ca) = &o.ca {
@@ -201,13 +214,8 @@ impl ClientTls {
             _ => builder.with_no_client_auth(),
         };
         config.alpn_protocols = o.alpn.clone();
-        Ok(Arc::new(ClientTls {
-            config: Arc::new(config),
-            server_name: server_name(o.host.as_deref(), target)?,
-            handshake_timeout: o.handshake_timeout,
-        }))
+        Ok(Arc::new(config))
     }
-
     pub fn new_session(&self) -> Result<rustls::ClientConnection> {
         let mut conn = rustls::ClientConnection::new(self.config.clone(), self.server_name.clone())
             .map_err(|e| tls_error("starting a TLS client session", e))?;

@@ -143,7 +143,7 @@ fn general_name(name: &GeneralName) -> Option<String> {
 
 /// SHA-256 through the provider's own hash (aws-lc-rs), so no second
 /// digest crate is needed.
-fn sha256(data: &[u8]) -> [u8; 32] {
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     use rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256;
     let suite = TLS13_AES_128_GCM_SHA256.tls13().expect("a TLS 1.3 suite");
     let digest = suite.common.hash_provider.hash(data);

@@ -3,6 +3,7 @@
 //! driver in `socket` runs the rustls session itself.
 
 pub mod certs;
+pub mod client_cache;
 pub mod config;
 pub mod detect;
 pub mod errors;

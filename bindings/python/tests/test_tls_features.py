@@ -91,6 +91,36 @@ class TestTlsInfo(SackTcpTestCase):
         self.assertIn(cm.exception.code, (sack_tcp.SACK_TCP_ERR_CLOSED,))
         server.close()
 
+    def _resumed(self, port, ca):
+        """One client: ready, one echoed message (so the server's session
+        tickets have been read), its tls_info().resumed, close."""
+        got = {}
+        done = threading.Event()
+
+        def on_ready(s):
+            s.send(b"ping")
+
+        def on_message(s, data):
+            got["resumed"] = s.tls_info().resumed
+            s.close()
+            done.set()
+
+        client = sack_tcp.connect(f"127.0.0.1:{port}", ssl=True, host="localhost", ca=ca,
+                                  on_ready=on_ready, on_message=on_message)
+        self.assertTrue(done.wait(WAIT))
+        self.assertTrue(client.wait_closed(WAIT))
+        return got["resumed"]
+
+    def test_same_settings_resume_and_another_ca_does_not(self):
+        server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"),
+                                 on_message=lambda conn, data: conn.send(data))
+        ca, other = self.pem("ca.pem"), self.pem("ca.pem") + self.pem("other_ca.pem")
+        port = server.local_port
+        self.assertEqual([self._resumed(port, ca), self._resumed(port, ca),
+                          self._resumed(port, other), self._resumed(port, other)],
+                         [False, True, False, True])
+        server.close()
+
     def test_plain_and_listener_are_not_applicable(self):
         server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"))
         with self.assertRaises(sack_tcp.Error) as cm:
