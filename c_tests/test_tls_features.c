@@ -655,3 +655,181 @@ TEST(tlsx_client_resumption_reported_by_s_server) {
     free(ca2);
     free(ca);
 }
+
+/* ---- item 1: demotion after error 6 ---- */
+
+static struct {
+    bool demote;                 /* call sack_tcp_set_ssl(s, false) from the error callback */
+    int errors;
+    sack_tcp_result code;        /* of the last error */
+    sack_tcp_result set_ssl_rc;  /* what that call returned */
+    unsigned char data[4096];    /* the error's data */
+    size_t len;
+} demo;
+
+static void demote_on_error(void *ud, sack_tcp *s, sack_tcp_result code, const char *msg, const uint8_t *data,
+                            size_t len) {
+    sack_tcp_result rc = 1;
+    if (demo.demote) rc = sack_tcp_set_ssl(s, false);
+    harness_lock();
+    demo.errors++;
+    demo.code = code;
+    demo.set_ssl_rc = rc;
+    demo.len = len < sizeof demo.data ? len : sizeof demo.data;
+    if (demo.len) memcpy(demo.data, data, demo.len);
+    harness_unlock();
+    rec_on_error(ud, s, code, msg, data, len);
+}
+
+static struct {
+    int errors;
+    sack_tcp_result code, set_ssl_rc;
+} client_demo;
+
+/* A client's error callback that tries to demote. */
+static void client_demote_on_error(void *ud, sack_tcp *s, sack_tcp_result code, const char *msg,
+                                   const uint8_t *data, size_t len) {
+    sack_tcp_result rc = sack_tcp_set_ssl(s, false);
+    harness_lock();
+    client_demo.errors++;
+    client_demo.code = code;
+    client_demo.set_ssl_rc = rc;
+    harness_unlock();
+    rec_on_error(ud, s, code, msg, data, len);
+}
+
+static const char http_request[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+static const char http_reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+
+/* Answers a whole HTTP request, then closes. */
+static void http_on_message(void *ud, sack_tcp *s, const uint8_t *data, size_t len) {
+    recorder *r = ud;
+    rec_on_message(ud, s, data, len);
+    harness_lock();
+    bool whole = r->data_len >= 4 && memcmp(r->data + r->data_len - 4, "\r\n\r\n", 4) == 0;
+    harness_unlock();
+    if (whole) {
+        CHECK_OK(sack_tcp_send(s, http_reply, strlen(http_reply)));
+        CHECK_OK(sack_tcp_close(s));
+    }
+}
+
+static void demote_server_start(server *srv, char **cert, char **key) {
+    *cert = read_cert("localhost.pem");
+    *key = read_cert("localhost.key");
+    sack_tcp_options so = new_options();
+    so.cert = *cert;
+    so.key = *key;
+    server_start(srv, "127.0.0.1", &so);
+    /* Accepted connections copy these. */
+    CHECK_OK(sack_tcp_on_error(srv->listener, demote_on_error));
+    CHECK_OK(sack_tcp_on_message(srv->listener, http_on_message));
+}
+
+/* An HTTP request to a TLS-only port: error 6 with the request as its data;
+ * the host demotes from the callback; the request arrives as the first
+ * message after ready, the plain answer reaches the client, with no TLS
+ * alert in front of it. */
+TEST(tlsx_demote_http_request_after_error_6) {
+    memset(&demo, 0, sizeof demo);
+    demo.demote = true;
+    server srv;
+    char *cert, *key;
+    demote_server_start(&srv, &cert, &key);
+
+    int fd = raw_connect("127.0.0.1", srv.port);
+    raw_write_all(fd, http_request, strlen(http_request));
+    char reply[256];
+    size_t n = raw_read_to_eof(fd, reply, sizeof reply - 1, NULL, WAIT_MS);
+    reply[n < sizeof reply ? n : sizeof reply - 1] = 0;
+    close(fd);
+    CHECK_EQ(n, strlen(http_reply));
+    CHECK_STR(reply, http_reply);
+
+    WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].closes == 1);
+    CHECK_EQ(demo.errors, 1);
+    CHECK_EQ(demo.code, SACK_TCP_TLS_HANDSHAKE_FAILED);
+    CHECK_EQ(demo.set_ssl_rc, SACK_TCP_OK);
+    CHECK_EQ(demo.len, strlen(http_request));
+    CHECK(memcmp(demo.data, http_request, demo.len) == 0);
+    recorder conn = srv.conns[0];
+    /* connect, error 6, then ready and the request as a plain message. */
+    if (strncmp(conn.log, "CERM", 4) != 0) FAIL("connection log %s", conn.log);
+    CHECK_EQ(conn.data_len, strlen(http_request));
+    CHECK(memcmp(conn.data, http_request, conn.data_len) == 0);
+
+    server_stop(&srv);
+    server_destroy(&srv);
+    free(cert);
+    free(key);
+}
+
+/* Demotion is refused outside the error callback, on a connection that
+ * never failed, and for other errors; a failed connection not demoted
+ * closes as before, its alert first. */
+TEST(tlsx_demote_refused_elsewhere) {
+    char *ca = read_cert("ca.pem");
+    server srv;
+    char *cert, *key;
+    memset(&demo, 0, sizeof demo);
+    demote_server_start(&srv, &cert, &key);
+
+    /* A TLS connection that never failed: NOT_APPLICABLE, before and after
+     * ready, from outside any callback. */
+    sack_tcp_options o = new_options();
+    o.ssl = true;
+    o.ca = ca;
+    o.host = "localhost";
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = open_client_to(&cli, srv.port, &o);
+    CHECK_RESULT(sack_tcp_set_ssl(c, false), SACK_TCP_ERR_NOT_APPLICABLE);
+    WAIT_UNTIL(cli.readies == 1 && srv.n_conns == 1 && srv.conns[0].readies == 1);
+    CHECK_RESULT(sack_tcp_set_ssl(c, false), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_set_ssl(srv.conns[0].sock, false), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+
+    /* Error 1 (unknown issuer) on a client: its error callback may not
+     * demote. */
+    char *other = read_cert("other_ca.pem");
+    o.ca = other;
+    recorder_init(&cli);
+    recorder_options(&cli, &o);
+    o.on_error = client_demote_on_error;
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%u", (unsigned)srv.port);
+    o.to_address = target;
+    c = NULL;
+    CHECK_OK(sack_tcp_open(&o, &c));
+    WAIT_UNTIL(cli.closes == 1 && srv.n_conns == 2 && srv.conns[1].closes == 1);
+    CHECK_EQ(client_demo.errors, 1);
+    CHECK_EQ(client_demo.code, SACK_TCP_TLS_UNKNOWN_ISSUER);
+    CHECK_EQ(client_demo.set_ssl_rc, SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_EQ(cli.readies, 0);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    free(other);
+
+    /* A plain client whose error 6 is not demoted: alert, then FIN. */
+    memset(&demo, 0, sizeof demo);
+    int fd = raw_connect("127.0.0.1", srv.port);
+    raw_write_all(fd, http_request, strlen(http_request));
+    unsigned char reply[256];
+    size_t n = raw_read_to_eof(fd, reply, sizeof reply, NULL, WAIT_MS);
+    close(fd);
+    CHECK(n >= 7);
+    CHECK_EQ(reply[0], 0x15); /* a TLS alert record */
+    WAIT_UNTIL(srv.n_conns == 3 && srv.conns[2].closes == 1);
+    CHECK_EQ(demo.errors, 1);
+    CHECK_EQ(demo.code, SACK_TCP_TLS_HANDSHAKE_FAILED);
+    if (strcmp(srv.conns[2].log, "CEX") != 0) FAIL("connection log %s", srv.conns[2].log);
+
+    server_stop(&srv);
+    server_destroy(&srv);
+    free(cert);
+    free(key);
+    free(ca);
+}

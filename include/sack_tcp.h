@@ -29,7 +29,10 @@
  *     A failed client connect gives connect(error) then close, nothing else.
  *   - TLS: connect fires when TCP connects (client) or the connection is
  *     accepted (server); ready fires when the TLS handshake is done. A
- *     failed handshake gives error(code) then close, without ready. With
+ *     failed handshake gives error(code) then close, without ready, unless
+ *     the host demotes the connection to plain from that error callback
+ *     (error 6 only, see sack_tcp_set_ssl): then error, ready, message...
+ *     follow as on a plain connection. With
  *     allow_ssl_fallback a plain client gets ready as soon as its first
  *     bytes show it is plain. After a STARTTLS upgrade (sack_tcp_set_ssl)
  *     ready fires again when that handshake is done.
@@ -1301,8 +1304,18 @@ sack_tcp_result sack_tcp_add_cert(sack_tcp *handle,
  * (e.g. on the message that agreed to upgrade) so no plain byte is read
  * after the switch. `true` on a TLS connection does nothing.
  *
- * `false` returns `SACK_TCP_ERR_NOT_APPLICABLE` on a TLS connection (TLS
- * cannot be switched off) and does nothing on a plain one.
+ * `false` does nothing on a plain connection. On a TLS connection it is
+ * the original's demotion after error 6: called from inside the error
+ * callback of a handshake that failed with `SACK_TCP_TLS_HANDSHAKE_FAILED`
+ * on what the peer sent (a plain client on a TLS port, say), on that
+ * connection, it returns `SACK_TCP_OK` and, once the callback returns, the
+ * connection goes on as plain TCP: no TLS alert is sent, ready fires, then
+ * the bytes that failed negotiation (the callback's data, plus the rest of
+ * that read) arrive as the first message. Anywhere else on a TLS
+ * connection (outside that callback, for another error, on a connection
+ * that never failed, or in the queued delivery mode, where the error
+ * callback runs after the connection closed) it returns
+ * `SACK_TCP_ERR_NOT_APPLICABLE`: TLS cannot be switched off.
  */
 SACK_TCP_API sack_tcp_result sack_tcp_set_ssl(sack_tcp *handle, bool on);
 

@@ -597,7 +597,11 @@ class Socket:
 
     def set_ssl(self, on=True):
         """STARTTLS: ``True`` starts a TLS handshake on a plain connection
-        (``on_ready`` fires again when it is done)."""
+        (``on_ready`` fires again when it is done). ``False`` from inside
+        ``on_error`` for SACK_TCP_TLS_HANDSHAKE_FAILED demotes that
+        connection to plain: ``on_ready`` then fires and the bytes that
+        failed negotiation arrive as the first message (elsewhere on a TLS
+        connection it raises SACK_TCP_ERR_NOT_APPLICABLE)."""
         self._call(_ffi.sack_tcp_set_ssl, bool(on))
 
     def add_cert(self, hosts, cert, key, passphrase=None):

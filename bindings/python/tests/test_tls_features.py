@@ -5,6 +5,7 @@ preferred. Loopback only, port 0, every wait bounded."""
 import hashlib
 import pathlib
 import shutil
+import socket
 import ssl
 import tempfile
 import threading
@@ -119,6 +120,42 @@ class TestTlsInfo(SackTcpTestCase):
         self.assertEqual([self._resumed(port, ca), self._resumed(port, ca),
                           self._resumed(port, other), self._resumed(port, other)],
                          [False, True, False, True])
+        server.close()
+
+    def test_demotion_from_the_error_callback(self):
+        request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        seen = {"errors": [], "events": [], "data": b""}
+
+        def on_error(conn, code, message, data):
+            seen["errors"].append((code, data))
+            seen["events"].append("error")
+            conn.set_ssl(False)
+
+        def on_ready(conn):
+            seen["events"].append("ready")
+
+        def on_message(conn, data):
+            seen["events"].append("message")
+            seen["data"] += data
+            if seen["data"].endswith(b"\r\n\r\n"):
+                conn.send(reply)
+                conn.close()
+
+        server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"),
+                                 on_error=on_error, on_ready=on_ready, on_message=on_message)
+        with socket.create_connection(("127.0.0.1", server.local_port), timeout=WAIT) as raw:
+            raw.sendall(request)
+            got = b""
+            while True:
+                chunk = raw.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        self.assertEqual(got, reply)
+        self.assertEqual(seen["errors"], [(sack_tcp.SACK_TCP_TLS_HANDSHAKE_FAILED, request)])
+        self.assertEqual(seen["events"][:3], ["error", "ready", "message"])
+        self.assertEqual(seen["data"], request)
         server.close()
 
     def test_plain_and_listener_are_not_applicable(self):

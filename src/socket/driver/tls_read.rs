@@ -39,6 +39,10 @@ impl Driver<'_> {
         let st = &mut *st;
         st.corked = false;
         if let Session::Tls(tls) = &mut st.session {
+            if tls.failed {
+                // Held until the host decides on a demotion (demote.rs).
+                return;
+            }
             session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
             if !tls.conn.is_handshaking() {
                 st.tls_pending_plain = 0;
@@ -75,7 +79,7 @@ impl Driver<'_> {
         let Session::Tls(tls) = &mut st.session else {
             return Ok(input.len());
         };
-        tls.note_initial(input);
+        let kept = tls.note_initial(input);
         let mut rest = input;
         while !rest.is_empty() {
             match tls.conn.read_tls(&mut rest) {
@@ -90,8 +94,9 @@ impl Driver<'_> {
             if let Err(e) = tls.conn.process_new_packets() {
                 let role = st.tls_role.as_ref().expect("a TLS session has a role");
                 let error = tls.failure(role, &e);
-                // rustls queued an alert; let it go out before the close.
-                session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
+                // rustls queued an alert: it goes out before the close
+                // unless the host demotes the connection (demote.rs).
+                tls.note_failure(&input[kept..]);
                 return Err(End::TlsFailed(error));
             }
         }
