@@ -833,3 +833,104 @@ TEST(tlsx_demote_refused_elsewhere) {
     free(key);
     free(ca);
 }
+
+/* ---- item 8: the key log ---- */
+
+#define KEYLOG_MAX 64
+static struct {
+    char lines[KEYLOG_MAX][256];
+    int n;
+    sack_tcp_result nested_rc; /* set_key_log_callback from inside the callback */
+} keylog;
+
+static void key_log_cb(void *ud, const char *line) {
+    CHECK(ud == &keylog);
+    sack_tcp_result rc = sack_tcp_set_key_log_callback(NULL, NULL);
+    harness_lock();
+    keylog.nested_rc = rc;
+    if (keylog.n < KEYLOG_MAX) snprintf(keylog.lines[keylog.n++], sizeof keylog.lines[0], "%s", line);
+    harness_unlock();
+}
+
+static bool keylog_has(const char *line) {
+    bool found = false;
+    harness_lock();
+    for (int i = 0; i < keylog.n && !found; i++) found = strcmp(keylog.lines[i], line) == 0;
+    harness_unlock();
+    return found;
+}
+
+/* Off by default; once set, the server's lines are exactly the secrets
+ * openssl s_client derived for the same connection and wrote with
+ * -keylogfile (so they decrypt it: they are the connection's secrets). */
+TEST(tlsx_key_log_matches_s_client) {
+    memset(&keylog, 0, sizeof keylog);
+    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    sack_tcp_options so = new_options();
+    so.cert = cert;
+    so.key = key;
+    server srv;
+    server_start(&srv, "127.0.0.1", &so);
+    srv.echo = true;
+
+    /* Off by default: a whole handshake logs nothing. */
+    sack_tcp_options o = new_options();
+    o.ssl = true;
+    o.ca = ca;
+    o.host = "localhost";
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = open_client_to(&cli, srv.port, &o);
+    WAIT_UNTIL(cli.readies == 1 && srv.n_conns == 1 && srv.conns[0].readies == 1);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    CHECK_EQ(keylog.n, 0);
+
+    CHECK_OK(sack_tcp_set_key_log_callback(key_log_cb, &keylog));
+    char path[] = "/tmp/sack_tcp_keylog_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    char capath[512], connect[64];
+    cert_path(capath, sizeof capath, "ca.pem");
+    snprintf(connect, sizeof connect, "127.0.0.1:%u", (unsigned)srv.port);
+    char *argv[] = {"openssl", "s_client", "-connect", connect, "-CAfile", capath, "-servername", "localhost",
+                    "-keylogfile", path, "-quiet", NULL};
+    child s;
+    child_spawn(&s, argv);
+    child_write(&s, "ping\n");
+    child_expect(&s, "ping\n", WAIT_MS);
+    WAIT_UNTIL(srv.n_conns == 2 && srv.conns[1].readies == 1);
+    CHECK_OK(sack_tcp_close(srv.conns[1].sock));
+    child_wait_exit(&s, WAIT_MS);
+    child_finish(&s);
+    WAIT_UNTIL(srv.conns[1].closes == 1);
+
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    char line[512];
+    int theirs = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (line[0] == '#' || line[0] == 0) continue;
+        theirs++;
+        if (!keylog_has(line)) FAIL("s_client logged a secret the server did not: %s", line);
+    }
+    fclose(f);
+    unlink(path);
+    /* TLS 1.3: two handshake and two traffic secrets, and the exporter's. */
+    CHECK_EQ(theirs, 5);
+    CHECK_EQ(keylog.n, 5);
+    CHECK(strncmp(keylog.lines[0], "CLIENT_HANDSHAKE_TRAFFIC_SECRET ", 32) == 0 ||
+          strncmp(keylog.lines[0], "SERVER_HANDSHAKE_TRAFFIC_SECRET ", 32) == 0);
+    CHECK_EQ(keylog.nested_rc, SACK_TCP_ERR_WOULD_DEADLOCK);
+
+    CHECK_OK(sack_tcp_set_key_log_callback(NULL, NULL));
+    server_stop(&srv);
+    server_destroy(&srv);
+    free(cert);
+    free(key);
+    free(ca);
+}

@@ -722,6 +722,14 @@ typedef struct {
 } sack_tcp_tls_info;
 
 /**
+ * The key log callback: one NSS key-log line per call, e.g.
+ * "CLIENT_HANDSHAKE_TRAFFIC_SECRET <client random> <secret>" (hex, no
+ * newline), borrowed for the call. Append each line and a newline to a file
+ * and Wireshark or tshark decrypts the captured traffic.
+ */
+typedef void (*sack_tcp_key_log_cb)(void *user_data, const char *line);
+
+/**
  * Success.
  */
 #define SACK_TCP_OK 0
@@ -1412,6 +1420,26 @@ sack_tcp_result sack_tcp_get_peer_san(const sack_tcp *handle,
                                       char *buf,
                                       size_t buf_len,
                                       size_t *out_len);
+
+/**
+ * DEBUGGING ONLY: sends the TLS secrets of every connection (client and
+ * server, handshakes that start from now on) to `callback`, as NSS key-log
+ * lines, what SSLKEYLOGFILE gives with OpenSSL and NSS. Whoever reads
+ * them can decrypt the traffic: they are as secret as your private keys.
+ * Off by default; NULL turns it off again.
+ *
+ * Process-wide. The callback runs on runtime threads while handshakes
+ * progress, possibly several at once, and must not block for long.
+ * Replaces any earlier callback and returns only once no line is being
+ * delivered to it: afterwards the old callback and its `user_data` are
+ * never used again.
+ *
+ * Errors: `SACK_TCP_ERR_WOULD_DEADLOCK` when called from inside the key
+ * log callback (it would wait for itself).
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_set_key_log_callback(sack_tcp_key_log_cb callback,
+                                              void *user_data);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,12 +1,14 @@
 //! Exported TLS functions: inspecting a connection's session.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
 
 use super::guard::{self, guard, socket};
 use super::types::*;
 use crate::error::{Error, Result};
 use crate::socket::Socket;
 use crate::tls::info::{CertSummary, TlsInfo};
+use crate::tls::key_log::{self, KeyLogSink};
 
 /// What a TLS connection's handshake settled on and a summary of the
 /// peer's leaf certificate, filled by `sack_tcp_get_tls_info`. Strings are
@@ -252,5 +254,62 @@ pub extern "C" fn sack_tcp_get_peer_san(
             ))
         })?;
         write_sized(san.as_bytes(), true, buf.cast(), buf_len, out_len)
+    })
+}
+
+/// The key log callback: one NSS key-log line per call, e.g.
+/// "CLIENT_HANDSHAKE_TRAFFIC_SECRET <client random> <secret>" (hex, no
+/// newline), borrowed for the call. Append each line and a newline to a file
+/// and Wireshark or tshark decrypts the captured traffic.
+pub type sack_tcp_key_log_cb =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, line: *const c_char)>;
+
+struct CKeyLog {
+    callback: unsafe extern "C" fn(*mut c_void, *const c_char),
+    user_data: *mut c_void,
+}
+
+// SAFETY: the header documents that the key log callback is called from any
+// thread, so handing `user_data` to it there is what the user asked for.
+unsafe impl Send for CKeyLog {}
+// SAFETY: as above; the sink itself is never mutated.
+unsafe impl Sync for CKeyLog {}
+
+impl KeyLogSink for CKeyLog {
+    fn line(&self, line: &str) {
+        let line = guard::to_c_string(line);
+        // SAFETY: the user registered the callback with this signature; the
+        // string lives until it returns.
+        unsafe { (self.callback)(self.user_data, line.as_ptr()) };
+    }
+}
+
+/// DEBUGGING ONLY: sends the TLS secrets of every connection (client and
+/// server, handshakes that start from now on) to `callback`, as NSS key-log
+/// lines, what SSLKEYLOGFILE gives with OpenSSL and NSS. Whoever reads
+/// them can decrypt the traffic: they are as secret as your private keys.
+/// Off by default; NULL turns it off again.
+///
+/// Process-wide. The callback runs on runtime threads while handshakes
+/// progress, possibly several at once, and must not block for long.
+/// Replaces any earlier callback and returns only once no line is being
+/// delivered to it: afterwards the old callback and its `user_data` are
+/// never used again.
+///
+/// Errors: `SACK_TCP_ERR_WOULD_DEADLOCK` when called from inside the key
+/// log callback (it would wait for itself).
+#[no_mangle]
+pub extern "C" fn sack_tcp_set_key_log_callback(
+    callback: sack_tcp_key_log_cb,
+    user_data: *mut c_void,
+) -> sack_tcp_result {
+    guard(|| {
+        let sink = callback.map(|callback| {
+            Arc::new(CKeyLog {
+                callback,
+                user_data,
+            }) as Arc<dyn KeyLogSink>
+        });
+        key_log::set_sink(sink)
     })
 }

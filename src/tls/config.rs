@@ -115,6 +115,7 @@ impl ServerTls {
         };
         let mut config = builder.with_cert_resolver(Arc::new(SniResolver(store.clone())));
         config.alpn_protocols = o.alpn.clone();
+        config.key_log = super::key_log::logger();
         Ok(Arc::new(ServerTls {
             config: Arc::new(config),
             store,
@@ -214,6 +215,7 @@ impl ClientTls {
             _ => builder.with_no_client_auth(),
         };
         config.alpn_protocols = o.alpn.clone();
+        config.key_log = super::key_log::logger();
         Ok(Arc::new(config))
     }
     pub fn new_session(&self) -> Result<rustls::ClientConnection> {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod detect;
 pub mod errors;
 pub mod info;
+pub mod key_log;
 pub mod keys;
 mod pem;
 pub mod sni;

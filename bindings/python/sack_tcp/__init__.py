@@ -55,7 +55,7 @@ __all__ = [
     "runtime_start", "strerror", "error_name", "last_error_message", "NO_LIMIT",
     "LibraryLayoutError", "LibraryNotFoundError", "wait_live_handles", "version",
     "version_string", "dispatch", "event_fd", "attach_asyncio", "detach_asyncio",
-    "set_log_callback", "log_to_logging", "library_path", "library_origin",
+    "set_log_callback", "log_to_logging", "set_key_log_callback", "library_path", "library_origin",
 ] + sorted(_ffi.CONSTANTS)
 
 
@@ -954,6 +954,40 @@ def set_log_callback(callback, max_level=_ffi.SACK_TCP_LOG_INFO):
     _check(_ffi.sack_tcp_set_log_callback(_LOG_TRAMPOLINE, None, int(max_level)))
 
 
+class _KeyLogState:
+    callback = None
+
+
+def _key_log_trampoline(user_data, line):
+    callback = _KeyLogState.callback
+    if callback is not None:
+        try:
+            callback(line.decode("ascii", "replace"))
+        except Exception as e:  # noqa: BLE001
+            sys.unraisablehook(types.SimpleNamespace(exc_type=type(e), exc_value=e,
+                                                     exc_traceback=e.__traceback__,
+                                                     err_msg="sack_tcp key log callback",
+                                                     object=callback))
+
+
+_KEY_LOG_TRAMPOLINE = _ffi.sack_tcp_key_log_cb(_key_log_trampoline)
+
+
+def set_key_log_callback(callback):
+    """DEBUGGING ONLY: ``callback(line)`` receives every TLS secret as an
+    NSS key-log line (what SSLKEYLOGFILE gives; append lines to a file for
+    Wireshark). Whoever reads them can decrypt the traffic. Process-wide,
+    called on runtime threads; ``None`` turns it off (the default)."""
+    if callback is None:
+        _check(_ffi.sack_tcp_set_key_log_callback(_ffi.sack_tcp_key_log_cb(), None))
+        _KeyLogState.callback = None
+        return
+    if not callable(callback):
+        raise TypeError("callback must be callable")
+    _KeyLogState.callback = callback
+    _check(_ffi.sack_tcp_set_key_log_callback(_KEY_LOG_TRAMPOLINE, None))
+
+
 def log_to_logging(logger="sack_tcp", max_level=None):
     """Route the library's records into Python's ``logging``: a record with
     target ``t`` goes to the logger ``<logger>.<t>`` (``::`` becomes ``.``)
@@ -1060,6 +1094,7 @@ C_API_COVERAGE = {
     "sack_tcp_get_ssl": "Socket.secure",
     "sack_tcp_set_allow_ssl_fallback": "Socket.allow_ssl_fallback",
     "sack_tcp_get_alpn": "Socket.alpn",
+    "sack_tcp_set_key_log_callback": "set_key_log_callback",
     "sack_tcp_get_tls_info": "Socket.tls_info",
     "sack_tcp_get_peer_certificate": "Socket.peer_certificates",
     "sack_tcp_get_peer_subject": "Socket.tls_info",

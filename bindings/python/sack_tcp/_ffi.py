@@ -159,6 +159,9 @@ sack_tcp_end_cb = CFUNCTYPE(None, c_void_p, sack_tcp_p)
 # Strings as c_void_p, decoded by the binding (never NULL per the header).
 sack_tcp_log_cb = CFUNCTYPE(None, c_void_p, c_int32, c_void_p, c_void_p)
 
+# typedef void (*sack_tcp_key_log_cb)(void *user_data, const char *line);
+sack_tcp_key_log_cb = CFUNCTYPE(None, c_void_p, c_char_p)
+
 
 class sack_tcp_runtime_options(Structure):
     _fields_ = [
@@ -370,6 +373,7 @@ _SIGNATURES = {
     "sack_tcp_get_ssl": (_R, [sack_tcp_p, POINTER(c_bool)]),
     "sack_tcp_set_allow_ssl_fallback": (_R, [sack_tcp_p, c_bool]),
     "sack_tcp_get_alpn": (_R, [sack_tcp_p, POINTER(c_char), c_size_t]),
+    "sack_tcp_set_key_log_callback": (_R, [sack_tcp_key_log_cb, c_void_p]),
     "sack_tcp_get_tls_info": (_R, [sack_tcp_p, POINTER(sack_tcp_tls_info), c_size_t]),
     "sack_tcp_get_peer_certificate": (_R, [sack_tcp_p, c_size_t, POINTER(c_uint8), c_size_t,
                                            POINTER(c_size_t)]),

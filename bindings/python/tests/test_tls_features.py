@@ -158,6 +158,39 @@ class TestTlsInfo(SackTcpTestCase):
         self.assertEqual(seen["data"], request)
         server.close()
 
+    def test_key_log_lines_from_both_sides(self):
+        lines = []
+        lock = threading.Lock()
+
+        def on_line(line):
+            with lock:
+                lines.append(line)
+
+        done = threading.Event()
+        server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"),
+                                 on_message=lambda conn, data: conn.send(data))
+        sack_tcp.set_key_log_callback(on_line)
+        try:
+            client = sack_tcp.connect(f"127.0.0.1:{server.local_port}", ssl=True,
+                                      host="localhost", ca=self.pem("ca.pem"),
+                                      on_ready=lambda s: s.send(b"k"),
+                                      on_message=lambda s, d: (s.close(), done.set()))
+            self.assertTrue(done.wait(WAIT))
+            self.assertTrue(client.wait_closed(WAIT))
+        finally:
+            sack_tcp.set_key_log_callback(None)
+        server.close()
+        # Client and server derive the same five TLS 1.3 secrets: each line twice.
+        self.assertEqual(len(lines), 10, lines)
+        for line in set(lines):
+            self.assertEqual(lines.count(line), 2, line)
+            label, random, secret = line.split(" ")
+            self.assertEqual(len(random), 64)
+            self.assertTrue(int(secret, 16) >= 0)
+        self.assertEqual({line.split(" ")[0] for line in lines},
+                         {"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                          "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET"})
+
     def test_plain_and_listener_are_not_applicable(self):
         server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"))
         with self.assertRaises(sack_tcp.Error) as cm:
