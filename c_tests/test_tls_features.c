@@ -934,3 +934,119 @@ TEST(tlsx_key_log_matches_s_client) {
     free(key);
     free(ca);
 }
+
+/* ---- item 5 (part): version, group and suite policy; resumption off ---- */
+
+/* One client with `o` (plus ca and host) to `srv`: whether it got ready,
+ * and both sides' info if so. */
+static bool policy_try(server *srv, sack_tcp_options o, const char *ca, sack_tcp_tls_info *ci,
+                       sack_tcp_tls_info *si) {
+    o.ssl = true;
+    o.ca = ca;
+    o.host = "localhost";
+    int index = srv->n_conns;
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = open_client_to(&cli, srv->port, &o);
+    WAIT_UNTIL(cli.readies == 1 || cli.closes == 1);
+    bool ready = cli.readies == 1;
+    if (ready) {
+        WAIT_UNTIL(srv->n_conns > index && srv->conns[index].readies == 1);
+        *ci = get_info(c);
+        *si = get_info(srv->conns[index].sock);
+        CHECK_OK(sack_tcp_close(c));
+    }
+    WAIT_UNTIL(cli.closes == 1);
+    WAIT_UNTIL(srv->n_conns > index && srv->conns[index].closes == 1);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    return ready;
+}
+
+TEST(tlsx_policy_versions_groups_suites) {
+    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    sack_tcp_options so = new_options();
+    so.cert = cert;
+    so.key = key;
+    so.tls_max_version = SACK_TCP_PROTOCOL_TLS_1_2;
+    server tls12;
+    server_start(&tls12, "127.0.0.1", &so);
+    sack_tcp_tls_info ci, si;
+
+    /* A TLS 1.2-only server: X25519MLKEM768 is TLS 1.3's, X25519 next. */
+    CHECK(policy_try(&tls12, new_options(), ca, &ci, &si));
+    CHECK_STR(ci.protocol_name, "TLSv1.2");
+    CHECK_EQ(si.protocol_version, SACK_TCP_PROTOCOL_TLS_1_2);
+    CHECK_STR(ci.key_exchange_group_name, "X25519");
+    CHECK(strncmp(ci.cipher_suite_name, "TLS_ECDHE_RSA_WITH_", 19) == 0);
+
+    /* A client that insists on TLS 1.3 fails against it. */
+    sack_tcp_options o = new_options();
+    o.tls_min_version = SACK_TCP_PROTOCOL_TLS_1_3;
+    CHECK(!policy_try(&tls12, o, ca, &ci, &si));
+    server_stop(&tls12);
+    server_destroy(&tls12);
+
+    /* Groups and suites by name, on the client; the server follows. */
+    so.tls_max_version = 0;
+    server srv;
+    server_start(&srv, "127.0.0.1", &so);
+    o = new_options();
+    o.tls_groups = "secp384r1, X25519";
+    o.tls_cipher_suites = "TLS_CHACHA20_POLY1305_SHA256";
+    CHECK(policy_try(&srv, o, ca, &ci, &si));
+    CHECK_STR(ci.key_exchange_group_name, "secp384r1");
+    CHECK_EQ(si.key_exchange_group, 0x0018);
+    CHECK_STR(si.cipher_suite_name, "TLS_CHACHA20_POLY1305_SHA256");
+    CHECK_EQ(ci.cipher_suite, 0x1303);
+    server_stop(&srv);
+    server_destroy(&srv);
+
+    /* Bad values are refused at open. */
+    sack_tcp *h = NULL;
+    o = new_options();
+    o.to_address = "127.0.0.1:1";
+    o.ssl = true;
+    o.tls_min_version = 0x0301;
+    CHECK_RESULT(sack_tcp_open(&o, &h), SACK_TCP_ERR_INVALID_ARGUMENT);
+    o.tls_min_version = SACK_TCP_PROTOCOL_TLS_1_3;
+    o.tls_max_version = SACK_TCP_PROTOCOL_TLS_1_2;
+    CHECK_RESULT(sack_tcp_open(&o, &h), SACK_TCP_ERR_INVALID_ARGUMENT);
+    o.tls_min_version = o.tls_max_version = 0;
+    o.tls_groups = "X448";
+    CHECK_RESULT(sack_tcp_open(&o, &h), SACK_TCP_ERR_INVALID_ARGUMENT);
+    o.tls_groups = NULL;
+    o.tls_cipher_suites = "TLS_NULL_WITH_NULL_NULL";
+    CHECK_RESULT(sack_tcp_open(&o, &h), SACK_TCP_ERR_INVALID_ARGUMENT);
+    /* A plain server has no TLS to set. */
+    sack_tcp_options plain = new_options();
+    plain.address = "127.0.0.1";
+    plain.tls_groups = "X25519";
+    CHECK_RESULT(sack_tcp_open(&plain, &h), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK(h == NULL);
+
+    free(cert);
+    free(key);
+    free(ca);
+}
+
+/* tls_no_resumption on a server: a client with the same settings twice
+ * does not resume (it does against a default server, see
+ * tlsx_client_resumes_with_the_same_settings). */
+TEST(tlsx_policy_server_without_resumption) {
+    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    sack_tcp_options so = new_options();
+    so.cert = cert;
+    so.key = key;
+    so.tls_no_resumption = true;
+    server srv;
+    server_start(&srv, "127.0.0.1", &so);
+    srv.echo = true;
+    CHECK(!connect_and_check_resumed(srv.port, ca, 6, &srv, 0, NULL));
+    CHECK(!connect_and_check_resumed(srv.port, ca, 6, &srv, 1, NULL));
+    server_stop(&srv);
+    server_destroy(&srv);
+    free(cert);
+    free(key);
+    free(ca);
+}

@@ -179,6 +179,16 @@
 #define SACK_TCP_ADDRESS_MAX 64
 
 /**
+ * `tls_min_version`/`tls_max_version`: TLS 1.2 (its IANA number).
+ */
+#define SACK_TCP_PROTOCOL_TLS_1_2 771
+
+/**
+ * `tls_min_version`/`tls_max_version`: TLS 1.3 (its IANA number).
+ */
+#define SACK_TCP_PROTOCOL_TLS_1_3 772
+
+/**
  * `client_auth`: do not ask clients for certificates.
  */
 #define SACK_TCP_CLIENT_AUTH_NONE 0
@@ -645,6 +655,33 @@ typedef struct {
      * is sent.
      */
     bool allow_half_open;
+    /**
+     * The oldest TLS version to speak: `SACK_TCP_PROTOCOL_TLS_1_2` or
+     * `_1_3` (0 = TLS 1.2). Both sides.
+     */
+    uint16_t tls_min_version;
+    /**
+     * The newest TLS version to speak (0 = TLS 1.3). Both sides.
+     */
+    uint16_t tls_max_version;
+    /**
+     * Key-exchange groups in order of preference, comma-separated, from
+     * "X25519MLKEM768", "X25519", "secp256r1", "secp384r1" (case ignored;
+     * NULL = all four in that order). Both sides.
+     */
+    const char *tls_groups;
+    /**
+     * Cipher suites in order of preference, comma-separated IANA names,
+     * e.g. "TLS_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+     * (NULL = rustls' defaults). A version left without a suite is an
+     * error. Both sides.
+     */
+    const char *tls_cipher_suites;
+    /**
+     * No session resumption: a server issues no tickets and keeps no
+     * session cache, a client caches no session. Off: both resume.
+     */
+    bool tls_no_resumption;
 } sack_tcp_options;
 
 /**

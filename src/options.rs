@@ -71,6 +71,13 @@ pub struct TlsOptions {
     pub client_auth: ClientAuth,
     pub alpn: Vec<Vec<u8>>,
     pub handshake_timeout: Duration,
+    /// IANA numbers (0x0303, 0x0304); `None`: TLS 1.2 / TLS 1.3.
+    pub min_version: Option<u16>,
+    pub max_version: Option<u16>,
+    /// Comma-separated names, in order of preference; `None`: defaults.
+    pub groups: Option<String>,
+    pub cipher_suites: Option<String>,
+    pub no_resumption: bool,
 }
 
 impl Default for TlsOptions {
@@ -89,6 +96,11 @@ impl Default for TlsOptions {
             client_auth: ClientAuth::None,
             alpn: Vec::new(),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            min_version: None,
+            max_version: None,
+            groups: None,
+            cipher_suites: None,
+            no_resumption: false,
         }
     }
 }
@@ -345,6 +357,11 @@ impl Options {
                 (t.host.is_some(), "host"),
                 (t.ca.is_some(), "ca"),
                 (!t.alpn.is_empty(), "alpn"),
+                (t.min_version.is_some(), "tls_min_version"),
+                (t.max_version.is_some(), "tls_max_version"),
+                (t.groups.is_some(), "tls_groups"),
+                (t.cipher_suites.is_some(), "tls_cipher_suites"),
+                (t.no_resumption, "tls_no_resumption"),
             ] {
                 if set {
                     return Err(not_applicable(name, "server without cert or hosts"));

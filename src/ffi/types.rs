@@ -361,7 +361,29 @@ pub struct sack_tcp_options {
     /// default). Off: the peer's FIN closes the connection once the queue
     /// is sent.
     pub allow_half_open: bool,
+    /// The oldest TLS version to speak: `SACK_TCP_PROTOCOL_TLS_1_2` or
+    /// `_1_3` (0 = TLS 1.2). Both sides.
+    pub tls_min_version: u16,
+    /// The newest TLS version to speak (0 = TLS 1.3). Both sides.
+    pub tls_max_version: u16,
+    /// Key-exchange groups in order of preference, comma-separated, from
+    /// "X25519MLKEM768", "X25519", "secp256r1", "secp384r1" (case ignored;
+    /// NULL = all four in that order). Both sides.
+    pub tls_groups: *const c_char,
+    /// Cipher suites in order of preference, comma-separated IANA names,
+    /// e.g. "TLS_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+    /// (NULL = rustls' defaults). A version left without a suite is an
+    /// error. Both sides.
+    pub tls_cipher_suites: *const c_char,
+    /// No session resumption: a server issues no tickets and keeps no
+    /// session cache, a client caches no session. Off: both resume.
+    pub tls_no_resumption: bool,
 }
+
+/// `tls_min_version`/`tls_max_version`: TLS 1.2 (its IANA number).
+pub const SACK_TCP_PROTOCOL_TLS_1_2: u16 = 0x0303;
+/// `tls_min_version`/`tls_max_version`: TLS 1.3 (its IANA number).
+pub const SACK_TCP_PROTOCOL_TLS_1_3: u16 = 0x0304;
 
 /// One certificate of a TLS server, chosen by SNI (the original's `hosts`
 /// entries). All strings are copied during the call that takes them.

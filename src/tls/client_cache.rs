@@ -7,7 +7,8 @@
 //! other's sessions and skips parsing the CA PEM and building a verifier on
 //! every open. Clients whose settings differ in anything that goes into the
 //! config (trust: `ca`, `insecure_skip_verify`; identity: `cert`, `key`,
-//! `passphrase`; `alpn`) get different configs, hence different caches: a
+//! `passphrase`; `alpn`; the version, group and suite policy and
+//! `no_resumption`) get different configs, hence different caches: a
 //! session obtained under one trust configuration is never offered under
 //! another.
 //!
@@ -56,6 +57,11 @@ pub fn key_of(o: &TlsOptions) -> Key {
     for protocol in &o.alpn {
         field(b'l', Some(protocol));
     }
+    field(b'v', Some(&o.min_version.unwrap_or(0).to_le_bytes()));
+    field(b'V', Some(&o.max_version.unwrap_or(0).to_le_bytes()));
+    field(b'g', o.groups.as_deref().map(str::as_bytes));
+    field(b's', o.cipher_suites.as_deref().map(str::as_bytes));
+    field(b'r', Some(&[u8::from(o.no_resumption)]));
     sha256(&text)
 }
 
@@ -151,6 +157,26 @@ mod tests {
             },
             TlsOptions {
                 alpn: vec![b"h".to_vec(), b"2".to_vec()],
+                ..base.clone()
+            },
+            TlsOptions {
+                min_version: Some(0x0304),
+                ..base.clone()
+            },
+            TlsOptions {
+                max_version: Some(0x0303),
+                ..base.clone()
+            },
+            TlsOptions {
+                groups: Some("X25519".into()),
+                ..base.clone()
+            },
+            TlsOptions {
+                cipher_suites: Some("TLS_AES_128_GCM_SHA256".into()),
+                ..base.clone()
+            },
+            TlsOptions {
+                no_resumption: true,
                 ..base.clone()
             },
         ];

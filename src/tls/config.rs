@@ -50,6 +50,74 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
         .clone()
 }
 
+static TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+static TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+
+/// The versions `tls_min_version`..`tls_max_version` allow.
+fn versions(o: &TlsOptions) -> Result<&'static [&'static rustls::SupportedProtocolVersion]> {
+    const V12: u16 = 0x0303;
+    const V13: u16 = 0x0304;
+    let min = o.min_version.unwrap_or(V12);
+    let max = o.max_version.unwrap_or(V13);
+    match (min, max) {
+        (V12, V13) => Ok(VERSIONS),
+        (V13, V13) => Ok(TLS13_ONLY),
+        (V12, V12) => Ok(TLS12_ONLY),
+        _ => Err(Error::invalid(format!(
+            "tls_min_version 0x{min:04x} is newer than tls_max_version 0x{max:04x}"
+        ))),
+    }
+}
+
+/// The comma-separated `names` picked from `all` (matched by `name_of`,
+/// case ignored), in the order given.
+fn pick<T: Copy>(
+    names: &str,
+    what: &str,
+    all: &[T],
+    name_of: impl Fn(T) -> String,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let found = all
+            .iter()
+            .copied()
+            .find(|&item| name_of(item).eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let known: Vec<String> = all.iter().map(|&i| name_of(i)).collect();
+                Error::invalid(format!(
+                    "unknown {what} \"{name}\"; known: {}",
+                    known.join(", ")
+                ))
+            })?;
+        out.push(found);
+    }
+    if out.is_empty() {
+        return Err(Error::invalid(format!("the {what} list names none")));
+    }
+    Ok(out)
+}
+
+/// `provider()`, narrowed to `tls_groups` and `tls_cipher_suites`.
+fn provider_for(o: &TlsOptions) -> Result<Arc<CryptoProvider>> {
+    if o.groups.is_none() && o.cipher_suites.is_none() {
+        return Ok(provider());
+    }
+    let base = provider();
+    let mut custom = (*base).clone();
+    if let Some(names) = &o.groups {
+        custom.kx_groups = pick(names, "key-exchange group", &base.kx_groups, |g| {
+            g.name().as_str().unwrap_or_default().to_owned()
+        })?;
+    }
+    if let Some(names) = &o.cipher_suites {
+        custom.cipher_suites = pick(names, "cipher suite", &base.cipher_suites, |s| {
+            super::info::suite_name(s.suite())
+        })?;
+    }
+    Ok(Arc::new(custom))
+}
+
 fn tls_error(context: &str, e: rustls::Error) -> Error {
     Error::new(Code::InvalidArgument, format!("{context}: {e}"))
 }
@@ -91,8 +159,8 @@ impl ServerTls {
             .map_err(|e| Error::new(e.code(), format!("hosts[{i}]: {}", e.message())))?;
             store.add(&names, certified)?;
         }
-        let builder = ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(VERSIONS)
+        let builder = ServerConfig::builder_with_provider(provider_for(o)?)
+            .with_protocol_versions(versions(o)?)
             .map_err(|e| tls_error("TLS versions", e))?;
         let builder = match o.client_auth {
             ClientAuth::None => builder.with_no_client_auth(),
@@ -116,6 +184,10 @@ impl ServerTls {
         let mut config = builder.with_cert_resolver(Arc::new(SniResolver(store.clone())));
         config.alpn_protocols = o.alpn.clone();
         config.key_log = super::key_log::logger();
+        if o.no_resumption {
+            config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+            config.send_tls13_tickets = 0;
+        }
         Ok(Arc::new(ServerTls {
             config: Arc::new(config),
             store,
@@ -196,8 +268,8 @@ impl ClientTls {
         } else {
             platform_verifier()?
         };
-        let builder = ClientConfig::builder_with_provider(provider())
-            .with_protocol_versions(VERSIONS)
+        let builder = ClientConfig::builder_with_provider(provider_for(o)?)
+            .with_protocol_versions(versions(o)?)
             .map_err(|e| tls_error("TLS versions", e))?
             .dangerous()
             .with_custom_certificate_verifier(verifier);
@@ -216,6 +288,9 @@ impl ClientTls {
         };
         config.alpn_protocols = o.alpn.clone();
         config.key_log = super::key_log::logger();
+        if o.no_resumption {
+            config.resumption = rustls::client::Resumption::disabled();
+        }
         Ok(Arc::new(config))
     }
     pub fn new_session(&self) -> Result<rustls::ClientConnection> {

@@ -55,12 +55,7 @@ impl TlsInfo {
                 other => format!("{other:?}"),
             },
             suite: u16::from(suite),
-            // rustls spells TLS 1.3 suites "TLS13_..."; IANA (and OpenSSL)
-            // "TLS_...".
-            suite_name: suite
-                .as_str()
-                .map(|name| name.replacen("TLS13_", "TLS_", 1))
-                .unwrap_or_else(|| format!("0x{:04X}", u16::from(suite))),
+            suite_name: suite_name(suite),
             group: group.map(u16::from).unwrap_or(0),
             group_name: group
                 .map(|g| {
@@ -77,6 +72,15 @@ impl TlsInfo {
                 .unwrap_or_default(),
         })
     }
+}
+
+/// The IANA name of a suite: rustls spells TLS 1.3 suites "TLS13_...",
+/// IANA (and OpenSSL) "TLS_...".
+pub fn suite_name(suite: rustls::CipherSuite) -> String {
+    suite
+        .as_str()
+        .map(|name| name.replacen("TLS13_", "TLS_", 1))
+        .unwrap_or_else(|| format!("0x{:04X}", u16::from(suite)))
 }
 
 /// The parts of a certificate a host identifies a peer by.

@@ -284,11 +284,12 @@ _TRAMPOLINES = types.SimpleNamespace(
 # Options
 # --------------------------------------------------------------------------
 
-_STRING_OPTIONS = ("address", "to_address", "passphrase", "host", "alpn")
+_STRING_OPTIONS = ("address", "to_address", "passphrase", "host", "alpn", "tls_groups",
+                   "tls_cipher_suites")
 _PEM_OPTIONS = ("cert", "key", "ca")
 _BOOL_OPTIONS = ("read_strings", "reuse_address", "reuse_port", "no_delay", "ssl",
                  "allow_ssl_fallback", "starttls", "tls_insecure_skip_verify",
-                 "allow_half_open")
+                 "allow_half_open", "tls_no_resumption")
 _INT_OPTIONS = {
     # name: (min, max) of the C type
     "port": (-(1 << 31), (1 << 31) - 1),
@@ -305,6 +306,8 @@ _INT_OPTIONS = {
     "send_queue_limit": (0, NO_LIMIT),
     "send_queue_low_mark": (0, NO_LIMIT),
     "pause_reads_above": (0, NO_LIMIT),
+    "tls_min_version": (0, (1 << 16) - 1),
+    "tls_max_version": (0, (1 << 16) - 1),
 }
 OPTION_NAMES = _STRING_OPTIONS + _PEM_OPTIONS + _BOOL_OPTIONS + tuple(_INT_OPTIONS) + ("hosts",)
 
@@ -345,7 +348,8 @@ def _build_options(options):
     keep = []
     for name, value in options.items():
         if name in _STRING_OPTIONS:
-            if name == "alpn" and isinstance(value, (list, tuple)):
+            if name in ("alpn", "tls_groups", "tls_cipher_suites") and \
+                    isinstance(value, (list, tuple)):
                 value = ",".join(value)
             elif name == "host":
                 value = _host_list(value)

@@ -74,6 +74,9 @@ SACK_TCP_CLIENT_AUTH_NONE = 0
 SACK_TCP_CLIENT_AUTH_REQUEST = 1
 SACK_TCP_CLIENT_AUTH_REQUIRE = 2
 
+SACK_TCP_PROTOCOL_TLS_1_2 = 0x0303
+SACK_TCP_PROTOCOL_TLS_1_3 = 0x0304
+
 SACK_TCP_DELIVERY_THREADS = 0
 SACK_TCP_DELIVERY_QUEUED = 1
 
@@ -250,6 +253,11 @@ class sack_tcp_options(Structure):
         ("on_end", sack_tcp_end_cb),
         ("idle_timeout_ms", c_uint32),
         ("allow_half_open", c_bool),
+        ("tls_min_version", c_uint16),
+        ("tls_max_version", c_uint16),
+        ("tls_groups", c_char_p),
+        ("tls_cipher_suites", c_char_p),
+        ("tls_no_resumption", c_bool),
     ]
 
 

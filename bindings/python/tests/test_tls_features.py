@@ -191,6 +191,33 @@ class TestTlsInfo(SackTcpTestCase):
                          {"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
                           "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET"})
 
+    def test_policy_options(self):
+        seen = {}
+        done = threading.Event()
+        server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"),
+                                 tls_max_version=sack_tcp.SACK_TCP_PROTOCOL_TLS_1_2,
+                                 tls_no_resumption=True)
+
+        def on_ready(s):
+            seen["info"] = s.tls_info()
+            s.close()
+            done.set()
+
+        client = sack_tcp.connect(f"127.0.0.1:{server.local_port}", ssl=True, host="localhost",
+                                  ca=self.pem("ca.pem"), tls_groups=["secp256r1"],
+                                  tls_cipher_suites="TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                                  on_ready=on_ready)
+        self.assertTrue(done.wait(WAIT))
+        self.assertTrue(client.wait_closed(WAIT))
+        info = seen["info"]
+        self.assertEqual(info.protocol, "TLSv1.2")
+        self.assertEqual(info.key_exchange_group, "secp256r1")
+        self.assertEqual(info.cipher_suite, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
+        with self.assertRaises(sack_tcp.Error) as cm:
+            sack_tcp.connect("127.0.0.1:1", ssl=True, tls_groups="X448")
+        self.assertEqual(cm.exception.code, sack_tcp.SACK_TCP_ERR_INVALID_ARGUMENT)
+        server.close()
+
     def test_plain_and_listener_are_not_applicable(self):
         server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"))
         with self.assertRaises(sack_tcp.Error) as cm:
