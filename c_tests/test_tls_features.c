@@ -1050,3 +1050,182 @@ TEST(tlsx_policy_server_without_resumption) {
     free(key);
     free(ca);
 }
+
+/* ---- item 6: atomic rotation of a listener's TLS configuration ---- */
+
+#include <pthread.h>
+
+#define ROT_THREADS 4
+#define ROT_PER_THREAD 12
+
+static struct {
+    uint16_t port;
+    const char *ca; /* trusts both the old and the new certificate */
+    unsigned char old_sha[32], new_sha[32];
+    bool reloaded;  /* set once sack_tcp_reload_tls returned */
+    int done, failed, olds, news, mixed, stale_after_reload;
+    char why[600];
+} rot;
+
+static void *rot_thread(void *arg) {
+    (void)arg;
+    for (int i = 0; i < ROT_PER_THREAD; i++) {
+        harness_lock();
+        bool after_reload = rot.reloaded;
+        harness_unlock();
+        sack_tcp_options o = new_options();
+        o.ssl = true;
+        o.ca = rot.ca;
+        o.host = "localhost";
+        o.alpn = "old,new";
+        o.tls_no_resumption = true; /* every handshake a full one */
+        recorder cli;
+        recorder_init(&cli);
+        sack_tcp *c = open_client_to(&cli, rot.port, &o);
+        WAIT_UNTIL(cli.readies == 1 || cli.closes == 1);
+        bool ok = cli.readies == 1;
+        char alpn[16] = "";
+        sack_tcp_tls_info info;
+        memset(&info, 0, sizeof info);
+        if (ok) {
+            CHECK_OK(sack_tcp_get_alpn(c, alpn, sizeof alpn));
+            info = get_info(c);
+            CHECK_OK(sack_tcp_close(c));
+        }
+        WAIT_UNTIL(cli.closes == 1);
+        harness_lock();
+        if (!ok) {
+            rot.failed++;
+            snprintf(rot.why, sizeof rot.why, "log %s error %d", cli.log, (int)cli.error_code);
+        } else {
+            bool old_cert = memcmp(info.peer_sha256, rot.old_sha, 32) == 0;
+            bool new_cert = memcmp(info.peer_sha256, rot.new_sha, 32) == 0;
+            if (old_cert && strcmp(alpn, "old") == 0) {
+                rot.olds++;
+                if (after_reload) rot.stale_after_reload++;
+            } else if (new_cert && strcmp(alpn, "new") == 0) {
+                rot.news++;
+            } else {
+                rot.mixed++;
+            }
+        }
+        rot.done++;
+        harness_unlock();
+        sack_tcp_free(c);
+        recorder_destroy(&cli);
+    }
+    return NULL;
+}
+
+/* Handshakes from several threads while the listener's configuration (its
+ * certificate and its ALPN) is replaced: none fails, each gets the old
+ * certificate with the old ALPN or the new with the new, never a mix, and
+ * none that starts after the reload returned gets the old. Then an SNI name
+ * is removed. */
+TEST(tlsx_reload_during_handshakes) {
+    memset(&rot, 0, sizeof rot);
+    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    char *ucert = read_cert("untrusted.pem"), *ukey = read_cert("untrusted.key");
+    char *both = ca_plus_other(ca);
+    openssl_cert old_c = openssl_describe("localhost.pem"), new_c = openssl_describe("untrusted.pem");
+    memcpy(rot.old_sha, old_c.sha256, 32);
+    memcpy(rot.new_sha, new_c.sha256, 32);
+    rot.ca = both;
+
+    sack_tcp_options so = new_options();
+    so.cert = cert;
+    so.key = key;
+    so.alpn = "old";
+    server srv;
+    server_start(&srv, "127.0.0.1", &so);
+    rot.port = srv.port;
+
+    pthread_t threads[ROT_THREADS];
+    for (int i = 0; i < ROT_THREADS; i++) CHECK(pthread_create(&threads[i], NULL, rot_thread, NULL) == 0);
+    WAIT_UNTIL(rot.done >= ROT_THREADS * ROT_PER_THREAD / 3);
+    sack_tcp_options next = new_options();
+    next.cert = ucert;
+    next.key = ukey;
+    next.alpn = "new";
+    CHECK_OK(sack_tcp_reload_tls(srv.listener, &next));
+    harness_lock();
+    rot.reloaded = true;
+    harness_unlock();
+    for (int i = 0; i < ROT_THREADS; i++) CHECK(pthread_join(threads[i], NULL) == 0);
+
+    if (rot.failed) FAIL("%d handshakes failed, last: %s", rot.failed, rot.why);
+    CHECK_EQ(rot.mixed, 0);
+    CHECK_EQ(rot.stale_after_reload, 0);
+    CHECK_EQ(rot.olds + rot.news, ROT_THREADS * ROT_PER_THREAD);
+    CHECK(rot.olds > 0 && rot.news > 0);
+
+    /* A failed reload changes nothing. */
+    next.cert = "not a pem";
+    CHECK_RESULT(sack_tcp_reload_tls(srv.listener, &next), SACK_TCP_ERR_BAD_PEM);
+    sack_tcp_options nocert = new_options();
+    CHECK_RESULT(sack_tcp_reload_tls(srv.listener, &nocert), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK_RESULT(sack_tcp_reload_tls(srv.listener, NULL), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_reload_tls(NULL, &next), SACK_TCP_ERR_NULL_POINTER);
+
+    /* Removing an SNI name: a.example.com served, then not (no default). */
+    char *acert = read_cert("a.example.com.pem"), *akey = read_cert("a.example.com.key");
+    sack_tcp_tls_host hosts[1] = {{.host = "a.example.com", .cert = acert, .key = akey}};
+    sack_tcp_options sni = new_options();
+    sni.hosts = hosts;
+    sni.hosts_count = 1;
+    CHECK_OK(sack_tcp_reload_tls(srv.listener, &sni));
+    sack_tcp_options o = new_options();
+    o.ssl = true;
+    o.ca = ca;
+    o.host = "a.example.com";
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = open_client_to(&cli, srv.port, &o);
+    WAIT_UNTIL(cli.readies == 1 || cli.closes == 1);
+    CHECK_EQ(cli.readies, 1);
+    size_t removed = 9;
+    CHECK_OK(sack_tcp_remove_cert(srv.listener, "a.example.com~b.example.com", &removed));
+    CHECK_EQ(removed, 1);
+    /* The connection in progress keeps going. */
+    CHECK_OK(sack_tcp_send(c, "x", 1));
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1);
+    CHECK_EQ(cli.errors, 0);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    recorder_init(&cli);
+    o.tls_no_resumption = true;
+    c = open_client_to(&cli, srv.port, &o);
+    WAIT_UNTIL(cli.closes == 1);
+    CHECK_EQ(cli.readies, 0);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    CHECK_RESULT(sack_tcp_remove_cert(srv.listener, "bad host!", &removed), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK_RESULT(sack_tcp_remove_cert(srv.listener, NULL, &removed), SACK_TCP_ERR_NULL_POINTER);
+
+    /* Not applicable on a plain listener. */
+    server plain;
+    server_start(&plain, "127.0.0.1", NULL);
+    CHECK_RESULT(sack_tcp_reload_tls(plain.listener, &sni), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_remove_cert(plain.listener, "a.example.com", NULL), SACK_TCP_ERR_NOT_APPLICABLE);
+    server_stop(&plain);
+    server_destroy(&plain);
+
+    sack_tcp *listener = srv.listener;
+    CHECK_OK(sack_tcp_retain(listener));
+    server_stop(&srv);
+    CHECK_RESULT(sack_tcp_reload_tls(listener, &sni), SACK_TCP_ERR_CLOSED);
+    CHECK_RESULT(sack_tcp_remove_cert(listener, "a.example.com", NULL), SACK_TCP_ERR_CLOSED);
+    sack_tcp_free(listener);
+    server_destroy(&srv);
+    free(old_c.der);
+    free(new_c.der);
+    free(acert);
+    free(akey);
+    free(both);
+    free(ucert);
+    free(ukey);
+    free(cert);
+    free(key);
+    free(ca);
+}

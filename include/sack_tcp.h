@@ -1478,6 +1478,46 @@ SACK_TCP_API
 sack_tcp_result sack_tcp_set_key_log_callback(sack_tcp_key_log_cb callback,
                                               void *user_data);
 
+/**
+ * Replaces a running TLS listener's whole TLS configuration, in one step,
+ * for every handshake accepted from now on: the default certificate and
+ * its names (`cert`, `key`, `passphrase`, `host`), the SNI map (`hosts`),
+ * client verification (`ca`, `client_auth`), `alpn`, `allow_ssl_fallback`,
+ * `starttls`, `handshake_timeout_ms` and the `tls_*` policy fields of
+ * `options` (filled by `sack_tcp_options_init`; its other fields are
+ * ignored, and certificates added by `sack_tcp_add_cert` before are
+ * dropped with the old configuration). Each connection uses the
+ * configuration current when it was accepted, whole, for its life:
+ * connections in progress keep theirs, none sees a mix. Strings are copied
+ * before the call returns. Callable from any thread and from callbacks.
+ *
+ * Errors (the running configuration is then unchanged):
+ * `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+ * connection or a listener opened without TLS, `SACK_TCP_ERR_CLOSED`,
+ * `SACK_TCP_ERR_INVALID_ARGUMENT` when `options` gives no certificate or
+ * a bad field, `SACK_TCP_ERR_BAD_PEM`, `SACK_TCP_ERR_WRONG_PASSPHRASE`,
+ * `SACK_TCP_ERR_KEY_MISMATCH`, `SACK_TCP_ERR_UNSUPPORTED_KEY` as at open.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_reload_tls(sack_tcp *handle, const sack_tcp_options *options);
+
+/**
+ * Stops serving the SNI names `hosts` ('~'-separated, exactly as they
+ * were added: names or wildcard patterns) on a running TLS listener, from
+ * the next handshake on; clients asking for them then get the default
+ * certificate, or error 7 without one. Writes how many of the names were
+ * served to `*removed` (may be NULL). Connections in progress are not
+ * touched.
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER` (`handle` or `hosts`),
+ * `SACK_TCP_ERR_NOT_APPLICABLE` on a connection or a plain listener,
+ * `SACK_TCP_ERR_CLOSED`, `SACK_TCP_ERR_INVALID_ARGUMENT` for a bad host
+ * list (nothing removed).
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_remove_cert(sack_tcp *handle,
+                                     const char *hosts,
+                                     size_t *removed);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

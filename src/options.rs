@@ -336,6 +336,17 @@ impl Options {
 impl Options {
     /// The server's TLS options, or None for a plain server; refuses TLS
     /// options that mean nothing without certificates or on a server.
+    /// The TLS settings of these options as a replacement for a running
+    /// TLS server's (`sack_tcp_reload_tls`): checked as at open, and they
+    /// must give the server certificates.
+    pub fn replacement_server_tls(&self) -> Result<TlsOptions> {
+        self.server_tls()?.ok_or_else(|| {
+            Error::invalid(
+                "the new TLS configuration has no certificate: give cert and key, or hosts",
+            )
+        })
+    }
+
     fn server_tls(&self) -> Result<Option<TlsOptions>> {
         let t = &self.tls;
         if t.ssl {

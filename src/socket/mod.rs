@@ -13,6 +13,7 @@ mod driver;
 mod inspect;
 mod listener;
 mod net;
+mod rotate;
 mod runner;
 mod send_queue;
 mod session;
@@ -371,7 +372,7 @@ impl Socket {
         Ok(())
     }
 
-    fn server_tls(&self) -> Result<&crate::tls::config::ServerTls> {
+    fn server_tls(&self) -> Result<Arc<crate::tls::config::ServerTls>> {
         match &self.role {
             Role::Listener(l) => l.tls().ok_or_else(|| {
                 Error::new(

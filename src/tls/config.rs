@@ -217,6 +217,11 @@ impl ServerTls {
         self.store.add(&names, certified)
     }
 
+    /// Stops serving `names` for SNI (see `CertStore::remove`).
+    pub fn remove_names(&self, names: &[String]) -> Result<usize> {
+        self.store.remove(names)
+    }
+
     /// Whether a client asking for `name` gets a certificate (its own or
     /// the default).
     pub fn serves(&self, name: &str) -> bool {

@@ -615,6 +615,27 @@ class Socket:
              _cstr(passphrase, "passphrase")]
         self._call(_ffi.sack_tcp_add_cert, *b)
 
+    def reload_tls(self, **options):
+        """Replace this TLS listener's whole TLS configuration for the
+        handshakes accepted from now on, in one step (cert, key, passphrase,
+        host, hosts, ca, client_auth, alpn, allow_ssl_fallback, starttls,
+        handshake_timeout_ms and the tls_* options, as open() takes them);
+        connections in progress keep theirs. On error nothing changes."""
+        unknown = [n for n in options if n in CALLBACK_NAMES or n == "user_data"]
+        if unknown:
+            raise TypeError(f"reload_tls takes TLS options only, not {unknown}")
+        o, keep = _build_options(options)
+        self._call(_ffi.sack_tcp_reload_tls, ctypes.byref(o))
+        del keep
+
+    def remove_cert(self, hosts):
+        """Stop serving the SNI names ``hosts`` (a '~'-separated str or a
+        list) from the next handshake; returns how many were served."""
+        removed = ctypes.c_size_t()
+        self._call(_ffi.sack_tcp_remove_cert, _cstr(_host_list(hosts), "hosts"),
+                   ctypes.byref(removed))
+        return removed.value
+
     def wait_closed(self, timeout=None):
         """Block until the close callback has run; True if it has."""
         return self._closed_event.wait(timeout)
@@ -1099,6 +1120,8 @@ C_API_COVERAGE = {
     "sack_tcp_set_allow_ssl_fallback": "Socket.allow_ssl_fallback",
     "sack_tcp_get_alpn": "Socket.alpn",
     "sack_tcp_set_key_log_callback": "set_key_log_callback",
+    "sack_tcp_reload_tls": "Socket.reload_tls",
+    "sack_tcp_remove_cert": "Socket.remove_cert",
     "sack_tcp_get_tls_info": "Socket.tls_info",
     "sack_tcp_get_peer_certificate": "Socket.peer_certificates",
     "sack_tcp_get_peer_subject": "Socket.tls_info",

@@ -218,6 +218,44 @@ class TestTlsInfo(SackTcpTestCase):
         self.assertEqual(cm.exception.code, sack_tcp.SACK_TCP_ERR_INVALID_ARGUMENT)
         server.close()
 
+    def _peer_sha256(self, port, ca, host="localhost"):
+        got = {}
+        done = threading.Event()
+
+        def on_ready(s):
+            got["sha"] = s.tls_info().peer_sha256
+            s.close()
+
+        def on_close(s):
+            done.set()
+
+        sack_tcp.connect(f"127.0.0.1:{port}", ssl=True, host=host, ca=ca,
+                         tls_no_resumption=True, on_ready=on_ready, on_close=on_close)
+        self.assertTrue(done.wait(WAIT))
+        return got.get("sha")
+
+    def test_reload_and_remove_cert(self):
+        ca = self.pem("ca.pem") + self.pem("other_ca.pem")
+        server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"))
+        der = {name: ssl.PEM_cert_to_DER_cert(self.pem(name))
+               for name in ("localhost.pem", "untrusted.pem", "a.example.com.pem")}
+        sha = {name: hashlib.sha256(d).digest() for name, d in der.items()}
+        self.assertEqual(self._peer_sha256(server.local_port, ca), sha["localhost.pem"])
+        server.reload_tls(cert=self.pem("untrusted.pem"), key=self.pem("untrusted.key"),
+                          hosts=[("a.example.com", self.pem("a.example.com.pem"),
+                                  self.pem("a.example.com.key"))])
+        self.assertEqual(self._peer_sha256(server.local_port, ca), sha["untrusted.pem"])
+        self.assertEqual(self._peer_sha256(server.local_port, ca, "a.example.com"),
+                         sha["a.example.com.pem"])
+        self.assertEqual(server.remove_cert("a.example.com"), 1)
+        # Unknown now: the default certificate, which does not cover the name.
+        self.assertIsNone(self._peer_sha256(server.local_port, ca, "a.example.com"))
+        with self.assertRaises(sack_tcp.Error) as cm:
+            server.reload_tls(cert="not a pem", key="not a pem")
+        self.assertEqual(cm.exception.code, sack_tcp.SACK_TCP_ERR_BAD_PEM)
+        self.assertEqual(self._peer_sha256(server.local_port, ca), sha["untrusted.pem"])
+        server.close()
+
     def test_plain_and_listener_are_not_applicable(self):
         server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"))
         with self.assertRaises(sack_tcp.Error) as cm:
