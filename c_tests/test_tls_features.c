@@ -1229,3 +1229,99 @@ TEST(tlsx_reload_during_handshakes) {
     free(key);
     free(ca);
 }
+
+/* ---- item 7: certificates that warn before they expire ---- */
+
+#define WARN_MAX 32
+static struct {
+    char messages[WARN_MAX][512];
+    int n;
+} warns;
+
+static void warn_log(void *ud, int32_t level, const char *target, const char *message) {
+    (void)ud;
+    if (level != SACK_TCP_LOG_WARN || strcmp(target, "sack_tcp::tls::expiry") != 0) return;
+    harness_lock();
+    if (warns.n < WARN_MAX) snprintf(warns.messages[warns.n++], sizeof warns.messages[0], "%s", message);
+    harness_unlock();
+}
+
+/* The number of warnings containing both `a` and `b`. */
+static int warned(const char *a, const char *b) {
+    int n = 0;
+    harness_lock();
+    for (int i = 0; i < warns.n; i++)
+        if (strstr(warns.messages[i], a) && strstr(warns.messages[i], b)) n++;
+    harness_unlock();
+    return n;
+}
+
+TEST(tlsx_expiry_warnings_and_getter) {
+    memset(&warns, 0, sizeof warns);
+    CHECK_OK(sack_tcp_set_log_callback(warn_log, NULL, SACK_TCP_LOG_WARN));
+    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    char *ecert = read_cert("expired.pem"), *ekey = read_cert("expired.key");
+    openssl_cert local = openssl_describe("localhost.pem"), expired = openssl_describe("expired.pem");
+
+    /* The test certificates are valid for 30 days: a 1-day window says
+     * nothing, a 60-day one warns at open. */
+    sack_tcp_options so = new_options();
+    so.cert = cert;
+    so.key = key;
+    so.tls_expiry_warning_days = 1;
+    server quiet;
+    server_start(&quiet, "127.0.0.1", &so);
+    CHECK_EQ(warned("server certificate", "CN=localhost"), 0);
+    server_stop(&quiet);
+    server_destroy(&quiet);
+
+    so.tls_expiry_warning_days = 60;
+    server srv;
+    server_start(&srv, "127.0.0.1", &so);
+    CHECK_EQ(warned("server certificate (CN=localhost) expires in", "60-day"), 1);
+    int64_t at = 0;
+    CHECK_OK(sack_tcp_get_cert_expiry(srv.listener, &at));
+    CHECK_EQ(at, local.not_after);
+
+    /* An expired certificate added: warned, and now the earliest. */
+    CHECK_OK(sack_tcp_add_cert(srv.listener, "old.example.com", ecert, ekey, NULL));
+    CHECK_EQ(warned("server certificate (CN=localhost) expired", "days ago"), 1);
+    CHECK_OK(sack_tcp_get_cert_expiry(srv.listener, &at));
+    CHECK_EQ(at, expired.not_after);
+
+    /* A client with a 60-day window warns of the peer's certificate. */
+    sack_tcp_options o = new_options();
+    o.ssl = true;
+    o.ca = ca;
+    o.host = "localhost";
+    o.tls_expiry_warning_days = 60;
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = open_client_to(&cli, srv.port, &o);
+    WAIT_UNTIL(cli.readies == 1);
+    CHECK_EQ(warned("peer certificate (CN=localhost) expires in", "60-day"), 1);
+    CHECK_RESULT(sack_tcp_get_cert_expiry(c, &at), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_get_cert_expiry(srv.listener, NULL), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_get_cert_expiry(NULL, &at), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+
+    server plain;
+    server_start(&plain, "127.0.0.1", NULL);
+    CHECK_RESULT(sack_tcp_get_cert_expiry(plain.listener, &at), SACK_TCP_ERR_NOT_APPLICABLE);
+    server_stop(&plain);
+    server_destroy(&plain);
+
+    server_stop(&srv);
+    server_destroy(&srv);
+    CHECK_OK(sack_tcp_set_log_callback(NULL, NULL, SACK_TCP_LOG_OFF));
+    free(local.der);
+    free(expired.der);
+    free(ecert);
+    free(ekey);
+    free(cert);
+    free(key);
+    free(ca);
+}

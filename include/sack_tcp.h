@@ -682,6 +682,15 @@ typedef struct {
      * session cache, a client caches no session. Off: both resume.
      */
     bool tls_no_resumption;
+    /**
+     * Warn (a log record at SACK_TCP_LOG_WARN, target
+     * "sack_tcp::tls::expiry") when a certificate this socket loads
+     * (`cert`, `hosts`, `sack_tcp_add_cert`, `sack_tcp_reload_tls`), or a
+     * peer presents in a handshake, has fewer than this many days left
+     * (0 = 30). See also `sack_tcp_get_cert_expiry` and the peer's
+     * `peer_not_after` in `sack_tcp_tls_info`.
+     */
+    uint32_t tls_expiry_warning_days;
 } sack_tcp_options;
 
 /**
@@ -1517,6 +1526,18 @@ SACK_TCP_API
 sack_tcp_result sack_tcp_remove_cert(sack_tcp *handle,
                                      const char *hosts,
                                      size_t *removed);
+
+/**
+ * Writes to `*not_after` when the first of the certificates a running TLS
+ * listener serves (its default and its SNI certificates, as now
+ * configured) expires, in seconds since 1970 UTC, so a host can alert
+ * before an outage; see also `tls_expiry_warning_days`.
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+ * connection (see `peer_not_after` in `sack_tcp_tls_info` for the peer's),
+ * a plain listener or one serving no certificate, `SACK_TCP_ERR_CLOSED`.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_get_cert_expiry(const sack_tcp *handle, int64_t *not_after);
 
 #ifdef __cplusplus
 }  // extern "C"

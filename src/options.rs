@@ -78,6 +78,8 @@ pub struct TlsOptions {
     pub groups: Option<String>,
     pub cipher_suites: Option<String>,
     pub no_resumption: bool,
+    /// Warn of certificates with fewer days left than this.
+    pub expiry_warning_days: u32,
 }
 
 impl Default for TlsOptions {
@@ -101,6 +103,7 @@ impl Default for TlsOptions {
             groups: None,
             cipher_suites: None,
             no_resumption: false,
+            expiry_warning_days: crate::tls::expiry::DEFAULT_WARNING_DAYS,
         }
     }
 }

@@ -61,6 +61,7 @@ pub fn defaults() -> sack_tcp_options {
         tls_groups: ptr::null(),
         tls_cipher_suites: ptr::null(),
         tls_no_resumption: false,
+        tls_expiry_warning_days: 0,
     }
 }
 
@@ -192,6 +193,10 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
         groups: tls_groups,
         cipher_suites: tls_cipher_suites,
         no_resumption: o.tls_no_resumption,
+        expiry_warning_days: match o.tls_expiry_warning_days {
+            0 => crate::tls::expiry::DEFAULT_WARNING_DAYS,
+            days => days,
+        },
     };
     let backlog = match o.backlog {
         0 => None,

@@ -383,3 +383,23 @@ pub extern "C" fn sack_tcp_remove_cert(
         Ok(())
     })
 }
+
+/// Writes to `*not_after` when the first of the certificates a running TLS
+/// listener serves (its default and its SNI certificates, as now
+/// configured) expires, in seconds since 1970 UTC, so a host can alert
+/// before an outage; see also `tls_expiry_warning_days`.
+///
+/// Errors: `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+/// connection (see `peer_not_after` in `sack_tcp_tls_info` for the peer's),
+/// a plain listener or one serving no certificate, `SACK_TCP_ERR_CLOSED`.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_cert_expiry(
+    handle: *const sack_tcp,
+    not_after: *mut i64,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        let at = s.cert_expiry()?;
+        // SAFETY: `write_out` checks NULL; otherwise writable per the header.
+        unsafe { guard::write_out(not_after, "not_after", at) }
+    })
+}

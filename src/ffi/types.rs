@@ -378,6 +378,13 @@ pub struct sack_tcp_options {
     /// No session resumption: a server issues no tickets and keeps no
     /// session cache, a client caches no session. Off: both resume.
     pub tls_no_resumption: bool,
+    /// Warn (a log record at SACK_TCP_LOG_WARN, target
+    /// "sack_tcp::tls::expiry") when a certificate this socket loads
+    /// (`cert`, `hosts`, `sack_tcp_add_cert`, `sack_tcp_reload_tls`), or a
+    /// peer presents in a handshake, has fewer than this many days left
+    /// (0 = 30). See also `sack_tcp_get_cert_expiry` and the peer's
+    /// `peer_not_after` in `sack_tcp_tls_info`.
+    pub tls_expiry_warning_days: u32,
 }
 
 /// `tls_min_version`/`tls_max_version`: TLS 1.2 (its IANA number).

@@ -32,6 +32,15 @@ impl Socket {
         Ok(())
     }
 
+    /// The earliest notAfter (seconds since 1970 UTC) among the
+    /// certificates a TLS listener serves now.
+    pub fn cert_expiry(&self) -> Result<i64> {
+        self.check_open()?;
+        self.server_tls()?
+            .earliest_expiry()
+            .ok_or_else(|| Error::new(Code::NotApplicable, "this server serves no certificate now"))
+    }
+
     /// Stops serving the SNI names `hosts` ('~'-separated) from the next
     /// handshake on; returns how many were served.
     pub fn remove_cert(&self, hosts: &str) -> Result<usize> {

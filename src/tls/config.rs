@@ -129,6 +129,8 @@ pub struct ServerTls {
     allow_fallback: AtomicBool,
     pub starttls: bool,
     pub handshake_timeout: Duration,
+    /// `tls_expiry_warning_days`.
+    pub warning_days: u32,
 }
 
 impl ServerTls {
@@ -194,7 +196,31 @@ impl ServerTls {
             allow_fallback: AtomicBool::new(o.allow_fallback),
             starttls: o.starttls,
             handshake_timeout: o.handshake_timeout,
+            warning_days: o.expiry_warning_days,
         }))
+        .inspect(|tls| {
+            tls.check_expiry();
+        })
+    }
+
+    /// Warns of each served certificate close to its expiry.
+    fn check_expiry(&self) {
+        for key in self.store.all() {
+            if let Some(leaf) = key.cert.first() {
+                super::expiry::check(leaf, "server certificate", self.warning_days);
+            }
+        }
+    }
+
+    /// The earliest notAfter of the certificates served (None without).
+    pub fn earliest_expiry(&self) -> Option<i64> {
+        self.store
+            .all()
+            .iter()
+            .filter_map(|key| key.cert.first())
+            .filter_map(|leaf| super::info::CertSummary::parse(leaf).ok())
+            .map(|summary| summary.not_after)
+            .min()
     }
 
     /// `addCert`: serves `cert` for `hosts` from the next handshake on.
@@ -214,6 +240,9 @@ impl ServerTls {
             key.as_bytes(),
             passphrase.map(str::as_bytes),
         )?;
+        if let Some(leaf) = certified.cert.first() {
+            super::expiry::check(leaf, "server certificate", self.warning_days);
+        }
         self.store.add(&names, certified)
     }
 
@@ -250,6 +279,8 @@ pub struct ClientTls {
     config: Arc<ClientConfig>,
     server_name: ServerName<'static>,
     pub handshake_timeout: Duration,
+    /// `tls_expiry_warning_days`.
+    pub warning_days: u32,
 }
 
 impl ClientTls {
@@ -262,6 +293,7 @@ impl ClientTls {
             config,
             server_name,
             handshake_timeout: o.handshake_timeout,
+            warning_days: o.expiry_warning_days,
         }))
     }
 
@@ -281,6 +313,9 @@ impl ClientTls {
         let mut config = match (&o.cert, &o.key) {
             (Some(cert), Some(key)) => {
                 let chain = certs::load_cert_chain(cert.as_bytes())?;
+                if let Some(leaf) = chain.first() {
+                    super::expiry::check(leaf, "client certificate", o.expiry_warning_days);
+                }
                 let key = keys::load_private_key(
                     key.as_bytes(),
                     o.passphrase.as_deref().map(str::as_bytes),

@@ -7,6 +7,7 @@ pub mod client_cache;
 pub mod config;
 pub mod detect;
 pub mod errors;
+pub mod expiry;
 pub mod info;
 pub mod key_log;
 pub mod keys;

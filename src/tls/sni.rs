@@ -118,6 +118,18 @@ impl CertStore {
             .or_else(|| entries.default.clone())
     }
 
+    /// Every certificate served (default and by name), each once.
+    pub fn all(&self) -> Vec<Arc<CertifiedKey>> {
+        let entries = self.read();
+        let mut out: Vec<Arc<CertifiedKey>> = Vec::new();
+        for key in entries.default.iter().chain(entries.by_name.values()) {
+            if !out.iter().any(|k| Arc::ptr_eq(k, key)) {
+                out.push(key.clone());
+            }
+        }
+        out
+    }
+
     pub fn has_default(&self) -> bool {
         self.read().default.is_some()
     }

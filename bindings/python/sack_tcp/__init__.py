@@ -308,6 +308,7 @@ _INT_OPTIONS = {
     "pause_reads_above": (0, NO_LIMIT),
     "tls_min_version": (0, (1 << 16) - 1),
     "tls_max_version": (0, (1 << 16) - 1),
+    "tls_expiry_warning_days": (0, (1 << 32) - 1),
 }
 OPTION_NAMES = _STRING_OPTIONS + _PEM_OPTIONS + _BOOL_OPTIONS + tuple(_INT_OPTIONS) + ("hosts",)
 
@@ -627,6 +628,12 @@ class Socket:
         o, keep = _build_options(options)
         self._call(_ffi.sack_tcp_reload_tls, ctypes.byref(o))
         del keep
+
+    @property
+    def cert_expiry(self):
+        """When the first certificate this TLS listener serves expires
+        (seconds since 1970 UTC)."""
+        return self._get(_ffi.sack_tcp_get_cert_expiry, ctypes.c_int64)
 
     def remove_cert(self, hosts):
         """Stop serving the SNI names ``hosts`` (a '~'-separated str or a
@@ -1122,6 +1129,7 @@ C_API_COVERAGE = {
     "sack_tcp_set_key_log_callback": "set_key_log_callback",
     "sack_tcp_reload_tls": "Socket.reload_tls",
     "sack_tcp_remove_cert": "Socket.remove_cert",
+    "sack_tcp_get_cert_expiry": "Socket.cert_expiry",
     "sack_tcp_get_tls_info": "Socket.tls_info",
     "sack_tcp_get_peer_certificate": "Socket.peer_certificates",
     "sack_tcp_get_peer_subject": "Socket.tls_info",

@@ -258,6 +258,7 @@ class sack_tcp_options(Structure):
         ("tls_groups", c_char_p),
         ("tls_cipher_suites", c_char_p),
         ("tls_no_resumption", c_bool),
+        ("tls_expiry_warning_days", c_uint32),
     ]
 
 
@@ -384,6 +385,7 @@ _SIGNATURES = {
     "sack_tcp_set_key_log_callback": (_R, [sack_tcp_key_log_cb, c_void_p]),
     "sack_tcp_reload_tls": (_R, [sack_tcp_p, POINTER(sack_tcp_options)]),
     "sack_tcp_remove_cert": (_R, [sack_tcp_p, c_char_p, POINTER(c_size_t)]),
+    "sack_tcp_get_cert_expiry": (_R, [sack_tcp_p, POINTER(c_int64)]),
     "sack_tcp_get_tls_info": (_R, [sack_tcp_p, POINTER(sack_tcp_tls_info), c_size_t]),
     "sack_tcp_get_peer_certificate": (_R, [sack_tcp_p, c_size_t, POINTER(c_uint8), c_size_t,
                                            POINTER(c_size_t)]),

@@ -256,6 +256,21 @@ class TestTlsInfo(SackTcpTestCase):
         self.assertEqual(self._peer_sha256(server.local_port, ca), sha["untrusted.pem"])
         server.close()
 
+    def test_expiry_warning_and_getter(self):
+        records = []
+        sack_tcp.set_log_callback(lambda level, target, message: records.append((target, message)),
+                                  sack_tcp.SACK_TCP_LOG_WARN)
+        try:
+            server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"),
+                                     tls_expiry_warning_days=60)
+        finally:
+            sack_tcp.set_log_callback(None)
+        self.assertTrue(any(t == "sack_tcp::tls::expiry" and "CN=localhost" in m
+                            for t, m in records), records)
+        decoded = ssl._ssl._test_decode_cert(str(self.dir / "localhost.pem"))
+        self.assertEqual(server.cert_expiry, ssl.cert_time_to_seconds(decoded["notAfter"]))
+        server.close()
+
     def test_plain_and_listener_are_not_applicable(self):
         server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"))
         with self.assertRaises(sack_tcp.Error) as cm:

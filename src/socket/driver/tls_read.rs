@@ -9,7 +9,7 @@ use super::delivery::with_plain_buffer;
 use super::{Driver, End};
 use crate::error::{Code, Error};
 use crate::events::{self, Event};
-use crate::socket::session::{self, Session};
+use crate::socket::session::{self, Session, TlsRole};
 use crate::socket::ConnState;
 
 /// Starts TLS's own close (a close_notify alert) ahead of our FIN.
@@ -159,6 +159,16 @@ impl Driver<'_> {
                 return;
             }
             tls.alpn = tls.conn.alpn_protocol().map(<[u8]>::to_vec);
+            if log::log_enabled!(target: "sack_tcp::tls::expiry", log::Level::Warn) {
+                let days = match &st.tls_role {
+                    Some(TlsRole::Client(c)) => c.warning_days,
+                    Some(TlsRole::Server(s)) => s.warning_days,
+                    None => crate::tls::expiry::DEFAULT_WARNING_DAYS,
+                };
+                if let Some(leaf) = tls.conn.peer_certificates().and_then(|c| c.first()) {
+                    crate::tls::expiry::check(leaf, "peer certificate", days);
+                }
+            }
             // rustls encrypted the plaintext it held; it is in the queue now.
             st.tls_pending_plain = 0;
         }
