@@ -1325,3 +1325,153 @@ TEST(tlsx_expiry_warnings_and_getter) {
     free(key);
     free(ca);
 }
+
+/* ---- item 5 (part): certificate revocation lists ---- */
+
+/* A CRL from the test CA revoking client.pem and localhost.pem, made with
+ * `openssl ca` in a temporary directory; returns its PEM (free it). */
+static char *make_crl(void) {
+    char dir[] = "/tmp/sack_tcp_crl_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char cnf[600], index[600], number[600], out[600], cakey[512], cacert[512];
+    snprintf(cnf, sizeof cnf, "%s/ca.cnf", dir);
+    snprintf(index, sizeof index, "%s/index.txt", dir);
+    snprintf(number, sizeof number, "%s/crlnumber", dir);
+    snprintf(out, sizeof out, "%s/crl.pem", dir);
+    cert_path(cakey, sizeof cakey, "ca.key");
+    cert_path(cacert, sizeof cacert, "ca.pem");
+    FILE *f = fopen(cnf, "w");
+    CHECK(f != NULL);
+    fprintf(f, "[ca]\ndefault_ca = d\n[d]\ndatabase = %s\ncrlnumber = %s\ndefault_md = sha256\n"
+               "default_crl_days = 30\n", index, number);
+    fclose(f);
+    f = fopen(index, "w");
+    CHECK(f != NULL);
+    fclose(f);
+    f = fopen(number, "w");
+    CHECK(f != NULL);
+    fprintf(f, "1000\n");
+    fclose(f);
+    const char *revoke[2] = {"client.pem", "localhost.pem"};
+    for (int i = 0; i < 2; i++) {
+        char path[512];
+        cert_path(path, sizeof path, revoke[i]);
+        char *argv[] = {"openssl", "ca", "-config", cnf, "-revoke", path, "-keyfile", cakey, "-cert", cacert, NULL};
+        free(run(argv, NULL));
+    }
+    char *gen[] = {"openssl", "ca", "-config", cnf, "-gencrl", "-keyfile", cakey, "-cert", cacert, "-out", out, NULL};
+    free(run(gen, NULL));
+    f = fopen(out, "rb");
+    CHECK(f != NULL);
+    char *pem = calloc(1, 65536);
+    CHECK(pem != NULL);
+    size_t n = fread(pem, 1, 65535, f);
+    fclose(f);
+    CHECK(n > 0 && strstr(pem, "BEGIN X509 CRL"));
+    char *rm[] = {"rm", "-rf", dir, NULL};
+    free(run(rm, NULL));
+    return pem;
+}
+
+TEST(tlsx_crl_revoked_peers) {
+    char *crl = make_crl();
+    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    char *ccert = read_cert("client.pem"), *ckey = read_cert("client.key");
+    char *acert = read_cert("a.example.com.pem"), *akey = read_cert("a.example.com.key");
+
+    /* A server checking client certificates against the CRL. */
+    sack_tcp_options so = new_options();
+    so.cert = cert;
+    so.key = key;
+    so.ca = ca;
+    so.client_auth = SACK_TCP_CLIENT_AUTH_REQUIRE;
+    so.crl = crl;
+    server srv;
+    server_start(&srv, "127.0.0.1", &so);
+    CHECK_OK(sack_tcp_on_error(srv.listener, demote_on_error)); /* records the code */
+    memset(&demo, 0, sizeof demo);
+
+    sack_tcp_tls_info ci, si;
+    sack_tcp_options o = new_options();
+    o.cert = acert; /* not revoked */
+    o.key = akey;
+    CHECK(policy_try(&srv, o, ca, &ci, &si));
+    /* Revoked: in TLS 1.3 the client may see ready before the server has
+     * checked its certificate; the server's connection fails with 8 and
+     * never gets ready, and the client is closed. */
+    o.cert = ccert;
+    o.key = ckey;
+    o.ssl = true;
+    o.ca = ca;
+    o.host = "localhost";
+    recorder rc;
+    recorder_init(&rc);
+    sack_tcp *revoked = open_client_to(&rc, srv.port, &o);
+    WAIT_UNTIL(srv.n_conns == 2 && srv.conns[1].closes == 1 && rc.closes == 1);
+    CHECK_EQ(srv.conns[1].readies, 0);
+    CHECK_EQ(demo.errors, 1);
+    CHECK_EQ(demo.code, SACK_TCP_TLS_REVOKED);
+    sack_tcp_free(revoked);
+    recorder_destroy(&rc);
+    server_stop(&srv);
+    server_destroy(&srv);
+
+    /* A client checking the server's certificate (localhost.pem, revoked). */
+    so = new_options();
+    so.cert = cert;
+    so.key = key;
+    server_start(&srv, "127.0.0.1", &so);
+    o = new_options();
+    o.ssl = true;
+    o.ca = ca;
+    o.host = "localhost";
+    o.crl = crl;
+    o.tls_no_resumption = true;
+    recorder cli;
+    recorder_init(&cli);
+    recorder_options(&cli, &o);
+    memset(&client_demo, 0, sizeof client_demo);
+    o.on_error = client_demote_on_error; /* records the code */
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%u", (unsigned)srv.port);
+    o.to_address = target;
+    sack_tcp *c = NULL;
+    CHECK_OK(sack_tcp_open(&o, &c));
+    WAIT_UNTIL(cli.closes == 1);
+    CHECK_EQ(cli.readies, 0);
+    CHECK_EQ(client_demo.code, SACK_TCP_TLS_REVOKED);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    /* Without the CRL the same client is content. */
+    o = new_options();
+    CHECK(policy_try(&srv, o, ca, &ci, &si));
+    server_stop(&srv);
+    server_destroy(&srv);
+
+    /* Misuse is refused at open. */
+    sack_tcp *h = NULL;
+    o = new_options();
+    o.to_address = "127.0.0.1:1";
+    o.ssl = true;
+    o.crl = crl; /* without ca */
+    CHECK_RESULT(sack_tcp_open(&o, &h), SACK_TCP_ERR_INVALID_ARGUMENT);
+    o.ca = ca;
+    o.crl = "not a crl";
+    CHECK_RESULT(sack_tcp_open(&o, &h), SACK_TCP_ERR_BAD_PEM);
+    so = new_options();
+    so.address = "127.0.0.1";
+    so.cert = cert;
+    so.key = key;
+    so.crl = crl; /* without client_auth */
+    CHECK_RESULT(sack_tcp_open(&so, &h), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK_STR(sack_tcp_error_name(SACK_TCP_TLS_REVOKED), "SACK_TCP_TLS_REVOKED");
+
+    free(crl);
+    free(cert);
+    free(key);
+    free(ca);
+    free(ccert);
+    free(ckey);
+    free(acert);
+    free(akey);
+}

@@ -122,7 +122,8 @@
  *   the same negative codes, or a positive SACK_TCP_TLS_* code (the
  *   original API's TLS error numbers: 1-5 certificate problems, 6 handshake
  *   failed with the first bytes received, 7 no certificate for the
- *   requested host name, with that name).
+ *   requested host name, with that name; and, beyond the original, 8 the
+ *   peer's certificate is revoked by a `crl`).
  */
 
 
@@ -691,6 +692,14 @@ typedef struct {
      * `peer_not_after` in `sack_tcp_tls_info`.
      */
     uint32_t tls_expiry_warning_days;
+    /**
+     * PEM certificate revocation lists ("X509 CRL" blocks), checked for
+     * the peer's own certificate: a client checks the server's (with
+     * `ca`), a server the clients' (`client_auth`). A listed certificate
+     * fails with `SACK_TCP_TLS_REVOKED`; one whose issuer has no CRL here
+     * is accepted. NULL = no revocation checks.
+     */
+    const char *crl;
 } sack_tcp_options;
 
 /**
@@ -939,6 +948,14 @@ typedef void (*sack_tcp_key_log_cb)(void *user_data, const char *line);
  * `data` carries the requested name (not NUL-terminated; `len` bytes).
  */
 #define SACK_TCP_TLS_HOST_MISMATCH 7
+
+/**
+ * Error callback only (not in the original): the peer's certificate is
+ * listed as revoked in a CRL given with the `crl` option. A client sees it
+ * for the server's certificate; a server (with `client_auth`) for a
+ * client's, whose connection closes with this code.
+ */
+#define SACK_TCP_TLS_REVOKED 8
 
 #ifdef __cplusplus
 extern "C" {

@@ -78,6 +78,8 @@ pub struct TlsOptions {
     pub groups: Option<String>,
     pub cipher_suites: Option<String>,
     pub no_resumption: bool,
+    /// PEM CRLs for the peer's certificate.
+    pub crl: Option<String>,
     /// Warn of certificates with fewer days left than this.
     pub expiry_warning_days: u32,
 }
@@ -103,6 +105,7 @@ impl Default for TlsOptions {
             groups: None,
             cipher_suites: None,
             no_resumption: false,
+            crl: None,
             expiry_warning_days: crate::tls::expiry::DEFAULT_WARNING_DAYS,
         }
     }
@@ -376,6 +379,7 @@ impl Options {
                 (t.groups.is_some(), "tls_groups"),
                 (t.cipher_suites.is_some(), "tls_cipher_suites"),
                 (t.no_resumption, "tls_no_resumption"),
+                (t.crl.is_some(), "crl"),
             ] {
                 if set {
                     return Err(not_applicable(name, "server without cert or hosts"));
@@ -385,6 +389,11 @@ impl Options {
         }
         if t.cert.is_some() != t.key.is_some() {
             return Err(Error::invalid("`cert` and `key` must be given together"));
+        }
+        if t.crl.is_some() && t.client_auth == ClientAuth::None {
+            return Err(Error::invalid(
+                "`crl` on a server checks client certificates: it needs client_auth",
+            ));
         }
         if t.client_auth != ClientAuth::None && t.ca.is_none() {
             return Err(Error::invalid(

@@ -268,7 +268,7 @@ mod tests {
             assert!(!described.is_empty(), "{named:?}");
         }
         // SAFETY: as above.
-        let unknown = unsafe { std::ffi::CStr::from_ptr(sack_tcp_error_name(8)) };
+        let unknown = unsafe { std::ffi::CStr::from_ptr(sack_tcp_error_name(9)) };
         assert_eq!(unknown, c"SACK_TCP_ERR_UNKNOWN");
     }
 }

@@ -62,6 +62,7 @@ pub fn defaults() -> sack_tcp_options {
         tls_cipher_suites: ptr::null(),
         tls_no_resumption: false,
         tls_expiry_warning_days: 0,
+        crl: ptr::null(),
     }
 }
 
@@ -152,6 +153,7 @@ pub struct CStrings {
     pub hosts: Vec<HostCert>,
     pub tls_groups: Option<String>,
     pub tls_cipher_suites: Option<String>,
+    pub crl: Option<String>,
 }
 
 /// Converts everything but the strings, which the caller has already copied.
@@ -168,6 +170,7 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
         hosts,
         tls_groups,
         tls_cipher_suites,
+        crl,
     } = strings;
     let tls = TlsOptions {
         ssl: o.ssl,
@@ -193,6 +196,7 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
         groups: tls_groups,
         cipher_suites: tls_cipher_suites,
         no_resumption: o.tls_no_resumption,
+        crl,
         expiry_warning_days: match o.tls_expiry_warning_days {
             0 => crate::tls::expiry::DEFAULT_WARNING_DAYS,
             days => days,
@@ -255,6 +259,7 @@ pub unsafe fn from_c(o: &sack_tcp_options) -> Result<Options> {
             hosts: host_entries(o.hosts, o.hosts_count)?,
             tls_groups: str_field(o.tls_groups, "tls_groups")?,
             tls_cipher_suites: str_field(o.tls_cipher_suites, "tls_cipher_suites")?,
+            crl: str_field(o.crl, "crl")?,
         }
     };
     convert(o, strings)

@@ -98,6 +98,11 @@ pub const SACK_TCP_TLS_HANDSHAKE_FAILED: sack_tcp_result = 6;
 /// a host name no certificate serves and there is no default certificate.
 /// `data` carries the requested name (not NUL-terminated; `len` bytes).
 pub const SACK_TCP_TLS_HOST_MISMATCH: sack_tcp_result = 7;
+/// Error callback only (not in the original): the peer's certificate is
+/// listed as revoked in a CRL given with the `crl` option. A client sees it
+/// for the server's certificate; a server (with `client_auth`) for a
+/// client's, whose connection closes with this code.
+pub const SACK_TCP_TLS_REVOKED: sack_tcp_result = 8;
 
 /// Fails the build unless every row of the error table in `error.rs` has its
 /// constant above, with the same number.
@@ -385,6 +390,12 @@ pub struct sack_tcp_options {
     /// (0 = 30). See also `sack_tcp_get_cert_expiry` and the peer's
     /// `peer_not_after` in `sack_tcp_tls_info`.
     pub tls_expiry_warning_days: u32,
+    /// PEM certificate revocation lists ("X509 CRL" blocks), checked for
+    /// the peer's own certificate: a client checks the server's (with
+    /// `ca`), a server the clients' (`client_auth`). A listed certificate
+    /// fails with `SACK_TCP_TLS_REVOKED`; one whose issuer has no CRL here
+    /// is accepted. NULL = no revocation checks.
+    pub crl: *const c_char,
 }
 
 /// `tls_min_version`/`tls_max_version`: TLS 1.2 (its IANA number).

@@ -62,6 +62,7 @@ pub fn key_of(o: &TlsOptions) -> Key {
     field(b'g', o.groups.as_deref().map(str::as_bytes));
     field(b's', o.cipher_suites.as_deref().map(str::as_bytes));
     field(b'r', Some(&[u8::from(o.no_resumption)]));
+    field(b'x', o.crl.as_deref().map(str::as_bytes));
     sha256(&text)
 }
 

@@ -177,6 +177,13 @@ impl ServerTls {
                 } else {
                     verifier
                 };
+                let verifier = match &o.crl {
+                    Some(crl) => verifier
+                        .with_crls(certs::load_crls(crl.as_bytes())?)
+                        .only_check_end_entity_revocation()
+                        .allow_unknown_revocation_status(),
+                    None => verifier,
+                };
                 let verifier = verifier
                     .build()
                     .map_err(|e| Error::invalid(format!("client certificate verifier: {e}")))?;
@@ -301,7 +308,17 @@ impl ClientTls {
         let verifier = if o.insecure_skip_verify {
             verify::server_verifier(Trust::InsecureSkipVerify)?
         } else if let Some(ca) = &o.ca {
-            verify::server_verifier(Trust::CaPem(certs::load_root_store(ca.as_bytes())?))?
+            let roots = certs::load_root_store(ca.as_bytes())?;
+            match &o.crl {
+                Some(crl) => {
+                    verify::server_verifier_with_crls(roots, certs::load_crls(crl.as_bytes())?)?
+                }
+                None => verify::server_verifier(Trust::CaPem(roots))?,
+            }
+        } else if o.crl.is_some() {
+            return Err(Error::invalid(
+                "`crl` needs `ca`: revocation is checked against the roots you give",
+            ));
         } else {
             platform_verifier()?
         };

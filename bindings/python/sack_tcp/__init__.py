@@ -286,7 +286,7 @@ _TRAMPOLINES = types.SimpleNamespace(
 
 _STRING_OPTIONS = ("address", "to_address", "passphrase", "host", "alpn", "tls_groups",
                    "tls_cipher_suites")
-_PEM_OPTIONS = ("cert", "key", "ca")
+_PEM_OPTIONS = ("cert", "key", "ca", "crl")
 _BOOL_OPTIONS = ("read_strings", "reuse_address", "reuse_port", "no_delay", "ssl",
                  "allow_ssl_fallback", "starttls", "tls_insecure_skip_verify",
                  "allow_half_open", "tls_no_resumption")

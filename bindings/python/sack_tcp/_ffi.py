@@ -120,6 +120,7 @@ SACK_TCP_TLS_SELF_SIGNED = 4
 SACK_TCP_TLS_BAD_CERTIFICATE = 5
 SACK_TCP_TLS_HANDSHAKE_FAILED = 6
 SACK_TCP_TLS_HOST_MISMATCH = 7
+SACK_TCP_TLS_REVOKED = 8
 
 CONSTANTS = {
     name: value
@@ -259,6 +260,7 @@ class sack_tcp_options(Structure):
         ("tls_cipher_suites", c_char_p),
         ("tls_no_resumption", c_bool),
         ("tls_expiry_warning_days", c_uint32),
+        ("crl", c_char_p),
     ]
 
 

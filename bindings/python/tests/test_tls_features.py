@@ -7,6 +7,7 @@ import pathlib
 import shutil
 import socket
 import ssl
+import subprocess
 import tempfile
 import threading
 import unittest
@@ -269,6 +270,30 @@ class TestTlsInfo(SackTcpTestCase):
                             for t, m in records), records)
         decoded = ssl._ssl._test_decode_cert(str(self.dir / "localhost.pem"))
         self.assertEqual(server.cert_expiry, ssl.cert_time_to_seconds(decoded["notAfter"]))
+        server.close()
+
+    def test_crl_revokes_the_server_certificate(self):
+        with tempfile.TemporaryDirectory() as d:
+            d = pathlib.Path(d)
+            (d / "ca.cnf").write_text(f"[ca]\ndefault_ca = d\n[d]\ndatabase = {d}/index.txt\n"
+                                      f"crlnumber = {d}/crlnumber\ndefault_md = sha256\n"
+                                      "default_crl_days = 30\n")
+            (d / "index.txt").write_text("")
+            (d / "crlnumber").write_text("1000\n")
+            ca_args = ["-config", str(d / "ca.cnf"), "-keyfile", str(self.dir / "ca.key"),
+                       "-cert", str(self.dir / "ca.pem")]
+            subprocess.run(["openssl", "ca", *ca_args, "-revoke", str(self.dir / "localhost.pem")],
+                           check=True, capture_output=True, timeout=60)
+            subprocess.run(["openssl", "ca", *ca_args, "-gencrl", "-out", str(d / "crl.pem")],
+                           check=True, capture_output=True, timeout=60)
+            crl = (d / "crl.pem").read_text()
+        errors = []
+        server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"))
+        client = sack_tcp.connect(f"127.0.0.1:{server.local_port}", ssl=True, host="localhost",
+                                  ca=self.pem("ca.pem"), crl=crl,
+                                  on_error=lambda s, code, msg, data: errors.append(code))
+        self.assertTrue(client.wait_closed(WAIT))
+        self.assertEqual(errors, [sack_tcp.SACK_TCP_TLS_REVOKED])
         server.close()
 
     def test_plain_and_listener_are_not_applicable(self):
