@@ -29,7 +29,10 @@
  *     A failed client connect gives connect(error) then close, nothing else.
  *   - TLS: connect fires when TCP connects (client) or the connection is
  *     accepted (server); ready fires when the TLS handshake is done. A
- *     failed handshake gives error(code) then close, without ready. With
+ *     failed handshake gives error(code) then close, without ready, unless
+ *     the host demotes the connection to plain from that error callback
+ *     (error 6 only, see sack_tcp_set_ssl): then error, ready, message...
+ *     follow as on a plain connection. With
  *     allow_ssl_fallback a plain client gets ready as soon as its first
  *     bytes show it is plain. After a STARTTLS upgrade (sack_tcp_set_ssl)
  *     ready fires again when that handshake is done.
@@ -119,7 +122,8 @@
  *   the same negative codes, or a positive SACK_TCP_TLS_* code (the
  *   original API's TLS error numbers: 1-5 certificate problems, 6 handshake
  *   failed with the first bytes received, 7 no certificate for the
- *   requested host name, with that name).
+ *   requested host name, with that name; and, beyond the original, 8 the
+ *   peer's certificate is revoked by a `crl`).
  */
 
 
@@ -174,6 +178,16 @@
  * `sack_tcp_get_remote_address` writes, NUL included.
  */
 #define SACK_TCP_ADDRESS_MAX 64
+
+/**
+ * `tls_min_version`/`tls_max_version`: TLS 1.2 (its IANA number).
+ */
+#define SACK_TCP_PROTOCOL_TLS_1_2 771
+
+/**
+ * `tls_min_version`/`tls_max_version`: TLS 1.3 (its IANA number).
+ */
+#define SACK_TCP_PROTOCOL_TLS_1_3 772
 
 /**
  * `client_auth`: do not ask clients for certificates.
@@ -747,7 +761,133 @@ typedef struct {
      * `SACK_TCP_ERR_NOT_APPLICABLE`.
      */
     bool proxy_protocol;
+    /**
+     * The oldest TLS version to speak: `SACK_TCP_PROTOCOL_TLS_1_2` or
+     * `_1_3` (0 = TLS 1.2). Both sides.
+     */
+    uint16_t tls_min_version;
+    /**
+     * The newest TLS version to speak (0 = TLS 1.3). Both sides.
+     */
+    uint16_t tls_max_version;
+    /**
+     * Key-exchange groups in order of preference, comma-separated, from
+     * "X25519MLKEM768", "X25519", "secp256r1", "secp384r1" (case ignored;
+     * NULL = all four in that order). Both sides.
+     */
+    const char *tls_groups;
+    /**
+     * Cipher suites in order of preference, comma-separated IANA names,
+     * e.g. "TLS_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+     * (NULL = rustls' defaults). A version left without a suite is an
+     * error. Both sides.
+     */
+    const char *tls_cipher_suites;
+    /**
+     * No session resumption: a server issues no tickets and keeps no
+     * session cache, a client caches no session. Off: both resume.
+     */
+    bool tls_no_resumption;
+    /**
+     * Warn (a log record at SACK_TCP_LOG_WARN, target
+     * "sack_tcp::tls::expiry") when a certificate this socket loads
+     * (`cert`, `hosts`, `sack_tcp_add_cert`, `sack_tcp_reload_tls`), or a
+     * peer presents in a handshake, has fewer than this many days left
+     * (0 = 30). See also `sack_tcp_get_cert_expiry` and the peer's
+     * `peer_not_after` in `sack_tcp_tls_info`.
+     */
+    uint32_t tls_expiry_warning_days;
+    /**
+     * PEM certificate revocation lists ("X509 CRL" blocks), checked for
+     * the peer's own certificate: a client checks the server's (with
+     * `ca`), a server the clients' (`client_auth`). A listed certificate
+     * fails with `SACK_TCP_TLS_REVOKED`; one whose issuer has no CRL here
+     * is accepted. NULL = no revocation checks.
+     */
+    const char *crl;
 } sack_tcp_options;
+
+/**
+ * What a TLS connection's handshake settled on and a summary of the
+ * peer's leaf certificate, filled by `sack_tcp_get_tls_info`. Strings are
+ * NUL-terminated copies inside the struct; the struct is yours.
+ */
+typedef struct {
+    /**
+     * Set by the library to the size you passed.
+     */
+    size_t struct_size;
+    /**
+     * IANA number of the protocol version: 0x0304 TLS 1.3, 0x0303 TLS 1.2.
+     */
+    uint16_t protocol_version;
+    /**
+     * IANA number of the cipher suite, e.g. 0x1302.
+     */
+    uint16_t cipher_suite;
+    /**
+     * IANA number of the key-exchange group (0x11EC X25519MLKEM768,
+     * 0x001D X25519, 0x0017 secp256r1, 0x0018 secp384r1); 0 when no key
+     * exchange ran (a resumed TLS 1.2 session).
+     */
+    uint16_t key_exchange_group;
+    /**
+     * The session was resumed (no full handshake).
+     */
+    bool resumed;
+    /**
+     * "TLSv1.3" or "TLSv1.2", as OpenSSL names them.
+     */
+    char protocol_name[16];
+    /**
+     * The suite's IANA name, e.g. "TLS_AES_256_GCM_SHA384" or
+     * "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".
+     */
+    char cipher_suite_name[64];
+    /**
+     * e.g. "X25519MLKEM768", "X25519", "secp256r1"; empty with
+     * `key_exchange_group` 0.
+     */
+    char key_exchange_group_name[32];
+    /**
+     * Server side: the host name the client asked for (SNI); empty if it
+     * sent none, and always on a client.
+     */
+    char server_name[256];
+    /**
+     * How many certificates the peer sent (0: none, e.g. a client without
+     * one). Read them with `sack_tcp_get_peer_certificate`.
+     */
+    size_t peer_certificate_count;
+    /**
+     * Start of the peer's leaf certificate's validity, seconds since 1970
+     * UTC (0 without a certificate).
+     */
+    int64_t peer_not_before;
+    /**
+     * End of the peer's leaf certificate's validity, seconds since 1970
+     * UTC (0 without a certificate).
+     */
+    int64_t peer_not_after;
+    /**
+     * SHA-256 of the leaf's DER, for pinning (zeros without one); what
+     * `openssl x509 -fingerprint -sha256` prints.
+     */
+    uint8_t peer_sha256[32];
+    /**
+     * Entries in the leaf's subjectAltName that `sack_tcp_get_peer_san`
+     * returns (DNS, IP, email and URI names).
+     */
+    size_t peer_san_count;
+} sack_tcp_tls_info;
+
+/**
+ * The key log callback: one NSS key-log line per call, e.g.
+ * "CLIENT_HANDSHAKE_TRAFFIC_SECRET <client random> <secret>" (hex, no
+ * newline), borrowed for the call. Append each line and a newline to a file
+ * and Wireshark or tshark decrypts the captured traffic.
+ */
+typedef void (*sack_tcp_key_log_cb)(void *user_data, const char *line);
 
 /**
  * Success.
@@ -920,6 +1060,14 @@ typedef struct {
  * `data` carries the requested name (not NUL-terminated; `len` bytes).
  */
 #define SACK_TCP_TLS_HOST_MISMATCH 7
+
+/**
+ * Error callback only (not in the original): the peer's certificate is
+ * listed as revoked in a CRL given with the `crl` option. A client sees it
+ * for the server's certificate; a server (with `client_auth`) for a
+ * client's, whose connection closes with this code.
+ */
+#define SACK_TCP_TLS_REVOKED 8
 
 #ifdef __cplusplus
 extern "C" {
@@ -1524,8 +1672,18 @@ sack_tcp_result sack_tcp_add_cert(sack_tcp *handle,
  * (e.g. on the message that agreed to upgrade) so no plain byte is read
  * after the switch. `true` on a TLS connection does nothing.
  *
- * `false` returns `SACK_TCP_ERR_NOT_APPLICABLE` on a TLS connection (TLS
- * cannot be switched off) and does nothing on a plain one.
+ * `false` does nothing on a plain connection. On a TLS connection it is
+ * the original's demotion after error 6: called from inside the error
+ * callback of a handshake that failed with `SACK_TCP_TLS_HANDSHAKE_FAILED`
+ * on what the peer sent (a plain client on a TLS port, say), on that
+ * connection, it returns `SACK_TCP_OK` and, once the callback returns, the
+ * connection goes on as plain TCP: no TLS alert is sent, ready fires, then
+ * the bytes that failed negotiation (the callback's data, plus the rest of
+ * that read) arrive as the first message. Anywhere else on a TLS
+ * connection (outside that callback, for another error, on a connection
+ * that never failed, or in the queued delivery mode, where the error
+ * callback runs after the connection closed) it returns
+ * `SACK_TCP_ERR_NOT_APPLICABLE`: TLS cannot be switched off.
  */
 SACK_TCP_API sack_tcp_result sack_tcp_set_ssl(sack_tcp *handle, bool on);
 
@@ -1547,6 +1705,153 @@ SACK_TCP_API sack_tcp_result sack_tcp_set_allow_ssl_fallback(sack_tcp *handle, b
  * `SACK_TCP_ERR_INVALID_ARGUMENT` if `buf_len` cannot hold it and its NUL.
  */
 SACK_TCP_API sack_tcp_result sack_tcp_get_alpn(const sack_tcp *handle, char *buf, size_t buf_len);
+
+/**
+ * Fills `*out` (a struct of `out_size` bytes: pass `sizeof *out`) with what
+ * the TLS handshake of this connection settled on: protocol version,
+ * cipher suite and key-exchange group (numbers and names), whether the
+ * session was resumed, the SNI name a client asked this server for, and
+ * the peer's certificate count, leaf validity, SHA-256 fingerprint and
+ * subjectAltName count. Call it from any thread once the ready callback
+ * has fired (inside it too) until the close callback; the struct is a copy.
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER` (`handle` or `out` NULL),
+ * `SACK_TCP_ERR_INVALID_ARGUMENT` (`out_size` smaller than the first
+ * layout), `SACK_TCP_ERR_NOT_APPLICABLE` on a listener, a plain connection
+ * or before the handshake is done, `SACK_TCP_ERR_CLOSED` once closed.
+ * Nothing is written on failure.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_get_tls_info(const sack_tcp *handle,
+                                      sack_tcp_tls_info *out,
+                                      size_t out_size);
+
+/**
+ * Copies certificate `index` of the peer's chain (0 = its own, the leaf;
+ * then the chain as it sent it) as DER into `buf`, a buffer of `buf_len`
+ * bytes, and writes its length to `*out_len`. With `buf` NULL and
+ * `buf_len` 0 only `*out_len` is written, to size a buffer. When it may be
+ * called: as `sack_tcp_get_tls_info`.
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER` (`handle` or `out_len` NULL, or `buf`
+ * NULL with `buf_len` > 0), `SACK_TCP_ERR_INVALID_ARGUMENT` if `index` is
+ * not below `peer_certificate_count` or `buf_len` is too small (nothing
+ * written), `SACK_TCP_ERR_NOT_APPLICABLE` and `SACK_TCP_ERR_CLOSED` as for
+ * `sack_tcp_get_tls_info`.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_get_peer_certificate(const sack_tcp *handle,
+                                              size_t index,
+                                              uint8_t *buf,
+                                              size_t buf_len,
+                                              size_t *out_len);
+
+/**
+ * Writes the subject of the peer's leaf certificate as an RFC 4514 string
+ * (e.g. "CN=client.example.com,O=Example", what `openssl x509 -subject
+ * -nameopt RFC2253` prints) with a NUL into `buf`, and its length without
+ * the NUL to `*out_len`. With `buf` NULL and `buf_len` 0 only `*out_len`
+ * is written (allocate `*out_len + 1`). When it may be called: as
+ * `sack_tcp_get_tls_info`.
+ *
+ * Errors: as `sack_tcp_get_peer_certificate`; also
+ * `SACK_TCP_ERR_NOT_APPLICABLE` if the peer sent no certificate and
+ * `SACK_TCP_ERR_BAD_PEM` if its certificate does not parse (possible only
+ * with `insecure_skip_verify`).
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_get_peer_subject(const sack_tcp *handle,
+                                          char *buf,
+                                          size_t buf_len,
+                                          size_t *out_len);
+
+/**
+ * Writes entry `index` (below `peer_san_count`) of the peer's leaf
+ * certificate's subjectAltName, as OpenSSL prints it ("DNS:localhost",
+ * "IP:127.0.0.1", "IP:::1", "email:a@example.com", "URI:spiffe://x"),
+ * with a NUL into `buf`, and its length without the NUL to `*out_len`.
+ * Sizing, when it may be called and errors: as
+ * `sack_tcp_get_peer_subject`; `SACK_TCP_ERR_INVALID_ARGUMENT` for an
+ * `index` out of range.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_get_peer_san(const sack_tcp *handle,
+                                      size_t index,
+                                      char *buf,
+                                      size_t buf_len,
+                                      size_t *out_len);
+
+/**
+ * DEBUGGING ONLY: sends the TLS secrets of every connection (client and
+ * server, handshakes that start from now on) to `callback`, as NSS key-log
+ * lines, what SSLKEYLOGFILE gives with OpenSSL and NSS. Whoever reads
+ * them can decrypt the traffic: they are as secret as your private keys.
+ * Off by default; NULL turns it off again.
+ *
+ * Process-wide. The callback runs on runtime threads while handshakes
+ * progress, possibly several at once, and must not block for long.
+ * Replaces any earlier callback and returns only once no line is being
+ * delivered to it: afterwards the old callback and its `user_data` are
+ * never used again.
+ *
+ * Errors: `SACK_TCP_ERR_WOULD_DEADLOCK` when called from inside the key
+ * log callback (it would wait for itself).
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_set_key_log_callback(sack_tcp_key_log_cb callback,
+                                              void *user_data);
+
+/**
+ * Replaces a running TLS listener's whole TLS configuration, in one step,
+ * for every handshake accepted from now on: the default certificate and
+ * its names (`cert`, `key`, `passphrase`, `host`), the SNI map (`hosts`),
+ * client verification (`ca`, `client_auth`), `alpn`, `allow_ssl_fallback`,
+ * `starttls`, `handshake_timeout_ms` and the `tls_*` policy fields of
+ * `options` (filled by `sack_tcp_options_init`; its other fields are
+ * ignored, and certificates added by `sack_tcp_add_cert` before are
+ * dropped with the old configuration). Each connection uses the
+ * configuration current when it was accepted, whole, for its life:
+ * connections in progress keep theirs, none sees a mix. Strings are copied
+ * before the call returns. Callable from any thread and from callbacks.
+ *
+ * Errors (the running configuration is then unchanged):
+ * `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+ * connection or a listener opened without TLS, `SACK_TCP_ERR_CLOSED`,
+ * `SACK_TCP_ERR_INVALID_ARGUMENT` when `options` gives no certificate or
+ * a bad field, `SACK_TCP_ERR_BAD_PEM`, `SACK_TCP_ERR_WRONG_PASSPHRASE`,
+ * `SACK_TCP_ERR_KEY_MISMATCH`, `SACK_TCP_ERR_UNSUPPORTED_KEY` as at open.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_reload_tls(sack_tcp *handle, const sack_tcp_options *options);
+
+/**
+ * Stops serving the SNI names `hosts` ('~'-separated, exactly as they
+ * were added: names or wildcard patterns) on a running TLS listener, from
+ * the next handshake on; clients asking for them then get the default
+ * certificate, or error 7 without one. Writes how many of the names were
+ * served to `*removed` (may be NULL). Connections in progress are not
+ * touched.
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER` (`handle` or `hosts`),
+ * `SACK_TCP_ERR_NOT_APPLICABLE` on a connection or a plain listener,
+ * `SACK_TCP_ERR_CLOSED`, `SACK_TCP_ERR_INVALID_ARGUMENT` for a bad host
+ * list (nothing removed).
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_remove_cert(sack_tcp *handle,
+                                     const char *hosts,
+                                     size_t *removed);
+
+/**
+ * Writes to `*not_after` when the first of the certificates a running TLS
+ * listener serves (its default and its SNI certificates, as now
+ * configured) expires, in seconds since 1970 UTC, so a host can alert
+ * before an outage; see also `tls_expiry_warning_days`.
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a
+ * connection (see `peer_not_after` in `sack_tcp_tls_info` for the peer's),
+ * a plain listener or one serving no certificate, `SACK_TCP_ERR_CLOSED`.
+ */
+SACK_TCP_API sack_tcp_result sack_tcp_get_cert_expiry(const sack_tcp *handle, int64_t *not_after);
 
 #ifdef __cplusplus
 }  // extern "C"

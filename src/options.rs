@@ -71,6 +71,17 @@ pub struct TlsOptions {
     pub client_auth: ClientAuth,
     pub alpn: Vec<Vec<u8>>,
     pub handshake_timeout: Duration,
+    /// IANA numbers (0x0303, 0x0304); `None`: TLS 1.2 / TLS 1.3.
+    pub min_version: Option<u16>,
+    pub max_version: Option<u16>,
+    /// Comma-separated names, in order of preference; `None`: defaults.
+    pub groups: Option<String>,
+    pub cipher_suites: Option<String>,
+    pub no_resumption: bool,
+    /// PEM CRLs for the peer's certificate.
+    pub crl: Option<String>,
+    /// Warn of certificates with fewer days left than this.
+    pub expiry_warning_days: u32,
 }
 
 impl Default for TlsOptions {
@@ -89,6 +100,13 @@ impl Default for TlsOptions {
             client_auth: ClientAuth::None,
             alpn: Vec::new(),
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            min_version: None,
+            max_version: None,
+            groups: None,
+            cipher_suites: None,
+            no_resumption: false,
+            crl: None,
+            expiry_warning_days: crate::tls::expiry::DEFAULT_WARNING_DAYS,
         }
     }
 }
@@ -430,6 +448,17 @@ impl Options {
 impl Options {
     /// The server's TLS options, or None for a plain server; refuses TLS
     /// options that mean nothing without certificates or on a server.
+    /// The TLS settings of these options as a replacement for a running
+    /// TLS server's (`sack_tcp_reload_tls`): checked as at open, and they
+    /// must give the server certificates.
+    pub fn replacement_server_tls(&self) -> Result<TlsOptions> {
+        self.server_tls()?.ok_or_else(|| {
+            Error::invalid(
+                "the new TLS configuration has no certificate: give cert and key, or hosts",
+            )
+        })
+    }
+
     fn server_tls(&self) -> Result<Option<TlsOptions>> {
         let t = &self.tls;
         if t.ssl {
@@ -451,6 +480,12 @@ impl Options {
                 (t.host.is_some(), "host"),
                 (t.ca.is_some(), "ca"),
                 (!t.alpn.is_empty(), "alpn"),
+                (t.min_version.is_some(), "tls_min_version"),
+                (t.max_version.is_some(), "tls_max_version"),
+                (t.groups.is_some(), "tls_groups"),
+                (t.cipher_suites.is_some(), "tls_cipher_suites"),
+                (t.no_resumption, "tls_no_resumption"),
+                (t.crl.is_some(), "crl"),
             ] {
                 if set {
                     return Err(not_applicable(name, "server without cert or hosts"));
@@ -460,6 +495,11 @@ impl Options {
         }
         if t.cert.is_some() != t.key.is_some() {
             return Err(Error::invalid("`cert` and `key` must be given together"));
+        }
+        if t.crl.is_some() && t.client_auth == ClientAuth::None {
+            return Err(Error::invalid(
+                "`crl` on a server checks client certificates: it needs client_auth",
+            ));
         }
         if t.client_auth != ClientAuth::None && t.ca.is_none() {
             return Err(Error::invalid(

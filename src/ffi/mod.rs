@@ -15,6 +15,7 @@ mod log;
 mod net;
 pub(crate) mod options;
 mod socket;
+mod tls;
 pub mod types;
 mod version;
 
@@ -30,6 +31,7 @@ use crate::runtime::{self, RuntimeConfig};
 pub use log::*;
 pub use net::*;
 pub use socket::*;
+pub use tls::*;
 
 /// Fills `options`, a struct of `struct_size` bytes, with the defaults (see
 /// `sack_tcp_options_init_sized`). C and C++ callers use the
@@ -270,7 +272,7 @@ mod tests {
             assert!(!described.is_empty(), "{named:?}");
         }
         // SAFETY: as above.
-        let unknown = unsafe { std::ffi::CStr::from_ptr(sack_tcp_error_name(8)) };
+        let unknown = unsafe { std::ffi::CStr::from_ptr(sack_tcp_error_name(9)) };
         assert_eq!(unknown, c"SACK_TCP_ERR_UNKNOWN");
     }
 }

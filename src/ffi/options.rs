@@ -61,6 +61,13 @@ pub fn defaults() -> sack_tcp_options {
         user_timeout_ms: 0,
         max_connections: 0,
         proxy_protocol: false,
+        tls_min_version: 0,
+        tls_max_version: 0,
+        tls_groups: ptr::null(),
+        tls_cipher_suites: ptr::null(),
+        tls_no_resumption: false,
+        tls_expiry_warning_days: 0,
+        crl: ptr::null(),
     }
 }
 
@@ -110,6 +117,16 @@ fn client_auth(value: i32) -> Result<ClientAuth> {
     }
 }
 
+fn tls_version(value: u16, name: &str) -> Result<Option<u16>> {
+    match value {
+        0 => Ok(None),
+        SACK_TCP_PROTOCOL_TLS_1_2 | SACK_TCP_PROTOCOL_TLS_1_3 => Ok(Some(value)),
+        other => Err(Error::invalid(format!(
+            "`{name}` is 0x{other:04x}; use SACK_TCP_PROTOCOL_TLS_1_2 (0x0303) or SACK_TCP_PROTOCOL_TLS_1_3 (0x0304)"
+        ))),
+    }
+}
+
 /// "h2,http/1.1" as ALPN protocol names.
 pub fn parse_alpn(list: &str) -> Result<Vec<Vec<u8>>> {
     list.split(',')
@@ -139,6 +156,9 @@ pub struct CStrings {
     pub ca: Option<String>,
     pub alpn: Option<String>,
     pub hosts: Vec<HostCert>,
+    pub tls_groups: Option<String>,
+    pub tls_cipher_suites: Option<String>,
+    pub crl: Option<String>,
 }
 
 /// Converts everything but the strings, which the caller has already copied.
@@ -153,6 +173,9 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
         ca,
         alpn,
         hosts,
+        tls_groups,
+        tls_cipher_suites,
+        crl,
     } = strings;
     let tls = TlsOptions {
         ssl: o.ssl,
@@ -173,6 +196,16 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
             .unwrap_or_default(),
         handshake_timeout: millis(o.handshake_timeout_ms)
             .unwrap_or(options::DEFAULT_HANDSHAKE_TIMEOUT),
+        min_version: tls_version(o.tls_min_version, "tls_min_version")?,
+        max_version: tls_version(o.tls_max_version, "tls_max_version")?,
+        groups: tls_groups,
+        cipher_suites: tls_cipher_suites,
+        no_resumption: o.tls_no_resumption,
+        crl,
+        expiry_warning_days: match o.tls_expiry_warning_days {
+            0 => crate::tls::expiry::DEFAULT_WARNING_DAYS,
+            days => days,
+        },
     };
     let backlog = match o.backlog {
         0 => None,
@@ -234,6 +267,9 @@ pub unsafe fn from_c(o: &sack_tcp_options) -> Result<Options> {
             ca: str_field(o.ca, "ca")?,
             alpn: str_field(o.alpn, "alpn")?,
             hosts: host_entries(o.hosts, o.hosts_count)?,
+            tls_groups: str_field(o.tls_groups, "tls_groups")?,
+            tls_cipher_suites: str_field(o.tls_cipher_suites, "tls_cipher_suites")?,
+            crl: str_field(o.crl, "crl")?,
         }
     };
     convert(o, strings)

@@ -535,8 +535,18 @@ pub extern "C" fn sack_tcp_add_cert(
 /// (e.g. on the message that agreed to upgrade) so no plain byte is read
 /// after the switch. `true` on a TLS connection does nothing.
 ///
-/// `false` returns `SACK_TCP_ERR_NOT_APPLICABLE` on a TLS connection (TLS
-/// cannot be switched off) and does nothing on a plain one.
+/// `false` does nothing on a plain connection. On a TLS connection it is
+/// the original's demotion after error 6: called from inside the error
+/// callback of a handshake that failed with `SACK_TCP_TLS_HANDSHAKE_FAILED`
+/// on what the peer sent (a plain client on a TLS port, say), on that
+/// connection, it returns `SACK_TCP_OK` and, once the callback returns, the
+/// connection goes on as plain TCP: no TLS alert is sent, ready fires, then
+/// the bytes that failed negotiation (the callback's data, plus the rest of
+/// that read) arrive as the first message. Anywhere else on a TLS
+/// connection (outside that callback, for another error, on a connection
+/// that never failed, or in the queued delivery mode, where the error
+/// callback runs after the connection closed) it returns
+/// `SACK_TCP_ERR_NOT_APPLICABLE`: TLS cannot be switched off.
 #[no_mangle]
 pub extern "C" fn sack_tcp_set_ssl(handle: *mut sack_tcp, on: bool) -> sack_tcp_result {
     with_socket(handle, |s| s.set_ssl(on))

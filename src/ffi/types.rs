@@ -102,6 +102,11 @@ pub const SACK_TCP_TLS_HANDSHAKE_FAILED: sack_tcp_result = 6;
 /// a host name no certificate serves and there is no default certificate.
 /// `data` carries the requested name (not NUL-terminated; `len` bytes).
 pub const SACK_TCP_TLS_HOST_MISMATCH: sack_tcp_result = 7;
+/// Error callback only (not in the original): the peer's certificate is
+/// listed as revoked in a CRL given with the `crl` option. A client sees it
+/// for the server's certificate; a server (with `client_auth`) for a
+/// client's, whose connection closes with this code.
+pub const SACK_TCP_TLS_REVOKED: sack_tcp_result = 8;
 
 /// Fails the build unless every row of the error table in `error.rs` has its
 /// constant above, with the same number.
@@ -413,7 +418,42 @@ pub struct sack_tcp_options {
     /// TLVs are skipped. A client given it gets
     /// `SACK_TCP_ERR_NOT_APPLICABLE`.
     pub proxy_protocol: bool,
+    /// The oldest TLS version to speak: `SACK_TCP_PROTOCOL_TLS_1_2` or
+    /// `_1_3` (0 = TLS 1.2). Both sides.
+    pub tls_min_version: u16,
+    /// The newest TLS version to speak (0 = TLS 1.3). Both sides.
+    pub tls_max_version: u16,
+    /// Key-exchange groups in order of preference, comma-separated, from
+    /// "X25519MLKEM768", "X25519", "secp256r1", "secp384r1" (case ignored;
+    /// NULL = all four in that order). Both sides.
+    pub tls_groups: *const c_char,
+    /// Cipher suites in order of preference, comma-separated IANA names,
+    /// e.g. "TLS_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+    /// (NULL = rustls' defaults). A version left without a suite is an
+    /// error. Both sides.
+    pub tls_cipher_suites: *const c_char,
+    /// No session resumption: a server issues no tickets and keeps no
+    /// session cache, a client caches no session. Off: both resume.
+    pub tls_no_resumption: bool,
+    /// Warn (a log record at SACK_TCP_LOG_WARN, target
+    /// "sack_tcp::tls::expiry") when a certificate this socket loads
+    /// (`cert`, `hosts`, `sack_tcp_add_cert`, `sack_tcp_reload_tls`), or a
+    /// peer presents in a handshake, has fewer than this many days left
+    /// (0 = 30). See also `sack_tcp_get_cert_expiry` and the peer's
+    /// `peer_not_after` in `sack_tcp_tls_info`.
+    pub tls_expiry_warning_days: u32,
+    /// PEM certificate revocation lists ("X509 CRL" blocks), checked for
+    /// the peer's own certificate: a client checks the server's (with
+    /// `ca`), a server the clients' (`client_auth`). A listed certificate
+    /// fails with `SACK_TCP_TLS_REVOKED`; one whose issuer has no CRL here
+    /// is accepted. NULL = no revocation checks.
+    pub crl: *const c_char,
 }
+
+/// `tls_min_version`/`tls_max_version`: TLS 1.2 (its IANA number).
+pub const SACK_TCP_PROTOCOL_TLS_1_2: u16 = 0x0303;
+/// `tls_min_version`/`tls_max_version`: TLS 1.3 (its IANA number).
+pub const SACK_TCP_PROTOCOL_TLS_1_3: u16 = 0x0304;
 
 /// One certificate of a TLS server, chosen by SNI (the original's `hosts`
 /// entries). All strings are copied during the call that takes them.

@@ -382,13 +382,23 @@ impl Connection {
     pub(super) fn set_ssl(&self, on: bool) -> Result<()> {
         let mut st = self.lock();
         if !on {
-            return if st.session.is_tls() {
-                Err(Error::new(
+            return match &mut st.session {
+                Session::Plain => Ok(()),
+                // The demotion after error 6 (driver/demote.rs): only from
+                // inside that error callback, which runs on this thread.
+                Session::Tls(tls)
+                    if tls.demotion != session::Demotion::NotOffered
+                        && crate::events::in_callback() =>
+                {
+                    tls.demotion = session::Demotion::Requested;
+                    Ok(())
+                }
+                Session::Tls(_) => Err(Error::new(
                     Code::NotApplicable,
-                    "TLS cannot be switched off on a live connection",
-                ))
-            } else {
-                Ok(())
+                    "TLS cannot be switched off on a live connection; only from inside the \
+                     error callback of a handshake that failed with error 6 \
+                     (SACK_TCP_TLS_HANDSHAKE_FAILED)",
+                )),
             };
         }
         if st.session.is_tls() {

@@ -6,7 +6,7 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -36,7 +36,9 @@ const PEEK_RETRY: Duration = Duration::from_millis(5);
 
 pub(crate) struct Listener {
     addrs: Vec<SocketAddr>,
-    tls: Option<Arc<ServerTls>>,
+    /// Replaced whole by `sack_tcp_reload_tls`; each accepted connection
+    /// takes the one current at its accept, for good.
+    tls: Option<RwLock<Arc<ServerTls>>>,
     close_requested: Mutex<bool>,
     wake: Notify,
     conn_settings: Arc<ConnSettings>,
@@ -69,8 +71,22 @@ impl Listener {
         &self.addrs
     }
 
-    pub(super) fn tls(&self) -> Option<&ServerTls> {
-        self.tls.as_deref()
+    pub(super) fn tls(&self) -> Option<Arc<ServerTls>> {
+        self.tls
+            .as_ref()
+            .map(|t| t.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    /// Makes `new` the configuration of every handshake accepted from now
+    /// on; false on a plain listener.
+    pub(super) fn replace_tls(&self, new: Arc<ServerTls>) -> bool {
+        match &self.tls {
+            Some(t) => {
+                *t.write().unwrap_or_else(|p| p.into_inner()) = new;
+                true
+            }
+            None => false,
+        }
     }
 
     pub(super) fn request_close(&self) {
@@ -114,7 +130,7 @@ pub(super) fn open_with(
         read_strings,
         Role::Listener(Listener {
             addrs,
-            tls,
+            tls: tls.map(RwLock::new),
             close_requested: Mutex::new(false),
             wake: Notify::new(),
             conn_settings: Arc::new(plan.conn),
@@ -303,10 +319,12 @@ fn accept_one(
         return;
     }
     let stream = Arc::new(stream);
-    let role = listener.tls.clone().map(TlsRole::Server);
+    // One snapshot: this connection's whole TLS configuration.
+    let current_tls = listener.tls();
+    let role = current_tls.clone().map(TlsRole::Server);
     // TLS from the first byte, unless the server upgrades later (starttls)
     // or decides per connection (fallback: decided in the task).
-    let (tls_now, detect) = match &listener.tls {
+    let (tls_now, detect) = match &current_tls {
         Some(tls) if tls.allow_fallback() => (false, true),
         Some(tls) => (!tls.starttls, false),
         None => (false, false),

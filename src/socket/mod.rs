@@ -12,10 +12,12 @@ mod client;
 mod connection;
 mod driver;
 mod figures;
+mod inspect;
 mod listener;
 mod live;
 mod net;
 mod proxy;
+mod rotate;
 mod runner;
 mod send_queue;
 mod session;
@@ -374,7 +376,7 @@ impl Socket {
         Ok(())
     }
 
-    fn server_tls(&self) -> Result<&crate::tls::config::ServerTls> {
+    fn server_tls(&self) -> Result<Arc<crate::tls::config::ServerTls>> {
         match &self.role {
             Role::Listener(l) => l.tls().ok_or_else(|| {
                 Error::new(

@@ -31,6 +31,25 @@ pub(crate) struct TlsSession {
     initial: Vec<u8>,
     /// The negotiated ALPN protocol, once the handshake is done.
     pub alpn: Option<Vec<u8>>,
+    /// rustls rejected what the peer sent: what it queued (an alert) is
+    /// held back until the host has had its chance to demote.
+    pub failed: bool,
+    /// Bytes of the failing read beyond what `initial` kept.
+    failed_rest: Vec<u8>,
+    /// Where a demotion to plain (`sack_tcp_set_ssl(h, false)` from the
+    /// error callback of a failed handshake) stands.
+    pub demotion: Demotion,
+}
+
+/// A demotion to plain after a failed handshake (error 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Demotion {
+    #[default]
+    NotOffered,
+    /// The error callback of the failed handshake is running.
+    Offered,
+    /// The host asked for it from that callback.
+    Requested,
 }
 
 /// Which side of TLS a connection can take, fixed when it is created.
@@ -50,6 +69,9 @@ impl TlsRole {
             conn,
             initial: Vec::new(),
             alpn: None,
+            failed: false,
+            failed_rest: Vec::new(),
+            demotion: Demotion::NotOffered,
         })
     }
 
@@ -77,12 +99,30 @@ impl Session {
 }
 
 impl TlsSession {
-    pub fn note_initial(&mut self, bytes: &[u8]) {
+    /// Keeps the first bytes of a handshake; returns how many of `bytes`.
+    pub fn note_initial(&mut self, bytes: &[u8]) -> usize {
         if self.conn.is_handshaking() && self.initial.len() < INITIAL_BYTES_KEPT {
             let room = INITIAL_BYTES_KEPT - self.initial.len();
-            self.initial
-                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+            let kept = bytes.len().min(room);
+            self.initial.extend_from_slice(&bytes[..kept]);
+            kept
+        } else {
+            0
         }
+    }
+
+    /// rustls rejected the read whose bytes `unkept` did not fit `initial`.
+    pub fn note_failure(&mut self, unkept: &[u8]) {
+        self.failed = true;
+        self.failed_rest = unkept.to_vec();
+    }
+
+    /// The bytes the failed handshake received, for a demoted connection:
+    /// the first ones kept and the rest of the failing read.
+    pub fn take_received(&mut self) -> Vec<u8> {
+        let mut bytes = std::mem::take(&mut self.initial);
+        bytes.append(&mut self.failed_rest);
+        bytes
     }
 
     /// Encrypts `data` (or, before the handshake is done, has rustls hold

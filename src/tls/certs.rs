@@ -79,6 +79,25 @@ pub fn load_root_store(pem: &[u8]) -> Result<RootCertStore> {
     Ok(store)
 }
 
+/// Certificate revocation lists from PEM ("X509 CRL" blocks), for the
+/// `crl` option.
+pub fn load_crls(
+    pem: &[u8],
+) -> Result<Vec<rustls::pki_types::CertificateRevocationListDer<'static>>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateRevocationListDer;
+    let crls = CertificateRevocationListDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::new(Code::BadPem, format!("crl: {e}")))?;
+    if crls.is_empty() {
+        return Err(Error::new(
+            Code::BadPem,
+            "crl: no \"-----BEGIN X509 CRL-----\" block",
+        ));
+    }
+    Ok(crls)
+}
+
 fn decode_certificate(block: &PemBlock<'_>) -> Result<CertificateDer<'static>> {
     let cert = CertificateDer::from_pem_slice(block.text)
         .map_err(|_| block.error(CERT_PEM, "is not valid base64"))?;

@@ -47,6 +47,14 @@ pub fn code_for(e: &rustls::Error, side: Side<'_>, handshaking: bool) -> Code {
         // arrives after our side of the handshake was done).
         _ if is_certificate_alert(e) => Code::TlsBadCertificate,
         Side::Client => client_code(e),
+        Side::Server { .. }
+            if matches!(
+                e,
+                rustls::Error::InvalidCertificate(CertificateError::Revoked)
+            ) =>
+        {
+            Code::TlsRevoked
+        }
         Side::Server { .. } if is_client_certificate_error(e) => Code::TlsBadCertificate,
         Side::Server {
             unserved_name: Some(_),
@@ -70,6 +78,7 @@ pub fn client_code(e: &rustls::Error) -> Code {
     };
     match cert_error {
         CertificateError::UnknownIssuer => Code::TlsUnknownIssuer,
+        CertificateError::Revoked => Code::TlsRevoked,
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
             Code::TlsBadName
         }
@@ -142,7 +151,7 @@ mod tests {
                 Code::TlsBadCertificate,
             ),
             (cert(CertificateError::NotValidYet), Code::TlsBadCertificate),
-            (cert(CertificateError::Revoked), Code::TlsBadCertificate),
+            (cert(CertificateError::Revoked), Code::TlsRevoked),
             (
                 rustls::Error::AlertReceived(AlertDescription::HandshakeFailure),
                 Code::TlsHandshake,

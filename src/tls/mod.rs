@@ -3,9 +3,13 @@
 //! driver in `socket` runs the rustls session itself.
 
 pub mod certs;
+pub mod client_cache;
 pub mod config;
 pub mod detect;
 pub mod errors;
+pub mod expiry;
+pub mod info;
+pub mod key_log;
 pub mod keys;
 mod pem;
 pub mod sni;

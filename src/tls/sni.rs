@@ -90,6 +90,24 @@ impl CertStore {
         Ok(())
     }
 
+    /// Stops serving `names` (exact names or wildcard patterns added for
+    /// SNI, and the default certificate's own names); returns how many
+    /// were there. The default certificate keeps serving unknown names.
+    pub fn remove(&self, names: &[String]) -> Result<usize> {
+        let names = names
+            .iter()
+            .map(|name| normalize_pattern(name))
+            .collect::<Result<Vec<_>>>()?;
+        let mut entries = self.write();
+        let mut removed = 0;
+        for name in &names {
+            if entries.by_name.remove(name).is_some() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// The certificate for `server_name` (None = no SNI): an exact match
     /// first (ASCII case-insensitive, a trailing dot ignored), then a
     /// wildcard covering exactly the left-most label, then the default.
@@ -98,6 +116,18 @@ impl CertStore {
         server_name
             .and_then(|name| entries.find(name))
             .or_else(|| entries.default.clone())
+    }
+
+    /// Every certificate served (default and by name), each once.
+    pub fn all(&self) -> Vec<Arc<CertifiedKey>> {
+        let entries = self.read();
+        let mut out: Vec<Arc<CertifiedKey>> = Vec::new();
+        for key in entries.default.iter().chain(entries.by_name.values()) {
+            if !out.iter().any(|k| Arc::ptr_eq(k, key)) {
+                out.push(key.clone());
+            }
+        }
+        out
     }
 
     pub fn has_default(&self) -> bool {

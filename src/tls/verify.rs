@@ -71,6 +71,29 @@ pub fn server_verifier(trust: Trust) -> Result<Arc<dyn ServerCertVerifier>> {
     }))
 }
 
+/// As `server_verifier(Trust::CaPem(roots))`, and the server's own
+/// certificate must not be listed in `crls` (a certificate whose issuer has
+/// no CRL there passes).
+pub fn server_verifier_with_crls(
+    roots: RootCertStore,
+    crls: Vec<rustls::pki_types::CertificateRevocationListDer<'static>>,
+) -> Result<Arc<dyn ServerCertVerifier>> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let algorithms = provider.signature_verification_algorithms;
+    let roots = Arc::new(roots);
+    let inner = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider)
+        .with_crls(crls)
+        .only_check_end_entity_revocation()
+        .allow_unknown_revocation_status()
+        .build()
+        .map_err(|err| Error::new(Code::InvalidArgument, format!("ca or crl: {err}")))?;
+    Ok(Arc::new(SelfSignedAware {
+        inner,
+        algorithms,
+        explicit_roots: Some(roots),
+    }))
+}
+
 fn webpki_verifier(
     roots: Arc<RootCertStore>,
     provider: &Arc<CryptoProvider>,

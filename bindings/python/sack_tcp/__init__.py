@@ -24,6 +24,7 @@ See README.md next to this package for the full story.
 
 import atexit
 import builtins
+import dataclasses
 import ctypes
 import itertools
 import logging
@@ -50,11 +51,11 @@ CALLBACK_NAMES = ("on_connect", "on_ready", "on_message", "on_close", "on_error"
                   "on_end")
 
 __all__ = [
-    "Error", "Socket", "open", "listen", "connect", "shutdown", "live_handles",
+    "Error", "Socket", "TlsInfo", "open", "listen", "connect", "shutdown", "live_handles",
     "runtime_start", "strerror", "error_name", "last_error_message", "NO_LIMIT",
     "LibraryLayoutError", "LibraryNotFoundError", "wait_live_handles", "version",
     "version_string", "dispatch", "event_fd", "attach_asyncio", "detach_asyncio",
-    "set_log_callback", "log_to_logging", "library_path", "library_origin",
+    "set_log_callback", "log_to_logging", "set_key_log_callback", "library_path", "library_origin",
 ] + sorted(_ffi.CONSTANTS)
 
 
@@ -283,11 +284,12 @@ _TRAMPOLINES = types.SimpleNamespace(
 # Options
 # --------------------------------------------------------------------------
 
-_STRING_OPTIONS = ("address", "to_address", "passphrase", "host", "alpn")
-_PEM_OPTIONS = ("cert", "key", "ca")
+_STRING_OPTIONS = ("address", "to_address", "passphrase", "host", "alpn", "tls_groups",
+                   "tls_cipher_suites")
+_PEM_OPTIONS = ("cert", "key", "ca", "crl")
 _BOOL_OPTIONS = ("read_strings", "reuse_address", "reuse_port", "no_delay", "ssl",
                  "allow_ssl_fallback", "starttls", "tls_insecure_skip_verify",
-                 "allow_half_open", "proxy_protocol")
+                 "allow_half_open", "proxy_protocol", "tls_no_resumption")
 _INT_OPTIONS = {
     # name: (min, max) of the C type
     "port": (-(1 << 31), (1 << 31) - 1),
@@ -308,6 +310,9 @@ _INT_OPTIONS = {
     "send_queue_limit": (0, NO_LIMIT),
     "send_queue_low_mark": (0, NO_LIMIT),
     "pause_reads_above": (0, NO_LIMIT),
+    "tls_min_version": (0, (1 << 16) - 1),
+    "tls_max_version": (0, (1 << 16) - 1),
+    "tls_expiry_warning_days": (0, (1 << 32) - 1),
 }
 OPTION_NAMES = _STRING_OPTIONS + _PEM_OPTIONS + _BOOL_OPTIONS + tuple(_INT_OPTIONS) + ("hosts",)
 
@@ -356,7 +361,8 @@ def _build_options(options):
     keep = []
     for name, value in options.items():
         if name in _STRING_OPTIONS:
-            if name == "alpn" and isinstance(value, (list, tuple)):
+            if name in ("alpn", "tls_groups", "tls_cipher_suites") and \
+                    isinstance(value, (list, tuple)):
                 value = ",".join(value)
             elif name == "host":
                 value = _host_list(value)
@@ -400,6 +406,27 @@ def _build_options(options):
 # --------------------------------------------------------------------------
 # Socket
 # --------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class TlsInfo:
+    """Socket.tls_info(): the negotiated parameters and the peer's leaf
+    certificate (peer_* are None, or [], when the peer sent none)."""
+
+    protocol: str                   # "TLSv1.3" or "TLSv1.2"
+    protocol_version: int           # 0x0304, 0x0303
+    cipher_suite: str               # IANA name, "TLS_AES_256_GCM_SHA384"
+    cipher_suite_id: int
+    key_exchange_group: object      # "X25519MLKEM768", "X25519", ...; None if none ran
+    key_exchange_group_id: int
+    resumed: bool
+    server_name: object             # server side: the SNI name asked for, or None
+    peer_certificate_count: int
+    peer_subject: object            # RFC 4514, "CN=localhost"
+    peer_sans: list                 # ["DNS:localhost", "IP:127.0.0.1"]
+    peer_not_before: object         # seconds since 1970 UTC
+    peer_not_after: object
+    peer_sha256: object             # 32 bytes
+
 
 class Socket:
     """A listener, a client, or a connection a listener accepted.
@@ -656,7 +683,11 @@ class Socket:
 
     def set_ssl(self, on=True):
         """STARTTLS: ``True`` starts a TLS handshake on a plain connection
-        (``on_ready`` fires again when it is done)."""
+        (``on_ready`` fires again when it is done). ``False`` from inside
+        ``on_error`` for SACK_TCP_TLS_HANDSHAKE_FAILED demotes that
+        connection to plain: ``on_ready`` then fires and the bytes that
+        failed negotiation arrive as the first message (elsewhere on a TLS
+        connection it raises SACK_TCP_ERR_NOT_APPLICABLE)."""
         self._call(_ffi.sack_tcp_set_ssl, bool(on))
 
     def add_cert(self, hosts, cert, key, passphrase=None):
@@ -665,6 +696,33 @@ class Socket:
         b = [_cstr(_host_list(hosts), "hosts"), _pem(cert, "cert"), _pem(key, "key"),
              _cstr(passphrase, "passphrase")]
         self._call(_ffi.sack_tcp_add_cert, *b)
+
+    def reload_tls(self, **options):
+        """Replace this TLS listener's whole TLS configuration for the
+        handshakes accepted from now on, in one step (cert, key, passphrase,
+        host, hosts, ca, client_auth, alpn, allow_ssl_fallback, starttls,
+        handshake_timeout_ms and the tls_* options, as open() takes them);
+        connections in progress keep theirs. On error nothing changes."""
+        unknown = [n for n in options if n in CALLBACK_NAMES or n == "user_data"]
+        if unknown:
+            raise TypeError(f"reload_tls takes TLS options only, not {unknown}")
+        o, keep = _build_options(options)
+        self._call(_ffi.sack_tcp_reload_tls, ctypes.byref(o))
+        del keep
+
+    @property
+    def cert_expiry(self):
+        """When the first certificate this TLS listener serves expires
+        (seconds since 1970 UTC)."""
+        return self._get(_ffi.sack_tcp_get_cert_expiry, ctypes.c_int64)
+
+    def remove_cert(self, hosts):
+        """Stop serving the SNI names ``hosts`` (a '~'-separated str or a
+        list) from the next handshake; returns how many were served."""
+        removed = ctypes.c_size_t()
+        self._call(_ffi.sack_tcp_remove_cert, _cstr(_host_list(hosts), "hosts"),
+                   ctypes.byref(removed))
+        return removed.value
 
     def wait_closed(self, timeout=None):
         """Block until the close callback has run; True if it has."""
@@ -754,6 +812,61 @@ class Socket:
         """The negotiated ALPN protocol, or None."""
         value = self._get_string(_ffi.sack_tcp_get_alpn, 256)
         return value or None
+
+    def _get_sized(self, fn, *leading, ctype=ctypes.c_char, nul=True):
+        """Calls a (…, buf, buf_len, out_len) getter twice: size, then bytes."""
+        while True:
+            length = ctypes.c_size_t()
+            self._call(fn, *leading, None, 0, ctypes.byref(length))
+            size = length.value + (1 if nul else 0)
+            buf = (ctype * max(size, 1))()
+            try:
+                self._call(fn, *leading, buf, size, ctypes.byref(length))
+            except Error as e:
+                if e.code == _ffi.SACK_TCP_ERR_INVALID_ARGUMENT and length.value + 1 > size:
+                    continue
+                raise
+            return bytes(buf)[:length.value]
+
+    def tls_info(self):
+        """What this connection's TLS handshake settled on and who the peer
+        is (sack_tcp_get_tls_info, sack_tcp_get_peer_subject and
+        sack_tcp_get_peer_san). Raises Error (SACK_TCP_ERR_NOT_APPLICABLE)
+        on a listener, a plain connection or before ready."""
+        raw = _ffi.sack_tcp_tls_info()
+        self._call(_ffi.sack_tcp_get_tls_info, ctypes.byref(raw), ctypes.sizeof(raw))
+        has_cert = raw.peer_certificate_count > 0
+        subject = None
+        sans = []
+        if has_cert:
+            subject = self._get_sized(_ffi.sack_tcp_get_peer_subject).decode("utf-8", "replace")
+            sans = [self._get_sized(_ffi.sack_tcp_get_peer_san, i).decode("utf-8", "replace")
+                    for i in range(raw.peer_san_count)]
+        return TlsInfo(
+            protocol=raw.protocol_name.decode(),
+            protocol_version=raw.protocol_version,
+            cipher_suite=raw.cipher_suite_name.decode(),
+            cipher_suite_id=raw.cipher_suite,
+            key_exchange_group=raw.key_exchange_group_name.decode() or None,
+            key_exchange_group_id=raw.key_exchange_group,
+            resumed=bool(raw.resumed),
+            server_name=raw.server_name.decode() or None,
+            peer_certificate_count=raw.peer_certificate_count,
+            peer_subject=subject,
+            peer_sans=sans,
+            peer_not_before=raw.peer_not_before if has_cert else None,
+            peer_not_after=raw.peer_not_after if has_cert else None,
+            peer_sha256=bytes(raw.peer_sha256) if has_cert else None,
+        )
+
+    def peer_certificates(self):
+        """The peer's certificate chain as DER bytes, leaf first ([] if it
+        sent none) (sack_tcp_get_peer_certificate)."""
+        raw = _ffi.sack_tcp_tls_info()
+        self._call(_ffi.sack_tcp_get_tls_info, ctypes.byref(raw), ctypes.sizeof(raw))
+        return [self._get_sized(_ffi.sack_tcp_get_peer_certificate, i, ctype=ctypes.c_uint8,
+                                nul=False)
+                for i in range(raw.peer_certificate_count)]
 
     @property
     def allow_ssl_fallback(self):
@@ -984,6 +1097,40 @@ def set_log_callback(callback, max_level=_ffi.SACK_TCP_LOG_INFO):
     _check(_ffi.sack_tcp_set_log_callback(_LOG_TRAMPOLINE, None, int(max_level)))
 
 
+class _KeyLogState:
+    callback = None
+
+
+def _key_log_trampoline(user_data, line):
+    callback = _KeyLogState.callback
+    if callback is not None:
+        try:
+            callback(line.decode("ascii", "replace"))
+        except Exception as e:  # noqa: BLE001
+            sys.unraisablehook(types.SimpleNamespace(exc_type=type(e), exc_value=e,
+                                                     exc_traceback=e.__traceback__,
+                                                     err_msg="sack_tcp key log callback",
+                                                     object=callback))
+
+
+_KEY_LOG_TRAMPOLINE = _ffi.sack_tcp_key_log_cb(_key_log_trampoline)
+
+
+def set_key_log_callback(callback):
+    """DEBUGGING ONLY: ``callback(line)`` receives every TLS secret as an
+    NSS key-log line (what SSLKEYLOGFILE gives; append lines to a file for
+    Wireshark). Whoever reads them can decrypt the traffic. Process-wide,
+    called on runtime threads; ``None`` turns it off (the default)."""
+    if callback is None:
+        _check(_ffi.sack_tcp_set_key_log_callback(_ffi.sack_tcp_key_log_cb(), None))
+        _KeyLogState.callback = None
+        return
+    if not callable(callback):
+        raise TypeError("callback must be callable")
+    _KeyLogState.callback = callback
+    _check(_ffi.sack_tcp_set_key_log_callback(_KEY_LOG_TRAMPOLINE, None))
+
+
 def log_to_logging(logger="sack_tcp", max_level=None):
     """Route the library's records into Python's ``logging``: a record with
     target ``t`` goes to the logger ``<logger>.<t>`` (``::`` becomes ``.``)
@@ -1100,4 +1247,12 @@ C_API_COVERAGE = {
     "sack_tcp_open_listener_fd": "listen_fd",
     "sack_tcp_adopt_fd": "adopt_fd",
     "sack_tcp_set_max_connections": "Socket.set_max_connections",
+    "sack_tcp_set_key_log_callback": "set_key_log_callback",
+    "sack_tcp_reload_tls": "Socket.reload_tls",
+    "sack_tcp_remove_cert": "Socket.remove_cert",
+    "sack_tcp_get_cert_expiry": "Socket.cert_expiry",
+    "sack_tcp_get_tls_info": "Socket.tls_info",
+    "sack_tcp_get_peer_certificate": "Socket.peer_certificates",
+    "sack_tcp_get_peer_subject": "Socket.tls_info",
+    "sack_tcp_get_peer_san": "Socket.tls_info",
 }

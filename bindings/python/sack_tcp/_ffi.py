@@ -40,10 +40,12 @@ from ctypes import (
     c_char,
     c_char_p,
     c_int32,
+    c_int64,
     c_size_t,
     c_uint16,
     c_uint32,
     c_uint64,
+    c_uint8,
     c_void_p,
 )
 
@@ -72,6 +74,9 @@ SACK_TCP_ADDRESS_MAX = 64
 SACK_TCP_CLIENT_AUTH_NONE = 0
 SACK_TCP_CLIENT_AUTH_REQUEST = 1
 SACK_TCP_CLIENT_AUTH_REQUIRE = 2
+
+SACK_TCP_PROTOCOL_TLS_1_2 = 0x0303
+SACK_TCP_PROTOCOL_TLS_1_3 = 0x0304
 
 SACK_TCP_DELIVERY_THREADS = 0
 SACK_TCP_DELIVERY_QUEUED = 1
@@ -117,6 +122,7 @@ SACK_TCP_TLS_SELF_SIGNED = 4
 SACK_TCP_TLS_BAD_CERTIFICATE = 5
 SACK_TCP_TLS_HANDSHAKE_FAILED = 6
 SACK_TCP_TLS_HOST_MISMATCH = 7
+SACK_TCP_TLS_REVOKED = 8
 
 CONSTANTS = {
     name: value
@@ -159,6 +165,9 @@ sack_tcp_end_cb = CFUNCTYPE(None, c_void_p, sack_tcp_p)
 # Strings as c_void_p, decoded by the binding (never NULL per the header).
 sack_tcp_log_cb = CFUNCTYPE(None, c_void_p, c_int32, c_void_p, c_void_p)
 
+# typedef void (*sack_tcp_key_log_cb)(void *user_data, const char *line);
+sack_tcp_key_log_cb = CFUNCTYPE(None, c_void_p, c_char_p)
+
 
 class sack_tcp_runtime_options(Structure):
     _fields_ = [
@@ -191,6 +200,26 @@ class sack_tcp_tls_host(Structure):
         ("cert", c_char_p),
         ("key", c_char_p),
         ("passphrase", c_char_p),
+    ]
+
+
+class sack_tcp_tls_info(Structure):
+    # Exactly the header's order; filled by sack_tcp_get_tls_info.
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("protocol_version", c_uint16),
+        ("cipher_suite", c_uint16),
+        ("key_exchange_group", c_uint16),
+        ("resumed", c_bool),
+        ("protocol_name", c_char * 16),
+        ("cipher_suite_name", c_char * 64),
+        ("key_exchange_group_name", c_char * 32),
+        ("server_name", c_char * 256),
+        ("peer_certificate_count", c_size_t),
+        ("peer_not_before", c_int64),
+        ("peer_not_after", c_int64),
+        ("peer_sha256", c_uint8 * 32),
+        ("peer_san_count", c_size_t),
     ]
 
 
@@ -246,6 +275,13 @@ class sack_tcp_options(Structure):
         ("user_timeout_ms", c_uint32),
         ("max_connections", c_uint32),
         ("proxy_protocol", c_bool),
+        ("tls_min_version", c_uint16),
+        ("tls_max_version", c_uint16),
+        ("tls_groups", c_char_p),
+        ("tls_cipher_suites", c_char_p),
+        ("tls_no_resumption", c_bool),
+        ("tls_expiry_warning_days", c_uint32),
+        ("crl", c_char_p),
     ]
 
 
@@ -380,6 +416,16 @@ _SIGNATURES = {
     "sack_tcp_set_max_connections": (_R, [sack_tcp_p, c_uint32]),
     "sack_tcp_open_listener_fd": (_R, [POINTER(sack_tcp_options), c_int32, POINTER(sack_tcp_p)]),
     "sack_tcp_adopt_fd": (_R, [POINTER(sack_tcp_options), c_int32, POINTER(sack_tcp_p)]),
+    "sack_tcp_set_key_log_callback": (_R, [sack_tcp_key_log_cb, c_void_p]),
+    "sack_tcp_reload_tls": (_R, [sack_tcp_p, POINTER(sack_tcp_options)]),
+    "sack_tcp_remove_cert": (_R, [sack_tcp_p, c_char_p, POINTER(c_size_t)]),
+    "sack_tcp_get_cert_expiry": (_R, [sack_tcp_p, POINTER(c_int64)]),
+    "sack_tcp_get_tls_info": (_R, [sack_tcp_p, POINTER(sack_tcp_tls_info), c_size_t]),
+    "sack_tcp_get_peer_certificate": (_R, [sack_tcp_p, c_size_t, POINTER(c_uint8), c_size_t,
+                                           POINTER(c_size_t)]),
+    "sack_tcp_get_peer_subject": (_R, [sack_tcp_p, POINTER(c_char), c_size_t, POINTER(c_size_t)]),
+    "sack_tcp_get_peer_san": (_R, [sack_tcp_p, c_size_t, POINTER(c_char), c_size_t,
+                                   POINTER(c_size_t)]),
 }
 
 _missing = []

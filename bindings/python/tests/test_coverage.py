@@ -87,11 +87,12 @@ class TestCoverage(unittest.TestCase):
     def test_struct_fields_match_in_order(self):
         structs = header_structs()
         for name in ("sack_tcp_options", "sack_tcp_runtime_options", "sack_tcp_tls_host",
-                     "sack_tcp_stats"):
+                     "sack_tcp_stats", "sack_tcp_tls_info"):
             ours = [f for f, _ in getattr(_ffi, name)._fields_]
             self.assertEqual(ours, structs[name], f"{name}: ctypes fields differ from the header")
         self.assertEqual(sorted(structs), sorted(["sack_tcp_options", "sack_tcp_runtime_options",
-                                                   "sack_tcp_tls_host", "sack_tcp_stats"]),
+                                                   "sack_tcp_tls_host", "sack_tcp_stats",
+                                                   "sack_tcp_tls_info"]),
                          "the header has a struct the binding does not declare")
 
     def test_every_option_is_accepted(self):

@@ -10,6 +10,7 @@
 
 mod deadlines;
 mod delivery;
+mod demote;
 mod tls_read;
 
 use std::io::{self, IoSlice};
@@ -52,6 +53,9 @@ enum End {
     /// A TLS failure: reported like `Failed`, but closed with FIN so the
     /// alert rustls queued reaches the peer.
     TlsFailed(Error),
+    /// A TLS failure already reported to the error callback (which did not
+    /// demote the connection): closed like `TlsFailed`, nothing reported.
+    TlsFailedReported,
 }
 
 /// What a connection's driver remembers from one task to the next: a
@@ -199,6 +203,12 @@ impl Driver<'_> {
             }
             let progressed = match interest.map(|i| self.step(i, cx)) {
                 Some(Ok(progressed)) => progressed,
+                Some(Err(End::TlsFailed(error))) if self.may_demote(&error) => {
+                    match self.offer_demotion(error) {
+                        Ok(()) => true,
+                        Err(end) => return Poll::Ready(Pass::Ended(end)),
+                    }
+                }
                 Some(Err(end)) => return Poll::Ready(Pass::Ended(end)),
                 None => false,
             };
@@ -539,6 +549,9 @@ impl Driver<'_> {
     /// Marks the connection closed and arranges a reset where one is due;
     /// returns the failure the user must hear about before `close`.
     fn tear_down(&mut self, end: End) -> Option<Error> {
+        if let End::TlsFailed(_) = &end {
+            self.send_held_alert();
+        }
         if matches!(end, End::Reset | End::Failed(_)) {
             // SO_LINGER 0: closing the descriptor then sends RST, not FIN.
             let _ = socket2::SockRef::from(self.stream).set_linger(Some(Duration::ZERO));
@@ -557,7 +570,7 @@ impl Driver<'_> {
         st.queue.clear();
         match end {
             End::Failed(error) | End::TlsFailed(error) => Some(error),
-            End::Done | End::Reset | End::Dropped => None,
+            End::Done | End::Reset | End::Dropped | End::TlsFailedReported => None,
         }
     }
 }

@@ -9,7 +9,7 @@ use super::delivery::with_plain_buffer;
 use super::{Driver, End};
 use crate::error::{Code, Error};
 use crate::events::{self, Event};
-use crate::socket::session::{self, Session};
+use crate::socket::session::{self, Session, TlsRole};
 use crate::socket::ConnState;
 
 /// Starts TLS's own close (a close_notify alert) ahead of our FIN.
@@ -39,6 +39,10 @@ impl Driver<'_> {
         let st = &mut *st;
         st.corked = false;
         if let Session::Tls(tls) = &mut st.session {
+            if tls.failed {
+                // Held until the host decides on a demotion (demote.rs).
+                return;
+            }
             let written = session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
             if let Some(addrs) = st.addrs.as_deref_mut() {
                 addrs.figures.sent += written as u64;
@@ -78,7 +82,7 @@ impl Driver<'_> {
         let Session::Tls(tls) = &mut st.session else {
             return Ok(input.len());
         };
-        tls.note_initial(input);
+        let kept = tls.note_initial(input);
         let mut rest = input;
         while !rest.is_empty() {
             match tls.conn.read_tls(&mut rest) {
@@ -93,11 +97,9 @@ impl Driver<'_> {
             if let Err(e) = tls.conn.process_new_packets() {
                 let role = st.tls_role.as_ref().expect("a TLS session has a role");
                 let error = tls.failure(role, &e);
-                // rustls queued an alert; let it go out before the close.
-                let written = session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
-                if let Some(addrs) = st.addrs.as_deref_mut() {
-                    addrs.figures.sent += written as u64;
-                }
+                // rustls queued an alert: it goes out before the close
+                // unless the host demotes the connection (demote.rs).
+                tls.note_failure(&input[kept..]);
                 return Err(End::TlsFailed(error));
             }
         }
@@ -160,6 +162,16 @@ impl Driver<'_> {
                 return;
             }
             tls.alpn = tls.conn.alpn_protocol().map(<[u8]>::to_vec);
+            if log::log_enabled!(target: "sack_tcp::tls::expiry", log::Level::Warn) {
+                let days = match &st.tls_role {
+                    Some(TlsRole::Client(c)) => c.warning_days,
+                    Some(TlsRole::Server(s)) => s.warning_days,
+                    None => crate::tls::expiry::DEFAULT_WARNING_DAYS,
+                };
+                if let Some(leaf) = tls.conn.peer_certificates().and_then(|c| c.first()) {
+                    crate::tls::expiry::check(leaf, "peer certificate", days);
+                }
+            }
             // rustls encrypted the plaintext it held; it is in the queue now.
             st.tls_pending_plain = 0;
         }
