@@ -317,8 +317,10 @@ def make_certs(directory):
                    capture_output=True, timeout=300)
 
 
-@unittest.skipUnless(shutil.which("openssl"), "no openssl CLI")
-class TestTls(SackTcpTestCase):
+class CertsTestCase(SackTcpTestCase):
+    """A test case with the C suite's certificates, made once per class in a
+    temporary directory (self.dir; self.pem(name) reads one)."""
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
@@ -331,6 +333,10 @@ class TestTls(SackTcpTestCase):
 
     def pem(self, name):
         return (self.dir / name).read_text()
+
+
+@unittest.skipUnless(shutil.which("openssl"), "no openssl CLI")
+class TestTls(CertsTestCase):
 
     def test_tls_echo(self):
         rec = Recorder()

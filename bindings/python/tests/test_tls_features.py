@@ -15,24 +15,11 @@ import unittest
 from _bootstrap import REPO  # noqa: F401  (puts sack_tcp on sys.path)
 
 import sack_tcp  # noqa: E402
-from test_sack_tcp import WAIT, SackTcpTestCase, make_certs  # noqa: E402
+from test_sack_tcp import WAIT, CertsTestCase  # noqa: E402
 
 
 @unittest.skipUnless(shutil.which("openssl"), "no openssl CLI")
-class TestTlsInfo(SackTcpTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        make_certs(cls.tmp.name)
-        cls.dir = pathlib.Path(cls.tmp.name)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
-    def pem(self, name):
-        return (self.dir / name).read_text()
-
+class TestTlsInfo(CertsTestCase):
     def test_both_sides_see_the_handshake_and_the_peer(self):
         seen = {}
         done = threading.Event()
