@@ -140,3 +140,22 @@ void cert_path(char *buf, size_t n, const char *name) {
     snprintf(buf, n, "%s/%s", CERT_DIR, name);
 }
 
+
+uint16_t child_start_s_server(child *c) {
+    char cert[512], key[512];
+    cert_path(cert, sizeof cert, "localhost.pem");
+    cert_path(key, sizeof key, "localhost.key");
+    /* Port 0: s_server prints "ACCEPT 127.0.0.1:PORT" once it listens. */
+    char *argv[] = {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key, NULL};
+    child_spawn(c, argv);
+    const char *at = child_expect(c, "ACCEPT 127.0.0.1:", WAIT_MS);
+    size_t offset = (size_t)(at - c->out) + strlen("ACCEPT 127.0.0.1:");
+    long long deadline = harness_now_ms() + WAIT_MS;
+    while (!memchr(c->out + offset, '\n', c->out_len - offset)) {
+        if (c->eof || harness_now_ms() >= deadline) FAIL("no port after ACCEPT; s_server printed:\n%s", c->out);
+        child_read(c, deadline);
+    }
+    unsigned long port = strtoul(c->out + offset, NULL, 10);
+    CHECK(port > 0 && port < 65536);
+    return (uint16_t)port;
+}

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct child {
@@ -30,6 +31,9 @@ void child_write(child *c, const char *text);
 int child_wait_exit(child *c, int timeout_ms);
 /* Kills the child if it still runs, reaps it, and frees everything. */
 void child_finish(child *c);
+/* Starts `openssl s_server` on 127.0.0.1 port 0 with the localhost
+ * certificate and returns the port it printed (fails the test otherwise). */
+uint16_t child_start_s_server(child *c);
 /* CERT_DIR/name, the certificates make_certs.sh made. */
 void cert_path(char *buf, size_t n, const char *name);
 

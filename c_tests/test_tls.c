@@ -1290,22 +1290,8 @@ TEST(tls_starttls_plain_server_refuses) {
 /* ---- 11-13. Interop with other TLS stacks ---- */
 
 TEST(tls_openssl_s_server_interop) {
-    char cert[512], key[512];
-    cert_path(cert, sizeof cert, "localhost.pem");
-    cert_path(key, sizeof key, "localhost.key");
-    /* Port 0: s_server prints "ACCEPT 127.0.0.1:PORT" once it listens. */
-    char *argv[] = {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key, NULL};
     child s;
-    child_spawn(&s, argv);
-    const char *at = child_expect(&s, "ACCEPT 127.0.0.1:", WAIT_MS);
-    size_t offset = (size_t)(at - s.out) + strlen("ACCEPT 127.0.0.1:");
-    long long deadline = harness_now_ms() + WAIT_MS;
-    while (!memchr(s.out + offset, '\n', s.out_len - offset)) {
-        if (s.eof || harness_now_ms() >= deadline) FAIL("no port after ACCEPT; s_server printed:\n%s", s.out);
-        child_read(&s, deadline);
-    }
-    unsigned port = (unsigned)strtoul(s.out + offset, NULL, 10);
-    CHECK(port > 0 && port < 65536);
+    uint16_t port = child_start_s_server(&s);
 
     char *ca = read_cert("ca.pem");
     sack_tcp_options o = new_options();

@@ -285,21 +285,8 @@ TEST(tlsx_server_view_matches_s_client) {
  * which lacks it, settles on X25519 without failing; what s_server prints
  * of the connection agrees with what our client reports. */
 TEST(tlsx_client_view_matches_s_server) {
-    char cert[512], key[512];
-    cert_path(cert, sizeof cert, "localhost.pem");
-    cert_path(key, sizeof key, "localhost.key");
-    char *argv[] = {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key, NULL};
     child s;
-    child_spawn(&s, argv);
-    const char *at = child_expect(&s, "ACCEPT 127.0.0.1:", WAIT_MS);
-    size_t offset = (size_t)(at - s.out) + strlen("ACCEPT 127.0.0.1:");
-    long long deadline = harness_now_ms() + WAIT_MS;
-    while (!memchr(s.out + offset, '\n', s.out_len - offset)) {
-        if (s.eof || harness_now_ms() >= deadline) FAIL("no port after ACCEPT; s_server printed:\n%s", s.out);
-        child_read(&s, deadline);
-    }
-    unsigned port = (unsigned)strtoul(s.out + offset, NULL, 10);
-    CHECK(port > 0 && port < 65536);
+    uint16_t port = child_start_s_server(&s);
 
     char *ca = read_cert("ca.pem");
     openssl_cert want = openssl_describe("localhost.pem");
@@ -501,20 +488,8 @@ static int count_of(const child *c, const char *needle) {
 /* The same against openssl s_server, which reports "Reused session-id"
  * for each connection that resumed. */
 TEST(tlsx_client_resumption_reported_by_s_server) {
-    char cert[512], key[512];
-    cert_path(cert, sizeof cert, "localhost.pem");
-    cert_path(key, sizeof key, "localhost.key");
-    char *argv[] = {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key, NULL};
     child s;
-    child_spawn(&s, argv);
-    const char *at = child_expect(&s, "ACCEPT 127.0.0.1:", WAIT_MS);
-    size_t offset = (size_t)(at - s.out) + strlen("ACCEPT 127.0.0.1:");
-    long long deadline = harness_now_ms() + WAIT_MS;
-    while (!memchr(s.out + offset, '\n', s.out_len - offset)) {
-        if (s.eof || harness_now_ms() >= deadline) FAIL("no port after ACCEPT; s_server printed:\n%s", s.out);
-        child_read(&s, deadline);
-    }
-    uint16_t port = (uint16_t)strtoul(s.out + offset, NULL, 10);
+    uint16_t port = child_start_s_server(&s);
     char *ca = read_cert("ca.pem");
     char *ca2 = ca_plus_other(ca);
 
