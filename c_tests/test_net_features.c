@@ -88,6 +88,38 @@ TEST(netx_keepalive_and_user_timeout_at_open) {
     recorder_destroy(&cli);
 }
 
+/* happy_eyeballs_delay_ms: 0 by default, accepted by a client, refused by
+ * a server with a message naming it. The race itself needs a resolver
+ * that answers both families without DNS: tests/core.rs substitutes one. */
+TEST(netx_happy_eyeballs_delay_option) {
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    CHECK_EQ(o.happy_eyeballs_delay_ms, 0);
+    server srv;
+    server_start(&srv, "127.0.0.1", NULL);
+    recorder cli;
+    recorder_init(&cli);
+    o.happy_eyeballs_delay_ms = 100;
+    sack_tcp *c = client_open(&cli, "127.0.0.1", srv.port, &o);
+    WAIT_UNTIL(cli.readies == 1 && srv.n_conns == 1);
+
+    sack_tcp_options bad;
+    CHECK_OK(sack_tcp_options_init(&bad));
+    bad.address = "127.0.0.1";
+    bad.happy_eyeballs_delay_ms = 100;
+    sack_tcp *none = NULL;
+    CHECK_RESULT(sack_tcp_open(&bad, &none), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK(none == NULL);
+    CHECK(strstr(sack_tcp_last_error_message(), "happy_eyeballs_delay_ms") != NULL);
+
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+    sack_tcp_free(c);
+    server_stop(&srv);
+    server_destroy(&srv);
+    recorder_destroy(&cli);
+}
+
 /* no_delay, keepalive and the user timeout change on a live connection;
  * every wrong argument gets its documented code and changes nothing. */
 TEST(netx_live_changes_and_their_errors) {

@@ -805,6 +805,18 @@ typedef struct {
      * is accepted. NULL = no revocation checks.
      */
     const char *crl;
+    /**
+     * Client only: happy eyeballs (RFC 8305). When `to_address` resolves
+     * to several addresses, the families are interleaved (starting with
+     * the resolver's first answer) and each attempt gets this many
+     * milliseconds alone before the next starts alongside it (0 = 250,
+     * the RFC's value; at least 10). An attempt that fails starts the next
+     * at once. The first to connect wins; the others are closed before
+     * the connect callback runs. `connect_timeout_ms` bounds the whole
+     * race, resolution included; when every attempt fails, the error
+     * names each address and carries the last failure's code.
+     */
+    uint32_t happy_eyeballs_delay_ms;
 } sack_tcp_options;
 
 /**

@@ -15,6 +15,10 @@ pub const DEFAULT_SEND_QUEUE_LIMIT: usize = 16 << 20;
 pub const DEFAULT_BACKLOG: u32 = 4096;
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// RFC 8305's recommended Connection Attempt Delay.
+pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+/// The RFC's floor: shorter delays only add load.
+pub const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
 
 /// Whether a TLS server asks connecting clients for a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -148,6 +152,9 @@ pub struct Options {
     /// Idle time before the first keepalive probe; `None` leaves keepalive off.
     pub keep_alive: Option<Duration>,
     pub connect_timeout: Option<Duration>,
+    /// Happy eyeballs: how long a connection attempt runs alone before the
+    /// next address is tried alongside it; `None`: RFC 8305's 250 ms.
+    pub attempt_delay: Option<Duration>,
     pub read_buffer_size: usize,
     pub send_queue_limit: usize,
     pub send_queue_low_mark: usize,
@@ -191,6 +198,7 @@ impl Default for Options {
             no_delay: true,
             keep_alive: None,
             connect_timeout: None,
+            attempt_delay: None,
             read_buffer_size: DEFAULT_READ_BUFFER_SIZE,
             send_queue_limit: DEFAULT_SEND_QUEUE_LIMIT,
             send_queue_low_mark: 0,
@@ -324,6 +332,8 @@ pub struct ClientPlan {
     pub reuse_address: bool,
     pub reuse_port: bool,
     pub connect_timeout: Option<Duration>,
+    /// Happy eyeballs' delay between attempts (see `socket::eyeballs`).
+    pub attempt_delay: Duration,
     pub conn: ConnSettings,
     /// Always present: a plain client may still upgrade (STARTTLS).
     pub tls: TlsOptions,
@@ -396,6 +406,9 @@ impl Options {
                 if self.connect_timeout.is_some() {
                     return Err(not_applicable("connect_timeout_ms", "server"));
                 }
+                if self.attempt_delay.is_some() {
+                    return Err(not_applicable("happy_eyeballs_delay_ms", "server"));
+                }
                 let tls = self.server_tls()?;
                 Ok(Plan::Server(ServerPlan {
                     bind,
@@ -437,6 +450,10 @@ impl Options {
                     reuse_address: self.reuse_address,
                     reuse_port: self.reuse_port,
                     connect_timeout: self.connect_timeout,
+                    attempt_delay: self
+                        .attempt_delay
+                        .unwrap_or(DEFAULT_ATTEMPT_DELAY)
+                        .max(MIN_ATTEMPT_DELAY),
                     conn,
                     tls: self.tls.clone(),
                 }))

@@ -198,3 +198,140 @@ fn echo_through_the_core() {
     drop(client.release().unwrap());
     drop(server.release().unwrap());
 }
+
+/// Answers every name with exactly these addresses, ports included.
+struct ExactResolver(Vec<SocketAddr>);
+
+impl Resolver for ExactResolver {
+    fn resolve(
+        &self,
+        _name: &str,
+        _port: u16,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'static>> {
+        let answer = self.0.clone();
+        Box::pin(async move { Ok(answer) })
+    }
+}
+
+/// A loopback listener that never accepts and whose accept queue is full,
+/// so a connect to it stays in SYN_SENT: the kernel drops its SYNs.
+struct FullListener {
+    addr: SocketAddr,
+    _listener: socket2::Socket,
+    _queued: std::net::TcpStream,
+}
+
+impl FullListener {
+    fn new(ip: &str) -> FullListener {
+        let addr: SocketAddr = format!("{ip}:0").parse().unwrap();
+        let listener = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .unwrap();
+        listener.bind(&addr.into()).unwrap();
+        listener.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap().as_socket().unwrap();
+        // Backlog 0 admits one connection to the accept queue.
+        let queued = std::net::TcpStream::connect(addr).unwrap();
+        // A probe still pending after 200 ms had its SYN dropped: full.
+        let probe = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200));
+        assert_eq!(
+            probe.map(|_| ()).unwrap_err().kind(),
+            io::ErrorKind::TimedOut,
+            "a backlog-0 listener admitted a second connection"
+        );
+        FullListener {
+            addr,
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+
+    /// Sockets of this process in SYN_SENT towards this listener, from
+    /// /proc/net/tcp or tcp6 (state 02).
+    fn connecting(&self) -> usize {
+        let table = if self.addr.is_ipv6() { "tcp6" } else { "tcp" };
+        let port = format!(":{:04X}", self.addr.port());
+        std::fs::read_to_string(format!("/proc/net/{table}"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .filter(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields[2].ends_with(&port) && fields[3] == "02"
+            })
+            .count()
+    }
+
+    /// Waits (up to 10 s) until nothing of ours is still connecting to it.
+    fn wait_abandoned(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.connecting() != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "an attempt to {} was never cancelled",
+                self.addr
+            );
+            std::thread::yield_now();
+        }
+    }
+}
+
+#[test]
+fn happy_eyeballs_a_silent_ipv6_address_loses_to_ipv4_after_the_delay() {
+    let silent = FullListener::new("[::1]");
+    assert_eq!(silent.connecting(), 0);
+    let live = TcpListener::bind("127.0.0.1:0").unwrap();
+    let live_addr = live.local_addr().unwrap();
+    let (h, rx) = handler();
+    let options = Options {
+        to_address: Some("dual.test:1".into()),
+        attempt_delay: Some(Duration::from_millis(150)),
+        connect_timeout: Some(Duration::from_secs(20)),
+        ..Options::default()
+    };
+    let begun = std::time::Instant::now();
+    let resolver = Arc::new(ExactResolver(vec![silent.addr, live_addr]));
+    let sock = Socket::open_with_resolver(&options, h, resolver).unwrap();
+    assert_eq!(next(&rx), Seen::Connect(None));
+    let waited = begun.elapsed();
+    assert!(
+        waited >= Duration::from_millis(150),
+        "IPv4 was tried after {waited:?}, before IPv6 had its 150 ms"
+    );
+    assert_eq!(sock.peer_addr().unwrap(), live_addr);
+    // The losing IPv6 attempt was closed, not left to time out.
+    silent.wait_abandoned();
+    sock.abort().unwrap();
+    assert_eq!(next(&rx), Seen::Ready);
+    assert_eq!(next(&rx), Seen::Close);
+    drop(sock.release().unwrap());
+}
+
+#[test]
+fn happy_eyeballs_the_connect_timeout_bounds_the_whole_race() {
+    let silent6 = FullListener::new("[::1]");
+    let silent4 = FullListener::new("127.0.0.1");
+    let (h, rx) = handler();
+    let options = Options {
+        to_address: Some("dual.test:1".into()),
+        attempt_delay: Some(Duration::from_millis(50)),
+        connect_timeout: Some(Duration::from_millis(400)),
+        ..Options::default()
+    };
+    let begun = std::time::Instant::now();
+    let resolver = Arc::new(ExactResolver(vec![silent6.addr, silent4.addr]));
+    let sock = Socket::open_with_resolver(&options, h, resolver).unwrap();
+    assert_eq!(next(&rx), Seen::Connect(Some(Code::TimedOut)));
+    let waited = begun.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400),
+        "timed out after {waited:?}"
+    );
+    assert_eq!(next(&rx), Seen::Close);
+    silent6.wait_abandoned();
+    silent4.wait_abandoned();
+    drop(sock.release().unwrap());
+}

@@ -68,6 +68,7 @@ pub fn defaults() -> sack_tcp_options {
         tls_no_resumption: false,
         tls_expiry_warning_days: 0,
         crl: ptr::null(),
+        happy_eyeballs_delay_ms: 0,
     }
 }
 
@@ -232,6 +233,7 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
         no_delay: o.no_delay,
         keep_alive: millis(o.keep_alive_ms),
         connect_timeout: millis(o.connect_timeout_ms),
+        attempt_delay: millis(o.happy_eyeballs_delay_ms),
         read_buffer_size: or_default(o.read_buffer_size, options::DEFAULT_READ_BUFFER_SIZE),
         send_queue_limit: or_default(o.send_queue_limit, options::DEFAULT_SEND_QUEUE_LIMIT),
         send_queue_low_mark: o.send_queue_low_mark,

@@ -448,6 +448,16 @@ pub struct sack_tcp_options {
     /// fails with `SACK_TCP_TLS_REVOKED`; one whose issuer has no CRL here
     /// is accepted. NULL = no revocation checks.
     pub crl: *const c_char,
+    /// Client only: happy eyeballs (RFC 8305). When `to_address` resolves
+    /// to several addresses, the families are interleaved (starting with
+    /// the resolver's first answer) and each attempt gets this many
+    /// milliseconds alone before the next starts alongside it (0 = 250,
+    /// the RFC's value; at least 10). An attempt that fails starts the next
+    /// at once. The first to connect wins; the others are closed before
+    /// the connect callback runs. `connect_timeout_ms` bounds the whole
+    /// race, resolution included; when every attempt fails, the error
+    /// names each address and carries the last failure's code.
+    pub happy_eyeballs_delay_ms: u32,
 }
 
 /// `tls_min_version`/`tls_max_version`: TLS 1.2 (its IANA number).

@@ -1,5 +1,5 @@
-//! Client sockets: resolve, bind if asked, try every address in turn, then
-//! hand the stream to the connection task.
+//! Client sockets: resolve, bind if asked, race the addresses (happy
+//! eyeballs), then hand the stream to the connection task.
 
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::net::{TcpSocket, TcpStream};
 
+use super::eyeballs;
 use super::net::{self, BindFlags};
 use super::session::{self, Session, TlsRole};
 use super::Handler;
@@ -150,7 +151,7 @@ async fn connect(
     let attempt = async {
         let targets =
             address::resolve_connect(&plan.target, plan.to_port, plan.family, resolver).await?;
-        connect_any(plan, &targets, binds).await
+        connect_any(plan, &eyeballs::interleave(&targets), binds).await
     };
     match plan.connect_timeout {
         None => attempt.await,
@@ -165,37 +166,25 @@ async fn connect(
     }
 }
 
-/// Tries each address in order; the error of the last attempt is reported,
-/// with every attempt listed in its message.
+/// Races the addresses (happy eyeballs: see `eyeballs`); the error lists
+/// every failed attempt.
 async fn connect_any(
     plan: &ClientPlan,
     targets: &[SocketAddr],
     binds: &[SocketAddr],
 ) -> Result<TcpStream> {
-    let mut failures: Vec<String> = Vec::new();
-    let mut last = None;
-    for target in targets {
-        match connect_one(plan, target, binds).await {
-            Ok(stream) => {
-                net::configure_stream(&stream, &plan.conn)
-                    .map_err(|e| Error::from_io("configuring the connection", &e))?;
-                return Ok(stream);
-            }
-            Err(error) => {
-                failures.push(format!("{target}: {}", error.message()));
-                last = Some(error.code());
-            }
-        }
-    }
-    Err(Error::new(
-        last.unwrap_or(Code::Resolve),
-        format!("could not connect: {}", failures.join("; ")),
-    ))
+    let stream = eyeballs::race(targets, plan.attempt_delay, |target| {
+        connect_one(plan, target, binds)
+    })
+    .await?;
+    net::configure_stream(&stream, &plan.conn)
+        .map_err(|e| Error::from_io("configuring the connection", &e))?;
+    Ok(stream)
 }
 
 async fn connect_one(
     plan: &ClientPlan,
-    target: &SocketAddr,
+    target: SocketAddr,
     binds: &[SocketAddr],
 ) -> Result<TcpStream> {
     let flags = BindFlags {
@@ -203,15 +192,15 @@ async fn connect_one(
         reuse_port: plan.reuse_port,
         v6_only: false,
     };
-    let socket = net::new_socket(target, &flags).map_err(|e| Error::from_io("socket", &e))?;
-    if let Some(bind) = local_address_for(plan, target, binds)? {
+    let socket = net::new_socket(&target, &flags).map_err(|e| Error::from_io("socket", &e))?;
+    if let Some(bind) = local_address_for(plan, &target, binds)? {
         socket
             .bind(&bind.into())
             .map_err(|e| Error::from_io(&format!("bind {bind}"), &e))?;
     }
     let socket = TcpSocket::from_std_stream(socket.into());
     socket
-        .connect(*target)
+        .connect(target)
         .await
         .map_err(|e| Error::from_io("connect", &e))
 }

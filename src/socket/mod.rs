@@ -11,6 +11,7 @@ mod adopt;
 mod client;
 mod connection;
 mod driver;
+mod eyeballs;
 mod figures;
 mod inspect;
 mod listener;

@@ -313,6 +313,7 @@ _INT_OPTIONS = {
     "tls_min_version": (0, (1 << 16) - 1),
     "tls_max_version": (0, (1 << 16) - 1),
     "tls_expiry_warning_days": (0, (1 << 32) - 1),
+    "happy_eyeballs_delay_ms": (0, (1 << 32) - 1),
 }
 OPTION_NAMES = _STRING_OPTIONS + _PEM_OPTIONS + _BOOL_OPTIONS + tuple(_INT_OPTIONS) + ("hosts",)
 

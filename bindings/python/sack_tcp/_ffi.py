@@ -282,6 +282,7 @@ class sack_tcp_options(Structure):
         ("tls_no_resumption", c_bool),
         ("tls_expiry_warning_days", c_uint32),
         ("crl", c_char_p),
+        ("happy_eyeballs_delay_ms", c_uint32),
     ]
 
 

@@ -193,6 +193,17 @@ class TestConnectionCap(NetTestCase):
             c.close()
 
 
+class TestHappyEyeballs(NetTestCase):
+    # The race itself is tested in Rust with a substituted resolver
+    # (tests/core.rs); here, the option reaches the library.
+    def test_delay_option_on_a_client_and_refused_on_a_server(self):
+        _srv, cli, _conn = self.pair(client_options=dict(happy_eyeballs_delay_ms=100))
+        self.assertTrue(cli.remote_address.startswith("127.0.0.1"))
+        with self.assertRaises(sack_tcp.Error) as e:
+            sack_tcp.listen("127.0.0.1", 0, happy_eyeballs_delay_ms=100)
+        self.assertEqual(e.exception.code, _ffi.SACK_TCP_ERR_NOT_APPLICABLE)
+
+
 class TestDescriptors(NetTestCase):
     def test_listen_on_a_socket_python_bound(self):
         ls = socket.socket()
