@@ -1326,3 +1326,229 @@ TEST(tlsx_crl_revoked_peers) {
     free(acert);
     free(akey);
 }
+
+/* ---- item 5: the tls_verify callback (pinning) ---- */
+
+typedef struct pin_check {
+    bool accept_all;        /* otherwise accept only `want` */
+    unsigned char want[32]; /* a leaf's SHA-256 */
+    int calls;
+    size_t count;
+    bool had_name;
+    char name[64];
+    unsigned char leaf[32], spki[32];
+    bool has_spki;
+    unsigned char der[4096];
+    size_t der_len;
+} pin_check;
+
+static bool pin_verify(void *ud, const sack_tcp_peer_chain *chain) {
+    pin_check *p = ud;
+    harness_lock();
+    p->calls++;
+    p->count = chain->count;
+    p->had_name = chain->server_name != NULL;
+    if (chain->server_name) snprintf(p->name, sizeof p->name, "%s", chain->server_name);
+    memcpy(p->leaf, chain->leaf_sha256, 32);
+    memcpy(p->spki, chain->leaf_spki_sha256, 32);
+    p->has_spki = chain->has_leaf_spki_sha256;
+    p->der_len = chain->cert_lens[0] < sizeof p->der ? chain->cert_lens[0] : 0;
+    memcpy(p->der, chain->certs[0], p->der_len);
+    bool ok = p->accept_all || memcmp(chain->leaf_sha256, p->want, 32) == 0;
+    harness_unlock();
+    return ok;
+}
+
+/* RFC 7469's pin-sha256 of a certificate file's key, as openssl computes it. */
+static void openssl_spki_sha256(const char *name, unsigned char out[32]) {
+    char path[512], cmd[1200];
+    cert_path(path, sizeof path, name);
+    snprintf(cmd, sizeof cmd,
+             "openssl x509 -in '%s' -pubkey -noout | openssl pkey -pubin -outform DER | openssl dgst -sha256 -r",
+             path);
+    char *argv[] = {"sh", "-c", cmd, NULL};
+    char *text = run(argv, NULL);
+    for (int i = 0; i < 32; i++) {
+        unsigned v;
+        if (sscanf(text + 2 * i, "%2x", &v) != 1) FAIL("bad digest %s", text);
+        out[i] = (unsigned char)v;
+    }
+    free(text);
+}
+
+/* A TLS client to `port` checked by `p`: whether it got ready; the error
+ * code in *code otherwise. */
+static bool pin_try(uint16_t port, sack_tcp_options o, pin_check *p, sack_tcp_result *code) {
+    o.tls_verify = pin_verify;
+    o.tls_verify_user_data = p;
+    recorder cli;
+    recorder_init(&cli);
+    recorder_options(&cli, &o);
+    memset(&client_demo, 0, sizeof client_demo);
+    o.on_error = client_demote_on_error; /* records the code */
+    char target[64];
+    snprintf(target, sizeof target, "127.0.0.1:%u", (unsigned)port);
+    o.to_address = target;
+    sack_tcp *c = NULL;
+    CHECK_OK(sack_tcp_open(&o, &c));
+    WAIT_UNTIL(cli.readies == 1 || cli.closes == 1);
+    bool ready = cli.readies == 1;
+    if (ready) CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1);
+    *code = client_demo.code;
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    return ready;
+}
+
+TEST(tlsx_verify_callback_pins) {
+    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    char *acert = read_cert("a.example.com.pem"), *akey = read_cert("a.example.com.key");
+    openssl_cert want = openssl_describe("localhost.pem");
+    unsigned char want_spki[32];
+    openssl_spki_sha256("localhost.pem", want_spki);
+
+    sack_tcp_options so = new_options();
+    so.cert = cert;
+    so.key = key;
+    server srv;
+    server_start(&srv, "127.0.0.1", &so);
+    sack_tcp_options o = new_options();
+    o.ssl = true;
+    o.ca = ca;
+    o.host = "localhost";
+    sack_tcp_result code = 0;
+
+    /* After the normal checks, the callback sees what openssl sees. */
+    pin_check seen;
+    memset(&seen, 0, sizeof seen);
+    seen.accept_all = true;
+    CHECK(pin_try(srv.port, o, &seen, &code));
+    CHECK_EQ(seen.calls, 1);
+    CHECK(seen.count >= 1);
+    CHECK(seen.had_name);
+    CHECK_STR(seen.name, "localhost");
+    CHECK(memcmp(seen.leaf, want.sha256, 32) == 0);
+    CHECK(seen.has_spki && memcmp(seen.spki, want_spki, 32) == 0);
+    CHECK_EQ(seen.der_len, want.der_len);
+    CHECK(memcmp(seen.der, want.der, want.der_len) == 0);
+
+    /* Pinned to that fingerprint: accepted. */
+    pin_check pinned;
+    memset(&pinned, 0, sizeof pinned);
+    memcpy(pinned.want, want.sha256, 32);
+    CHECK(pin_try(srv.port, o, &pinned, &code));
+    CHECK_EQ(pinned.calls, 1);
+    server_stop(&srv);
+    server_destroy(&srv);
+
+    /* Another server, trusted by `ca` too: the pin rejects it, with its
+     * own code. With verification skipped the callback alone decides. */
+    so.cert = acert;
+    so.key = akey;
+    server_start(&srv, "127.0.0.1", &so);
+    pin_check other;
+    memset(&other, 0, sizeof other);
+    memcpy(other.want, want.sha256, 32);
+    o.host = "a.example.com";
+    CHECK(!pin_try(srv.port, o, &other, &code));
+    CHECK_EQ(other.calls, 1);
+    CHECK_EQ(code, SACK_TCP_TLS_REJECTED);
+    CHECK_STR(other.name, "a.example.com");
+    pin_check skip;
+    memset(&skip, 0, sizeof skip);
+    memcpy(skip.want, want.sha256, 32);
+    sack_tcp_options insecure = new_options();
+    insecure.ssl = true;
+    insecure.tls_insecure_skip_verify = true;
+    CHECK(!pin_try(srv.port, insecure, &skip, &code));
+    CHECK_EQ(code, SACK_TCP_TLS_REJECTED);
+    pin_check skip_ok;
+    memset(&skip_ok, 0, sizeof skip_ok);
+    openssl_cert a = openssl_describe("a.example.com.pem");
+    memcpy(skip_ok.want, a.sha256, 32);
+    CHECK(pin_try(srv.port, insecure, &skip_ok, &code));
+    free(a.der);
+    /* The normal checks come first: an untrusted name never reaches it. */
+    pin_check never;
+    memset(&never, 0, sizeof never);
+    never.accept_all = true;
+    o.host = "localhost";
+    CHECK(!pin_try(srv.port, o, &never, &code));
+    CHECK_EQ(never.calls, 0);
+    CHECK_EQ(code, SACK_TCP_TLS_BAD_NAME);
+    server_stop(&srv);
+    server_destroy(&srv);
+
+    /* A server checking client certificates: a rejection fails the
+     * server's connection with SACK_TCP_TLS_REJECTED. */
+    char *ccert = read_cert("client.pem"), *ckey = read_cert("client.key");
+    openssl_cert client_want = openssl_describe("client.pem");
+    for (int accept = 0; accept <= 1; accept++) {
+        pin_check server_pin;
+        memset(&server_pin, 0, sizeof server_pin);
+        server_pin.accept_all = accept;
+        so = new_options();
+        so.cert = cert;
+        so.key = key;
+        so.ca = ca;
+        so.client_auth = SACK_TCP_CLIENT_AUTH_REQUIRE;
+        so.tls_verify = pin_verify;
+        so.tls_verify_user_data = &server_pin;
+        server_start(&srv, "127.0.0.1", &so);
+        CHECK_OK(sack_tcp_on_error(srv.listener, demote_on_error)); /* records the code */
+        memset(&demo, 0, sizeof demo);
+        sack_tcp_options co = new_options();
+        co.cert = ccert;
+        co.key = ckey;
+        co.ssl = true;
+        co.ca = ca;
+        co.host = "localhost";
+        recorder rc;
+        recorder_init(&rc);
+        sack_tcp *c = open_client_to(&rc, srv.port, &co);
+        /* In TLS 1.3 the client may be ready before the server has checked
+         * its certificate; the server's side decides. */
+        WAIT_UNTIL(srv.n_conns == 1 && (srv.conns[0].readies == 1 || srv.conns[0].closes == 1));
+        CHECK_EQ(server_pin.calls, 1);
+        CHECK(!server_pin.had_name);
+        CHECK(memcmp(server_pin.leaf, client_want.sha256, 32) == 0);
+        if (accept) {
+            CHECK_EQ(srv.conns[0].readies, 1);
+            CHECK_EQ(demo.errors, 0);
+            CHECK_OK(sack_tcp_close(c));
+        } else {
+            CHECK_EQ(srv.conns[0].readies, 0);
+            CHECK_EQ(demo.code, SACK_TCP_TLS_REJECTED);
+        }
+        WAIT_UNTIL(rc.closes == 1 && srv.conns[0].closes == 1);
+        sack_tcp_free(c);
+        recorder_destroy(&rc);
+        server_stop(&srv);
+        server_destroy(&srv);
+    }
+    free(client_want.der);
+
+    /* Refused where there is nothing to check. */
+    sack_tcp *h = NULL;
+    so = new_options();
+    so.address = "127.0.0.1";
+    so.cert = cert;
+    so.key = key;
+    so.tls_verify = pin_verify;
+    CHECK_RESULT(sack_tcp_open(&so, &h), SACK_TCP_ERR_NOT_APPLICABLE); /* no client_auth */
+    CHECK(strstr(sack_tcp_last_error_message(), "tls_verify") != NULL);
+    so.cert = so.key = NULL;
+    CHECK_RESULT(sack_tcp_open(&so, &h), SACK_TCP_ERR_NOT_APPLICABLE); /* plain server */
+    CHECK(h == NULL);
+    CHECK_STR(sack_tcp_error_name(SACK_TCP_TLS_REJECTED), "SACK_TCP_TLS_REJECTED");
+
+    free(want.der);
+    free(cert);
+    free(key);
+    free(ca);
+    free(acert);
+    free(akey);
+    free(ccert);
+    free(ckey);
+}

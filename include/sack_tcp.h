@@ -474,6 +474,52 @@ typedef struct {
 typedef void (*sack_tcp_end_cb)(void *user_data, sack_tcp *socket);
 
 /**
+ * The peer's certificate chain as the `tls_verify` callback sees it. Every
+ * pointer is borrowed for the duration of the call.
+ */
+typedef struct {
+    /**
+     * `count` DER certificates as the peer sent them, leaf first:
+     * `certs[i]` is `cert_lens[i]` bytes long.
+     */
+    const uint8_t *const *certs;
+    /**
+     * The length of each certificate in `certs`.
+     */
+    const size_t *cert_lens;
+    /**
+     * How many certificates (at least 1: the leaf).
+     */
+    size_t count;
+    /**
+     * Client: the name the server's certificate was verified for (`host`,
+     * or `to_address`'s host). Server: NULL.
+     */
+    const char *server_name;
+    /**
+     * SHA-256 of the leaf certificate's DER (what `openssl x509
+     * -fingerprint -sha256` prints).
+     */
+    uint8_t leaf_sha256[32];
+    /**
+     * SHA-256 of the leaf's SubjectPublicKeyInfo (RFC 7469's pin-sha256,
+     * which survives a renewal with the same key); valid when
+     * `has_leaf_spki_sha256`.
+     */
+    uint8_t leaf_spki_sha256[32];
+    /**
+     * Whether `leaf_spki_sha256` is set (false only for a leaf whose key
+     * cannot be parsed out).
+     */
+    bool has_leaf_spki_sha256;
+} sack_tcp_peer_chain;
+
+/**
+ * `tls_verify`: see that option. Returns true to accept the chain.
+ */
+typedef bool (*sack_tcp_verify_cb)(void *user_data, const sack_tcp_peer_chain *chain);
+
+/**
  * Options for `sack_tcp_open`. Fill with `sack_tcp_options_init`, then set
  * what you need. Strings are copied before `sack_tcp_open` returns.
  *
@@ -817,6 +863,35 @@ typedef struct {
      * names each address and carries the last failure's code.
      */
     uint32_t happy_eyeballs_delay_ms;
+    /**
+     * Pinning: called during each TLS handshake after the peer's
+     * certificate chain passed the normal checks (`ca`, name, dates,
+     * `crl`), and only then; it can only reject. Return true to accept;
+     * false fails the handshake with `SACK_TCP_TLS_REJECTED`. A client
+     * checks the server's chain; with `tls_insecure_skip_verify` the
+     * normal checks are skipped and this callback is the only one (trust
+     * one self-signed certificate by its fingerprint). A server checks
+     * client certificates, so it needs `client_auth` (NOT_APPLICABLE
+     * otherwise), and is not called when an optional client certificate
+     * is absent.
+     *
+     * Thread: a library worker thread, in the middle of the handshake, in
+     * both delivery modes (a handshake cannot wait for
+     * `sack_tcp_dispatch`); it may run on several threads at once for a
+     * listener's connections. Keep it short and do not call
+     * `sack_tcp_shutdown` from it. It is not given the connection handle:
+     * the check is part of the TLS settings, which clients opened with the
+     * same settings share. A resumed session is not verified again, and is
+     * only offered to clients with the same callback and user data. The
+     * callback must stay callable until every socket opened with it has
+     * closed (listener included). `sack_tcp_reload_tls` takes the one in
+     * its options. NULL = no callback.
+     */
+    sack_tcp_verify_cb tls_verify;
+    /**
+     * Passed to `tls_verify` as its first argument.
+     */
+    void *tls_verify_user_data;
 } sack_tcp_options;
 
 /**
@@ -1080,6 +1155,15 @@ typedef void (*sack_tcp_key_log_cb)(void *user_data, const char *line);
  * client's, whose connection closes with this code.
  */
 #define SACK_TCP_TLS_REVOKED 8
+
+/**
+ * Error callback only (not in the original): the peer's certificate passed
+ * verification but the `tls_verify` callback rejected it. A client sees it
+ * for the server's certificate; a server (with `client_auth`) for a
+ * client's, whose connection closes with this code (the client sees
+ * `SACK_TCP_TLS_BAD_CERTIFICATE`).
+ */
+#define SACK_TCP_TLS_REJECTED 9
 
 #ifdef __cplusplus
 extern "C" {

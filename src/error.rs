@@ -35,6 +35,8 @@ macro_rules! with_code_table {
                 c"TLS: no certificate for the host name the client asked for";
             TlsRevoked = 8, SACK_TCP_TLS_REVOKED,
                 c"TLS: the peer's certificate is revoked (listed in a `crl`)";
+            TlsRejected = 9, SACK_TCP_TLS_REJECTED,
+                c"TLS: the verify callback rejected the peer's certificate";
             InvalidArgument = -1, SACK_TCP_ERR_INVALID_ARGUMENT, c"invalid argument";
             NullPointer = -2, SACK_TCP_ERR_NULL_POINTER, c"a required pointer argument was NULL";
             BadAddress = -3, SACK_TCP_ERR_BAD_ADDRESS, c"malformed address string";
@@ -332,7 +334,7 @@ mod tests {
         for code in Code::ALL {
             assert_eq!(Code::from_i32(code as i32), Some(code));
         }
-        assert_eq!(Code::from_i32(9), None);
+        assert_eq!(Code::from_i32(10), None);
         assert_eq!(Code::from_i32(-1000), None);
     }
 

@@ -86,6 +86,8 @@ pub struct TlsOptions {
     pub crl: Option<String>,
     /// Warn of certificates with fewer days left than this.
     pub expiry_warning_days: u32,
+    /// The host's check after verification (pinning); can only reject.
+    pub peer_check: Option<crate::tls::peer_check::PeerCheckRef>,
 }
 
 impl Default for TlsOptions {
@@ -111,6 +113,7 @@ impl Default for TlsOptions {
             no_resumption: false,
             crl: None,
             expiry_warning_days: crate::tls::expiry::DEFAULT_WARNING_DAYS,
+            peer_check: None,
         }
     }
 }
@@ -503,6 +506,7 @@ impl Options {
                 (t.cipher_suites.is_some(), "tls_cipher_suites"),
                 (t.no_resumption, "tls_no_resumption"),
                 (t.crl.is_some(), "crl"),
+                (t.peer_check.is_some(), "tls_verify"),
             ] {
                 if set {
                     return Err(not_applicable(name, "server without cert or hosts"));
@@ -516,6 +520,12 @@ impl Options {
         if t.crl.is_some() && t.client_auth == ClientAuth::None {
             return Err(Error::invalid(
                 "`crl` on a server checks client certificates: it needs client_auth",
+            ));
+        }
+        if t.peer_check.is_some() && t.client_auth == ClientAuth::None {
+            return Err(not_applicable(
+                "tls_verify",
+                "server without client_auth (it checks client certificates)",
             ));
         }
         if t.client_auth != ClientAuth::None && t.ca.is_none() {

@@ -17,6 +17,7 @@ pub(crate) mod options;
 mod socket;
 mod tls;
 pub mod types;
+mod verify;
 mod version;
 
 use std::ffi::c_char;
@@ -272,7 +273,7 @@ mod tests {
             assert!(!described.is_empty(), "{named:?}");
         }
         // SAFETY: as above.
-        let unknown = unsafe { std::ffi::CStr::from_ptr(sack_tcp_error_name(9)) };
+        let unknown = unsafe { std::ffi::CStr::from_ptr(sack_tcp_error_name(10)) };
         assert_eq!(unknown, c"SACK_TCP_ERR_UNKNOWN");
     }
 }

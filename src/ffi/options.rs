@@ -69,6 +69,8 @@ pub fn defaults() -> sack_tcp_options {
         tls_expiry_warning_days: 0,
         crl: ptr::null(),
         happy_eyeballs_delay_ms: 0,
+        tls_verify: None,
+        tls_verify_user_data: ptr::null_mut(),
     }
 }
 
@@ -207,6 +209,7 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
             0 => crate::tls::expiry::DEFAULT_WARNING_DAYS,
             days => days,
         },
+        peer_check: super::verify::peer_check(o.tls_verify, o.tls_verify_user_data),
     };
     let backlog = match o.backlog {
         0 => None,

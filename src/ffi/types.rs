@@ -107,6 +107,12 @@ pub const SACK_TCP_TLS_HOST_MISMATCH: sack_tcp_result = 7;
 /// for the server's certificate; a server (with `client_auth`) for a
 /// client's, whose connection closes with this code.
 pub const SACK_TCP_TLS_REVOKED: sack_tcp_result = 8;
+/// Error callback only (not in the original): the peer's certificate passed
+/// verification but the `tls_verify` callback rejected it. A client sees it
+/// for the server's certificate; a server (with `client_auth`) for a
+/// client's, whose connection closes with this code (the client sees
+/// `SACK_TCP_TLS_BAD_CERTIFICATE`).
+pub const SACK_TCP_TLS_REJECTED: sack_tcp_result = 9;
 
 /// Fails the build unless every row of the error table in `error.rs` has its
 /// constant above, with the same number.
@@ -157,6 +163,36 @@ pub type sack_tcp_connect_cb = Option<
 /// earlier was queued and is written first.
 pub type sack_tcp_ready_cb =
     Option<unsafe extern "C" fn(user_data: *mut c_void, socket: *mut sack_tcp)>;
+
+/// The peer's certificate chain as the `tls_verify` callback sees it. Every
+/// pointer is borrowed for the duration of the call.
+#[repr(C)]
+pub struct sack_tcp_peer_chain {
+    /// `count` DER certificates as the peer sent them, leaf first:
+    /// `certs[i]` is `cert_lens[i]` bytes long.
+    pub certs: *const *const u8,
+    /// The length of each certificate in `certs`.
+    pub cert_lens: *const usize,
+    /// How many certificates (at least 1: the leaf).
+    pub count: usize,
+    /// Client: the name the server's certificate was verified for (`host`,
+    /// or `to_address`'s host). Server: NULL.
+    pub server_name: *const c_char,
+    /// SHA-256 of the leaf certificate's DER (what `openssl x509
+    /// -fingerprint -sha256` prints).
+    pub leaf_sha256: [u8; 32],
+    /// SHA-256 of the leaf's SubjectPublicKeyInfo (RFC 7469's pin-sha256,
+    /// which survives a renewal with the same key); valid when
+    /// `has_leaf_spki_sha256`.
+    pub leaf_spki_sha256: [u8; 32],
+    /// Whether `leaf_spki_sha256` is set (false only for a leaf whose key
+    /// cannot be parsed out).
+    pub has_leaf_spki_sha256: bool,
+}
+
+/// `tls_verify`: see that option. Returns true to accept the chain.
+pub type sack_tcp_verify_cb =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, chain: *const sack_tcp_peer_chain) -> bool>;
 
 /// Fires for received data, at most the read buffer size per call.
 ///
@@ -458,6 +494,31 @@ pub struct sack_tcp_options {
     /// race, resolution included; when every attempt fails, the error
     /// names each address and carries the last failure's code.
     pub happy_eyeballs_delay_ms: u32,
+    /// Pinning: called during each TLS handshake after the peer's
+    /// certificate chain passed the normal checks (`ca`, name, dates,
+    /// `crl`), and only then; it can only reject. Return true to accept;
+    /// false fails the handshake with `SACK_TCP_TLS_REJECTED`. A client
+    /// checks the server's chain; with `tls_insecure_skip_verify` the
+    /// normal checks are skipped and this callback is the only one (trust
+    /// one self-signed certificate by its fingerprint). A server checks
+    /// client certificates, so it needs `client_auth` (NOT_APPLICABLE
+    /// otherwise), and is not called when an optional client certificate
+    /// is absent.
+    ///
+    /// Thread: a library worker thread, in the middle of the handshake, in
+    /// both delivery modes (a handshake cannot wait for
+    /// `sack_tcp_dispatch`); it may run on several threads at once for a
+    /// listener's connections. Keep it short and do not call
+    /// `sack_tcp_shutdown` from it. It is not given the connection handle:
+    /// the check is part of the TLS settings, which clients opened with the
+    /// same settings share. A resumed session is not verified again, and is
+    /// only offered to clients with the same callback and user data. The
+    /// callback must stay callable until every socket opened with it has
+    /// closed (listener included). `sack_tcp_reload_tls` takes the one in
+    /// its options. NULL = no callback.
+    pub tls_verify: sack_tcp_verify_cb,
+    /// Passed to `tls_verify` as its first argument.
+    pub tls_verify_user_data: *mut c_void,
 }
 
 /// `tls_min_version`/`tls_max_version`: TLS 1.2 (its IANA number).

@@ -136,6 +136,7 @@ fn wants_tls_settings(t: &TlsOptions) -> bool {
         || t.host.is_some()
         || t.insecure_skip_verify
         || !t.alpn.is_empty()
+        || t.peer_check.is_some()
 }
 
 fn canceled(why: &str) -> Error {

@@ -7,8 +7,8 @@
 //! other's sessions and skips parsing the CA PEM and building a verifier on
 //! every open. Clients whose settings differ in anything that goes into the
 //! config (trust: `ca`, `insecure_skip_verify`; identity: `cert`, `key`,
-//! `passphrase`; `alpn`; the version, group and suite policy and
-//! `no_resumption`) get different configs, hence different caches: a
+//! `passphrase`; `alpn`; the version, group and suite policy,
+//! `no_resumption` and the verify callback) get different configs, hence different caches: a
 //! session obtained under one trust configuration is never offered under
 //! another.
 //!
@@ -63,6 +63,8 @@ pub fn key_of(o: &TlsOptions) -> Key {
     field(b's', o.cipher_suites.as_deref().map(str::as_bytes));
     field(b'r', Some(&[u8::from(o.no_resumption)]));
     field(b'x', o.crl.as_deref().map(str::as_bytes));
+    let check = o.peer_check.as_ref().map(|c| c.0.identity());
+    field(b'P', check.as_deref());
     sha256(&text)
 }
 
@@ -114,6 +116,22 @@ fn touch(configs: &mut Vec<(Key, Arc<ClientConfig>)>, key: &Key) -> Option<Arc<C
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::peer_check::{PeerChain, PeerCheck, PeerCheckRef};
+
+    struct Check(u8);
+
+    impl PeerCheck for Check {
+        fn accepts(&self, _chain: &PeerChain<'_>) -> bool {
+            true
+        }
+        fn identity(&self) -> Vec<u8> {
+            vec![self.0]
+        }
+    }
+
+    fn check(id: u8) -> PeerCheckRef {
+        PeerCheckRef(Arc::new(Check(id)))
+    }
 
     #[test]
     fn settings_that_differ_in_trust_identity_or_alpn_have_different_keys() {
@@ -178,6 +196,14 @@ mod tests {
             },
             TlsOptions {
                 no_resumption: true,
+                ..base.clone()
+            },
+            TlsOptions {
+                peer_check: Some(check(1)),
+                ..base.clone()
+            },
+            TlsOptions {
+                peer_check: Some(check(2)),
                 ..base.clone()
             },
         ];

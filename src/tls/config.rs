@@ -16,7 +16,7 @@ use rustls::{ClientConfig, ServerConfig};
 
 use super::sni::{split_host_list, CertStore, SniResolver};
 use super::verify::{self, Trust};
-use super::{certs, keys};
+use super::{certs, keys, peer_check};
 use crate::address::{Host, ParsedAddress};
 use crate::error::{Code, Error, Result};
 use crate::options::{ClientAuth, TlsOptions};
@@ -187,7 +187,10 @@ impl ServerTls {
                 let verifier = verifier
                     .build()
                     .map_err(|e| Error::invalid(format!("client certificate verifier: {e}")))?;
-                builder.with_client_cert_verifier(verifier)
+                builder.with_client_cert_verifier(peer_check::checked_client_verifier(
+                    verifier,
+                    o.peer_check.as_ref(),
+                ))
             }
         };
         let mut config = builder.with_cert_resolver(Arc::new(SniResolver(store.clone())));
@@ -326,7 +329,10 @@ impl ClientTls {
             .with_protocol_versions(versions(o)?)
             .map_err(|e| tls_error("TLS versions", e))?
             .dangerous()
-            .with_custom_certificate_verifier(verifier);
+            .with_custom_certificate_verifier(peer_check::checked_server_verifier(
+                verifier,
+                o.peer_check.as_ref(),
+            ));
         let mut config = match (&o.cert, &o.key) {
             (Some(cert), Some(key)) => {
                 let chain = certs::load_cert_chain(cert.as_bytes())?;

@@ -9,6 +9,7 @@ use std::fmt;
 
 use rustls::{AlertDescription, CertificateError, OtherError};
 
+use super::peer_check::RejectedByHost;
 use crate::error::Code;
 
 /// Marks a server certificate rejected because it is self-signed (and not
@@ -55,6 +56,7 @@ pub fn code_for(e: &rustls::Error, side: Side<'_>, handshaking: bool) -> Code {
         {
             Code::TlsRevoked
         }
+        Side::Server { .. } if is_rejected_by_host(e) => Code::TlsRejected,
         Side::Server { .. } if is_client_certificate_error(e) => Code::TlsBadCertificate,
         Side::Server {
             unserved_name: Some(_),
@@ -88,6 +90,11 @@ pub fn client_code(e: &rustls::Error) -> Code {
         {
             Code::TlsSelfSigned
         }
+        CertificateError::Other(OtherError(inner))
+            if inner.downcast_ref::<RejectedByHost>().is_some() =>
+        {
+            Code::TlsRejected
+        }
         _ => Code::TlsBadCertificate,
     }
 }
@@ -111,6 +118,14 @@ fn is_certificate_alert(e: &rustls::Error) -> bool {
 
 /// A client certificate this server could not accept (or none, when one is
 /// required).
+fn is_rejected_by_host(e: &rustls::Error) -> bool {
+    matches!(
+        e,
+        rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(inner)))
+            if inner.downcast_ref::<RejectedByHost>().is_some()
+    )
+}
+
 fn is_client_certificate_error(e: &rustls::Error) -> bool {
     matches!(
         e,

@@ -11,6 +11,7 @@ pub mod expiry;
 pub mod info;
 pub mod key_log;
 pub mod keys;
+pub mod peer_check;
 mod pem;
 pub mod sni;
 pub mod verify;

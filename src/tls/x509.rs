@@ -113,6 +113,15 @@ fn contents<'a, R: Reader<'a>>(reader: &mut R) -> der::Result<&'a [u8]> {
     AnyRef::decode(reader).map(|any| any.value())
 }
 
+/// The certificate's whole SubjectPublicKeyInfo, DER-encoded: what a
+/// public-key pin (RFC 7469's pin-sha256) hashes. Re-encoded by x509-cert,
+/// which gives back the same bytes: an SPKI holds no SET to reorder.
+pub(super) fn spki_der(der: &[u8]) -> Option<Vec<u8>> {
+    use x509_cert::der::Encode;
+    let cert = Certificate::from_der(der).ok()?;
+    cert.tbs_certificate.subject_public_key_info.to_der().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,7 +51,7 @@ CALLBACK_NAMES = ("on_connect", "on_ready", "on_message", "on_close", "on_error"
                   "on_end")
 
 __all__ = [
-    "Error", "Socket", "TlsInfo", "open", "listen", "connect", "shutdown", "live_handles",
+    "Error", "Socket", "TlsInfo", "PeerChain", "open", "listen", "connect", "shutdown", "live_handles",
     "runtime_start", "strerror", "error_name", "last_error_message", "NO_LIMIT",
     "LibraryLayoutError", "LibraryNotFoundError", "wait_live_handles", "version",
     "version_string", "dispatch", "event_fd", "attach_asyncio", "detach_asyncio",
@@ -315,7 +315,8 @@ _INT_OPTIONS = {
     "tls_expiry_warning_days": (0, (1 << 32) - 1),
     "happy_eyeballs_delay_ms": (0, (1 << 32) - 1),
 }
-OPTION_NAMES = _STRING_OPTIONS + _PEM_OPTIONS + _BOOL_OPTIONS + tuple(_INT_OPTIONS) + ("hosts",)
+OPTION_NAMES = (_STRING_OPTIONS + _PEM_OPTIONS + _BOOL_OPTIONS + tuple(_INT_OPTIONS)
+                + ("hosts", "tls_verify"))
 
 
 def _u32(value, name):
@@ -382,6 +383,11 @@ def _build_options(options):
             if not lo <= value <= hi:
                 raise ValueError(f"{name}={value} is out of range {lo}..{hi}")
             setattr(o, name, value)
+        elif name == "tls_verify":
+            if value is None:
+                continue
+            o.tls_verify = _VERIFY_TRAMPOLINE
+            o.tls_verify_user_data = _verifier_id(value)
         elif name == "hosts":
             if not value:
                 continue
@@ -402,6 +408,60 @@ def _build_options(options):
         else:
             raise TypeError(f"unknown sack_tcp option {name!r}")
     return o, keep
+
+
+@dataclasses.dataclass(frozen=True)
+class PeerChain:
+    """What a ``tls_verify`` callable is shown: the peer's chain after the
+    normal checks passed. Return True to accept, False to reject."""
+
+    certs: list                     # DER bytes, leaf first
+    server_name: object             # client: the name verified; server: None
+    leaf_sha256: bytes              # 32 bytes, as `openssl x509 -fingerprint -sha256`
+    leaf_spki_sha256: object        # RFC 7469 pin-sha256 (32 bytes), or None
+
+
+# Verify callables by identity -> the id passed as the C user data. Kept for
+# the process's life: the library may call a listener's callable until its
+# last connection closes, and one id per callable lets clients with the same
+# callable share TLS sessions.
+_VERIFIERS = {}
+_VERIFIER_IDS = {}
+_VERIFIERS_LOCK = threading.Lock()
+
+
+def _verifier_id(fn):
+    if not callable(fn):
+        raise TypeError("tls_verify must be callable")
+    with _VERIFIERS_LOCK:
+        vid = _VERIFIER_IDS.get(id(fn))
+        if vid is None:
+            vid = len(_VERIFIERS) + 1
+            _VERIFIERS[vid] = fn
+            _VERIFIER_IDS[id(fn)] = vid
+        return vid
+
+
+def _verify_trampoline(user_data, chain_p):
+    fn = _VERIFIERS.get(user_data)
+    try:
+        c = chain_p.contents
+        chain = PeerChain(
+            certs=[ctypes.string_at(c.certs[i], c.cert_lens[i]) for i in range(c.count)],
+            server_name=c.server_name.decode("utf-8", "replace") if c.server_name else None,
+            leaf_sha256=bytes(c.leaf_sha256),
+            leaf_spki_sha256=bytes(c.leaf_spki_sha256) if c.has_leaf_spki_sha256 else None,
+        )
+        return bool(fn(chain))
+    except Exception as e:  # noqa: BLE001  (an exception rejects)
+        sys.unraisablehook(types.SimpleNamespace(exc_type=type(e), exc_value=e,
+                                                 exc_traceback=e.__traceback__,
+                                                 err_msg="sack_tcp tls_verify callback",
+                                                 object=fn))
+        return False
+
+
+_VERIFY_TRAMPOLINE = _ffi.sack_tcp_verify_cb(_verify_trampoline)
 
 
 # --------------------------------------------------------------------------

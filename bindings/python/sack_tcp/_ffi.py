@@ -123,6 +123,7 @@ SACK_TCP_TLS_BAD_CERTIFICATE = 5
 SACK_TCP_TLS_HANDSHAKE_FAILED = 6
 SACK_TCP_TLS_HOST_MISMATCH = 7
 SACK_TCP_TLS_REVOKED = 8
+SACK_TCP_TLS_REJECTED = 9
 
 CONSTANTS = {
     name: value
@@ -167,6 +168,22 @@ sack_tcp_log_cb = CFUNCTYPE(None, c_void_p, c_int32, c_void_p, c_void_p)
 
 # typedef void (*sack_tcp_key_log_cb)(void *user_data, const char *line);
 sack_tcp_key_log_cb = CFUNCTYPE(None, c_void_p, c_char_p)
+
+
+class sack_tcp_peer_chain(Structure):
+    _fields_ = [
+        ("certs", POINTER(c_void_p)),
+        ("cert_lens", POINTER(c_size_t)),
+        ("count", c_size_t),
+        ("server_name", c_char_p),
+        ("leaf_sha256", c_uint8 * 32),
+        ("leaf_spki_sha256", c_uint8 * 32),
+        ("has_leaf_spki_sha256", c_bool),
+    ]
+
+
+# typedef bool (*sack_tcp_verify_cb)(void *user_data, const sack_tcp_peer_chain *chain);
+sack_tcp_verify_cb = CFUNCTYPE(c_bool, c_void_p, POINTER(sack_tcp_peer_chain))
 
 
 class sack_tcp_runtime_options(Structure):
@@ -283,6 +300,8 @@ class sack_tcp_options(Structure):
         ("tls_expiry_warning_days", c_uint32),
         ("crl", c_char_p),
         ("happy_eyeballs_delay_ms", c_uint32),
+        ("tls_verify", sack_tcp_verify_cb),
+        ("tls_verify_user_data", c_void_p),
     ]
 
 

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import threading
 import unittest
+import unittest.mock
 
 from _bootstrap import REPO  # noqa: F401  (puts sack_tcp on sys.path)
 
@@ -282,6 +283,57 @@ class TestTlsInfo(CertsTestCase):
         self.assertTrue(client.wait_closed(WAIT))
         self.assertEqual(errors, [sack_tcp.SACK_TCP_TLS_REVOKED])
         server.close()
+
+    def test_verify_callback_pins_the_server(self):
+        server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"))
+        self.addCleanup(server.close)
+        der = subprocess.run(["openssl", "x509", "-in", str(self.dir / "localhost.pem"),
+                              "-outform", "DER"], check=True, capture_output=True,
+                             timeout=60).stdout
+        seen = []
+
+        def record(chain):
+            seen.append(chain)
+            return True
+
+        def attempt(verify):
+            errors, ready, settled = [], [], threading.Event()
+
+            def on_error(s, code, msg, data):
+                errors.append(code)
+                settled.set()
+
+            client = sack_tcp.connect(f"127.0.0.1:{server.local_port}", ssl=True,
+                                      host="localhost", ca=self.pem("ca.pem"), tls_verify=verify,
+                                      on_ready=lambda s: (ready.append(s), settled.set()),
+                                      on_error=on_error, on_close=lambda s: settled.set())
+            self.assertTrue(settled.wait(WAIT))
+            client.close()
+            self.assertTrue(client.wait_closed(WAIT))
+            return bool(ready), errors
+
+        ok, errors = attempt(record)
+        self.assertTrue(ok, errors)
+        self.assertEqual(len(seen), 1)
+        self.assertEqual(seen[0].certs[0], der)
+        self.assertEqual(seen[0].server_name, "localhost")
+        self.assertEqual(seen[0].leaf_sha256, hashlib.sha256(der).digest())
+        self.assertEqual(len(seen[0].leaf_spki_sha256), 32)
+
+        def reject(chain):
+            return chain.leaf_sha256 == b"\0" * 32
+
+        ok, errors = attempt(reject)
+        self.assertFalse(ok)
+        self.assertEqual(errors, [sack_tcp.SACK_TCP_TLS_REJECTED])
+
+        def broken(chain):
+            raise RuntimeError("a bug in the callback rejects")
+
+        with unittest.mock.patch("sys.unraisablehook"):
+            ok, errors = attempt(broken)
+        self.assertFalse(ok)
+        self.assertEqual(errors, [sack_tcp.SACK_TCP_TLS_REJECTED])
 
     def test_plain_and_listener_are_not_applicable(self):
         server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"))
