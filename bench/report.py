@@ -256,6 +256,30 @@ def main():
             w(f"| {label} | {base_label} | {fmt(b, '{:.0f}')} | {fmt(c, '{:.0f}')} | "
               f"{fmt(rc, '{:.2f}×')} | {fmt(d, '{:.0f}')} | {fmt(rd, '{:.2f}×')} |")
         w("")
+    if ("tls_reconnect", "sack_shared") in data:
+        shared = data[("tls_reconnect", "sack_shared")]
+        distinct = data.get(("tls_reconnect", "sack_distinct"), {})
+        s = median(num(f, "conns_per_s") for f in shared.values())
+        d = median(num(f, "conns_per_s") for f in distinct.values())
+        ratio = median(num(shared[r], "conns_per_s") / num(distinct[r], "conns_per_s")
+                       for r in shared if r in distinct and num(shared[r], "conns_per_s")
+                       and num(distinct[r], "conns_per_s"))
+        resumed = median(num(f, "resumed") / num(f, "connections") for f in shared.values()
+                         if num(f, "connections"))
+        for runs_ in (shared, distinct):
+            errors = [r for r, f in runs_.items() if "error" in f or num(f, "conns_per_s") is None]
+            if errors:
+                failed_cells.append(f"tls_reconnect: run(s) {errors} failed")
+        w("TLS client reconnects (sack_tcp clients, one at a time, to an in-process sack_tcp "
+          "server; the baseline is the same loop with settings that differ per client, so each "
+          "builds its own config and pays a full handshake, as before issue 14 item 3):")
+        w("")
+        w("| clients | connections/s | ratio | resumed |")
+        w("|---|---|---|---|")
+        w(f"| distinct settings (baseline) | {fmt(d, '{:,.0f}')} | 1.00× | none |")
+        w(f"| same settings (shared config) | {fmt(s, '{:,.0f}')} | {fmt(ratio, '{:.2f}×')} | "
+          f"{fmt(None if resumed is None else resumed * 100, '{:.0f}%')} |")
+        w("")
     for label in sorted(zero_base):
         notes.append(f"{label}: the baseline measured 0 (or failed), so no ratio (n/a). The epoll "
                      "server keeps no user-space memory for an idle connection.")
@@ -287,7 +311,8 @@ def main():
     main_key = {}
     for scenario, key, *_ in ROWS:
         main_key.setdefault(scenario, key)
-    main_key.update({"sends_single": "sack_ns_per_call", "sends_threads": "sack_ns_per_call"})
+    main_key.update({"sends_single": "sack_ns_per_call", "sends_threads": "sack_ns_per_call",
+                     "tls_reconnect": "conns_per_s"})
     for (scenario, server), runs in sorted(data.items()):
         key = main_key.get(scenario)
         vals = []

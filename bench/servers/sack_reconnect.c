@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: sack_reconnect --cert F --key F --ca F [--mode shared|distinct] [--seconds S]\n");
         return 2;
     }
-    bench_process_setup();
+    bench_process_limits();
     sem_init(&closed, 0, 0);
     char *cert_pem = bench_read_file(cert), *key_pem = bench_read_file(key), *ca_pem = bench_read_file(ca_file);
 
@@ -146,7 +146,8 @@ int main(int argc, char **argv) {
         n++;
     }
     double took = now() - start;
-    printf("mode %s: %ld connections in %.2f s = %.0f connections/s, %d resumed, %d failed\n", mode, n, took,
+    /* key=value, the form bench/run records. */
+    printf("mode=%s connections=%ld seconds=%.2f conns_per_s=%.0f resumed=%d failed=%d\n", mode, n, took,
            (double)n / took, atomic_load(&resumed), atomic_load(&failed));
     sack_tcp_close(listener);
     sack_tcp_shutdown();
