@@ -1552,3 +1552,140 @@ TEST(tlsx_verify_callback_pins) {
     free(ccert);
     free(ckey);
 }
+
+/* ---- item 6 (optional part): the tls_client_hello callback ---- */
+
+static struct {
+    sack_tcp *listener;
+    char *bcert, *bkey;
+    int calls, added;
+    sack_tcp_result add_rc;
+    char last_name[64];
+    char alpn[64]; /* the offered names, comma-separated */
+} hello_state;
+
+static bool on_hello(void *ud, const sack_tcp_client_hello *hello) {
+    (void)ud;
+    harness_lock();
+    hello_state.calls++;
+    snprintf(hello_state.last_name, sizeof hello_state.last_name, "%s",
+             hello->server_name ? hello->server_name : "(none)");
+    hello_state.alpn[0] = 0;
+    for (size_t i = 0; i < hello->alpn_count; i++) {
+        size_t at = strlen(hello_state.alpn);
+        snprintf(hello_state.alpn + at, sizeof hello_state.alpn - at, "%s%.*s", i ? "," : "",
+                 (int)hello->alpn_lens[i], (const char *)hello->alpn[i]);
+    }
+    bool evil = hello->server_name && strcmp(hello->server_name, "evil.example.com") == 0;
+    bool fresh = hello->server_name && strcmp(hello->server_name, "b.example.com") == 0 && !hello_state.added;
+    harness_unlock();
+    if (fresh) {
+        /* A certificate for a name first seen now, served from this very
+         * handshake on. */
+        sack_tcp_result rc =
+            sack_tcp_add_cert(hello_state.listener, "b.example.com", hello_state.bcert, hello_state.bkey, NULL);
+        harness_lock();
+        hello_state.add_rc = rc;
+        hello_state.added++;
+        harness_unlock();
+    }
+    return !evil;
+}
+
+/* A TLS client for `host` (with `alpn` offered): whether it got ready, and
+ * its info if so. */
+static bool hello_client(uint16_t port, const char *host, const char *alpn, const char *ca,
+                         sack_tcp_tls_info *info) {
+    sack_tcp_options o = new_options();
+    o.ssl = true;
+    o.ca = ca;
+    o.host = host;
+    o.alpn = alpn;
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = open_client_to(&cli, port, &o);
+    WAIT_UNTIL(cli.readies == 1 || cli.closes == 1);
+    bool ready = cli.readies == 1;
+    if (ready) {
+        *info = get_info(c);
+        CHECK_OK(sack_tcp_close(c));
+    }
+    WAIT_UNTIL(cli.closes == 1);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    return ready;
+}
+
+TEST(tlsx_client_hello_callback_adds_or_rejects) {
+    char *acert = read_cert("a.example.com.pem"), *akey = read_cert("a.example.com.key"), *ca = read_cert("ca.pem");
+    memset(&hello_state, 0, sizeof hello_state);
+    hello_state.bcert = read_cert("b.example.com.pem");
+    hello_state.bkey = read_cert("b.example.com.key");
+    openssl_cert b = openssl_describe("b.example.com.pem");
+
+    sack_tcp_options so = new_options();
+    so.cert = acert; /* the listener's default */
+    so.key = akey;
+    so.alpn = "h2,http/1.1";
+    so.tls_client_hello = on_hello;
+    server srv;
+    server_start(&srv, "127.0.0.1", &so);
+    hello_state.listener = srv.listener;
+    CHECK_OK(sack_tcp_on_error(srv.listener, demote_on_error)); /* records the code */
+    memset(&demo, 0, sizeof demo);
+
+    /* Served on demand: the client verifies b.example.com's certificate. */
+    sack_tcp_tls_info ci;
+    CHECK(hello_client(srv.port, "b.example.com", "h2,http/1.1", ca, &ci));
+    CHECK(memcmp(ci.peer_sha256, b.sha256, 32) == 0);
+    CHECK_EQ(hello_state.calls, 1);
+    CHECK_EQ(hello_state.added, 1);
+    CHECK_EQ(hello_state.add_rc, SACK_TCP_OK);
+    CHECK_STR(hello_state.last_name, "b.example.com");
+    CHECK_STR(hello_state.alpn, "h2,http/1.1");
+
+    /* Once added it stays: the next client for it needs nothing more. */
+    CHECK(hello_client(srv.port, "b.example.com", NULL, ca, &ci));
+    CHECK(memcmp(ci.peer_sha256, b.sha256, 32) == 0);
+    CHECK_EQ(hello_state.calls, 2);
+    CHECK_EQ(hello_state.added, 1);
+    CHECK_STR(hello_state.alpn, "");
+
+    /* Turned away before any certificate is sent. */
+    sack_tcp_options o = new_options();
+    o.ssl = true;
+    o.ca = ca;
+    o.host = "evil.example.com";
+    recorder evil;
+    recorder_init(&evil);
+    sack_tcp *c = open_client_to(&evil, srv.port, &o);
+    WAIT_UNTIL(evil.closes == 1 && srv.n_conns == 3 && srv.conns[2].closes == 1);
+    CHECK_EQ(evil.readies, 0);
+    CHECK_EQ(srv.conns[2].readies, 0);
+    CHECK_EQ(hello_state.calls, 3);
+    CHECK_EQ(demo.code, SACK_TCP_TLS_REJECTED);
+    sack_tcp_free(c);
+    recorder_destroy(&evil);
+    server_stop(&srv);
+    server_destroy(&srv);
+
+    /* Refused where it cannot apply. */
+    sack_tcp *h = NULL;
+    o = new_options();
+    o.to_address = "127.0.0.1:1";
+    o.ssl = true;
+    o.tls_client_hello = on_hello;
+    CHECK_RESULT(sack_tcp_open(&o, &h), SACK_TCP_ERR_NOT_APPLICABLE);
+    so = new_options();
+    so.address = "127.0.0.1";
+    so.tls_client_hello = on_hello; /* a plain server */
+    CHECK_RESULT(sack_tcp_open(&so, &h), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK(h == NULL);
+
+    free(b.der);
+    free(acert);
+    free(akey);
+    free(ca);
+    free(hello_state.bcert);
+    free(hello_state.bkey);
+}

@@ -520,6 +520,36 @@ typedef struct {
 typedef bool (*sack_tcp_verify_cb)(void *user_data, const sack_tcp_peer_chain *chain);
 
 /**
+ * What the `tls_client_hello` callback is shown of a ClientHello. Every
+ * pointer is borrowed for the duration of the call.
+ */
+typedef struct {
+    /**
+     * The SNI name the client asked for, or NULL if it sent none.
+     */
+    const char *server_name;
+    /**
+     * `alpn_count` protocol names the client offers, in its order:
+     * `alpn[i]` is `alpn_lens[i]` bytes long, not NUL-terminated.
+     */
+    const uint8_t *const *alpn;
+    /**
+     * The length of each name in `alpn`.
+     */
+    const size_t *alpn_lens;
+    /**
+     * How many ALPN names (0 when the client offers none).
+     */
+    size_t alpn_count;
+} sack_tcp_client_hello;
+
+/**
+ * `tls_client_hello`: see that option. Returns true to go on with the
+ * handshake.
+ */
+typedef bool (*sack_tcp_client_hello_cb)(void *user_data, const sack_tcp_client_hello *hello);
+
+/**
  * Options for `sack_tcp_open`. Fill with `sack_tcp_options_init`, then set
  * what you need. Strings are copied before `sack_tcp_open` returns.
  *
@@ -892,6 +922,32 @@ typedef struct {
      * Passed to `tls_verify` as its first argument.
      */
     void *tls_verify_user_data;
+    /**
+     * TLS listener only: called for each ClientHello, before a certificate
+     * is chosen, with the SNI name and the ALPN protocols the client
+     * offers. Return true to go on: the certificate is then chosen from
+     * what the listener serves at that moment, so the callback may first
+     * call `sack_tcp_add_cert` on the listener to serve a name it did not
+     * know (a certificate made or fetched on demand). Return false to fail
+     * the handshake before any certificate is sent: the client gets an
+     * alert, and the connection's error callback gets
+     * `SACK_TCP_TLS_REJECTED`.
+     *
+     * Thread: a library worker thread, inside the handshake, in both
+     * delivery modes; several connections may call it at once. While it
+     * runs, that worker handles nothing else, so obtaining a certificate
+     * over the network here stalls other connections: prefer rejecting
+     * and adding the certificate for the client's next attempt. It is not
+     * given the connection; pass the listener in the user data to call
+     * `sack_tcp_add_cert`. The listener needs a certificate to start with
+     * (`cert` or `hosts`). `sack_tcp_reload_tls` takes the one in its
+     * options. NULL = none.
+     */
+    sack_tcp_client_hello_cb tls_client_hello;
+    /**
+     * Passed to `tls_client_hello` as its first argument.
+     */
+    void *tls_client_hello_user_data;
 } sack_tcp_options;
 
 /**

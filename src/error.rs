@@ -36,7 +36,7 @@ macro_rules! with_code_table {
             TlsRevoked = 8, SACK_TCP_TLS_REVOKED,
                 c"TLS: the peer's certificate is revoked (listed in a `crl`)";
             TlsRejected = 9, SACK_TCP_TLS_REJECTED,
-                c"TLS: the verify callback rejected the peer's certificate";
+                c"TLS: the host's callback rejected the peer (tls_verify or tls_client_hello)";
             InvalidArgument = -1, SACK_TCP_ERR_INVALID_ARGUMENT, c"invalid argument";
             NullPointer = -2, SACK_TCP_ERR_NULL_POINTER, c"a required pointer argument was NULL";
             BadAddress = -3, SACK_TCP_ERR_BAD_ADDRESS, c"malformed address string";

@@ -88,6 +88,9 @@ pub struct TlsOptions {
     pub expiry_warning_days: u32,
     /// The host's check after verification (pinning); can only reject.
     pub peer_check: Option<crate::tls::peer_check::PeerCheckRef>,
+    /// Server: the host's look at each ClientHello before a certificate is
+    /// chosen.
+    pub hello_hook: Option<crate::tls::hello::HelloHookRef>,
 }
 
 impl Default for TlsOptions {
@@ -114,6 +117,7 @@ impl Default for TlsOptions {
             crl: None,
             expiry_warning_days: crate::tls::expiry::DEFAULT_WARNING_DAYS,
             peer_check: None,
+            hello_hook: None,
         }
     }
 }
@@ -507,6 +511,7 @@ impl Options {
                 (t.no_resumption, "tls_no_resumption"),
                 (t.crl.is_some(), "crl"),
                 (t.peer_check.is_some(), "tls_verify"),
+                (t.hello_hook.is_some(), "tls_client_hello"),
             ] {
                 if set {
                     return Err(not_applicable(name, "server without cert or hosts"));
@@ -552,6 +557,7 @@ impl Options {
                 "starttls (a client upgrades with sack_tcp_set_ssl)",
             ),
             (t.client_auth != ClientAuth::None, "client_auth"),
+            (t.hello_hook.is_some(), "tls_client_hello"),
         ] {
             if set {
                 return Err(not_applicable(name, "client"));

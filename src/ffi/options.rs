@@ -71,6 +71,8 @@ pub fn defaults() -> sack_tcp_options {
         happy_eyeballs_delay_ms: 0,
         tls_verify: None,
         tls_verify_user_data: ptr::null_mut(),
+        tls_client_hello: None,
+        tls_client_hello_user_data: ptr::null_mut(),
     }
 }
 
@@ -210,6 +212,7 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
             days => days,
         },
         peer_check: super::verify::peer_check(o.tls_verify, o.tls_verify_user_data),
+        hello_hook: super::verify::hello_hook(o.tls_client_hello, o.tls_client_hello_user_data),
     };
     let backlog = match o.backlog {
         0 => None,

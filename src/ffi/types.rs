@@ -190,6 +190,27 @@ pub struct sack_tcp_peer_chain {
     pub has_leaf_spki_sha256: bool,
 }
 
+/// What the `tls_client_hello` callback is shown of a ClientHello. Every
+/// pointer is borrowed for the duration of the call.
+#[repr(C)]
+pub struct sack_tcp_client_hello {
+    /// The SNI name the client asked for, or NULL if it sent none.
+    pub server_name: *const c_char,
+    /// `alpn_count` protocol names the client offers, in its order:
+    /// `alpn[i]` is `alpn_lens[i]` bytes long, not NUL-terminated.
+    pub alpn: *const *const u8,
+    /// The length of each name in `alpn`.
+    pub alpn_lens: *const usize,
+    /// How many ALPN names (0 when the client offers none).
+    pub alpn_count: usize,
+}
+
+/// `tls_client_hello`: see that option. Returns true to go on with the
+/// handshake.
+pub type sack_tcp_client_hello_cb = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, hello: *const sack_tcp_client_hello) -> bool,
+>;
+
 /// `tls_verify`: see that option. Returns true to accept the chain.
 pub type sack_tcp_verify_cb =
     Option<unsafe extern "C" fn(user_data: *mut c_void, chain: *const sack_tcp_peer_chain) -> bool>;
@@ -519,6 +540,28 @@ pub struct sack_tcp_options {
     pub tls_verify: sack_tcp_verify_cb,
     /// Passed to `tls_verify` as its first argument.
     pub tls_verify_user_data: *mut c_void,
+    /// TLS listener only: called for each ClientHello, before a certificate
+    /// is chosen, with the SNI name and the ALPN protocols the client
+    /// offers. Return true to go on: the certificate is then chosen from
+    /// what the listener serves at that moment, so the callback may first
+    /// call `sack_tcp_add_cert` on the listener to serve a name it did not
+    /// know (a certificate made or fetched on demand). Return false to fail
+    /// the handshake before any certificate is sent: the client gets an
+    /// alert, and the connection's error callback gets
+    /// `SACK_TCP_TLS_REJECTED`.
+    ///
+    /// Thread: a library worker thread, inside the handshake, in both
+    /// delivery modes; several connections may call it at once. While it
+    /// runs, that worker handles nothing else, so obtaining a certificate
+    /// over the network here stalls other connections: prefer rejecting
+    /// and adding the certificate for the client's next attempt. It is not
+    /// given the connection; pass the listener in the user data to call
+    /// `sack_tcp_add_cert`. The listener needs a certificate to start with
+    /// (`cert` or `hosts`). `sack_tcp_reload_tls` takes the one in its
+    /// options. NULL = none.
+    pub tls_client_hello: sack_tcp_client_hello_cb,
+    /// Passed to `tls_client_hello` as its first argument.
+    pub tls_client_hello_user_data: *mut c_void,
 }
 
 /// `tls_min_version`/`tls_max_version`: TLS 1.2 (its IANA number).

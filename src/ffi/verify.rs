@@ -1,10 +1,13 @@
-//! The `tls_verify` option: the host's C callback as the core's
-//! [`PeerCheck`].
+//! The host's TLS callbacks given in the options: `tls_verify` as the
+//! core's [`PeerCheck`], `tls_client_hello` as its [`HelloHook`].
 
 use std::ffi::{c_void, CString};
 use std::sync::Arc;
 
-use super::types::{sack_tcp_peer_chain, sack_tcp_verify_cb};
+use super::types::{
+    sack_tcp_client_hello, sack_tcp_client_hello_cb, sack_tcp_peer_chain, sack_tcp_verify_cb,
+};
+use crate::tls::hello::{Hello, HelloHook, HelloHookRef};
 use crate::tls::peer_check::{PeerChain, PeerCheck, PeerCheckRef};
 
 struct CVerify {
@@ -45,9 +48,7 @@ impl PeerCheck for CVerify {
     }
 
     fn identity(&self) -> Vec<u8> {
-        let mut id = (self.callback as usize).to_ne_bytes().to_vec();
-        id.extend_from_slice(&(self.user_data as usize).to_ne_bytes());
-        id
+        identity(self.callback as usize, self.user_data)
     }
 }
 
@@ -58,4 +59,59 @@ pub fn peer_check(callback: sack_tcp_verify_cb, user_data: *mut c_void) -> Optio
         callback,
         user_data,
     })))
+}
+
+struct CHello {
+    callback: unsafe extern "C" fn(*mut c_void, *const sack_tcp_client_hello) -> bool,
+    user_data: *mut c_void,
+}
+
+// SAFETY: the header documents that `tls_client_hello` is called on library
+// threads, several at once, so handing `user_data` to it there is what the
+// user asked for; the struct itself is never mutated.
+unsafe impl Send for CHello {}
+// SAFETY: as above.
+unsafe impl Sync for CHello {}
+
+impl HelloHook for CHello {
+    fn accepts(&self, hello: &Hello<'_>) -> bool {
+        let names: Vec<*const u8> = hello.alpn.iter().map(|p| p.as_ptr()).collect();
+        let lens: Vec<usize> = hello.alpn.iter().map(|p| p.len()).collect();
+        // rustls only hands over a syntactically valid DNS name, which has
+        // no NUL; none is passed rather than a truncated one otherwise.
+        let name = hello.server_name.and_then(|n| CString::new(n).ok());
+        let view = sack_tcp_client_hello {
+            server_name: name.as_ref().map_or(std::ptr::null(), |n| n.as_ptr()),
+            alpn: names.as_ptr(),
+            alpn_lens: lens.as_ptr(),
+            alpn_count: names.len(),
+        };
+        // SAFETY: the host gave this callback for exactly this call; every
+        // pointer in `view` points into `names`, `lens`, `name` or the
+        // ClientHello, all alive until it returns, as the header promises.
+        unsafe { (self.callback)(self.user_data, &view) }
+    }
+
+    fn identity(&self) -> Vec<u8> {
+        identity(self.callback as usize, self.user_data)
+    }
+}
+
+/// The hook for the `tls_client_hello` option, if one is set.
+pub fn hello_hook(
+    callback: sack_tcp_client_hello_cb,
+    user_data: *mut c_void,
+) -> Option<HelloHookRef> {
+    let callback = callback?;
+    Some(HelloHookRef(Arc::new(CHello {
+        callback,
+        user_data,
+    })))
+}
+
+/// A callback's identity: its function and user data pointers.
+fn identity(callback: usize, user_data: *mut c_void) -> Vec<u8> {
+    let mut id = callback.to_ne_bytes().to_vec();
+    id.extend_from_slice(&(user_data as usize).to_ne_bytes());
+    id
 }

@@ -159,7 +159,16 @@ impl TlsSession {
                 unserved_name: requested.filter(|name| !server.serves(name)),
             },
         };
-        let code = tls_errors::code_for(e, side, handshaking);
+        // A rejected ClientHello reaches rustls as "no certificate", a
+        // General error; the hook noted the rejection on this thread.
+        let rejected = matches!(role, TlsRole::Server(_))
+            && matches!(e, rustls::Error::General(_))
+            && crate::tls::hello::take_rejection();
+        let code = if rejected {
+            Code::TlsRejected
+        } else {
+            tls_errors::code_for(e, side, handshaking)
+        };
         let data = match code {
             Code::TlsHostMismatch => requested.unwrap_or_default().as_bytes().to_vec(),
             Code::TlsHandshake => self.initial.clone(),

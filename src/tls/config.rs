@@ -11,9 +11,10 @@ use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::aws_lc_rs::kx_group;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ResolvesServerCert, WebPkiClientVerifier};
 use rustls::{ClientConfig, ServerConfig};
 
+use super::hello::HookedResolver;
 use super::sni::{split_host_list, CertStore, SniResolver};
 use super::verify::{self, Trust};
 use super::{certs, keys, peer_check};
@@ -193,7 +194,14 @@ impl ServerTls {
                 ))
             }
         };
-        let mut config = builder.with_cert_resolver(Arc::new(SniResolver(store.clone())));
+        let resolver: Arc<dyn ResolvesServerCert> = match &o.hello_hook {
+            Some(hook) => Arc::new(HookedResolver {
+                store: store.clone(),
+                hook: hook.clone(),
+            }),
+            None => Arc::new(SniResolver(store.clone())),
+        };
+        let mut config = builder.with_cert_resolver(resolver);
         config.alpn_protocols = o.alpn.clone();
         config.key_log = super::key_log::logger();
         if o.no_resumption {

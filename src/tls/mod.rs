@@ -8,6 +8,7 @@ pub mod config;
 pub mod detect;
 pub mod errors;
 pub mod expiry;
+pub mod hello;
 pub mod info;
 pub mod key_log;
 pub mod keys;

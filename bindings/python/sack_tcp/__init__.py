@@ -316,7 +316,7 @@ _INT_OPTIONS = {
     "happy_eyeballs_delay_ms": (0, (1 << 32) - 1),
 }
 OPTION_NAMES = (_STRING_OPTIONS + _PEM_OPTIONS + _BOOL_OPTIONS + tuple(_INT_OPTIONS)
-                + ("hosts", "tls_verify"))
+                + ("hosts", "tls_verify", "tls_client_hello"))
 
 
 def _u32(value, name):
@@ -388,6 +388,11 @@ def _build_options(options):
                 continue
             o.tls_verify = _VERIFY_TRAMPOLINE
             o.tls_verify_user_data = _verifier_id(value)
+        elif name == "tls_client_hello":
+            if value is None:
+                continue
+            o.tls_client_hello = _HELLO_TRAMPOLINE
+            o.tls_client_hello_user_data = _verifier_id(value)
         elif name == "hosts":
             if not value:
                 continue
@@ -421,7 +426,8 @@ class PeerChain:
     leaf_spki_sha256: object        # RFC 7469 pin-sha256 (32 bytes), or None
 
 
-# Verify callables by identity -> the id passed as the C user data. Kept for
+# Verify and client-hello callables by identity -> the id passed as the C
+# user data. Kept for
 # the process's life: the library may call a listener's callable until its
 # last connection closes, and one id per callable lets clients with the same
 # callable share TLS sessions.
@@ -462,6 +468,26 @@ def _verify_trampoline(user_data, chain_p):
 
 
 _VERIFY_TRAMPOLINE = _ffi.sack_tcp_verify_cb(_verify_trampoline)
+
+
+def _hello_trampoline(user_data, hello_p):
+    """``tls_client_hello(server_name, alpn)``: server_name is a str or None,
+    alpn a list of bytes; return True to go on (after add_cert, perhaps)."""
+    fn = _VERIFIERS.get(user_data)
+    try:
+        h = hello_p.contents
+        name = h.server_name.decode("ascii", "replace") if h.server_name else None
+        alpn = [ctypes.string_at(h.alpn[i], h.alpn_lens[i]) for i in range(h.alpn_count)]
+        return bool(fn(name, alpn))
+    except Exception as e:  # noqa: BLE001  (an exception rejects)
+        sys.unraisablehook(types.SimpleNamespace(exc_type=type(e), exc_value=e,
+                                                 exc_traceback=e.__traceback__,
+                                                 err_msg="sack_tcp tls_client_hello callback",
+                                                 object=fn))
+        return False
+
+
+_HELLO_TRAMPOLINE = _ffi.sack_tcp_client_hello_cb(_hello_trampoline)
 
 
 # --------------------------------------------------------------------------

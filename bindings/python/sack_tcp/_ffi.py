@@ -182,6 +182,18 @@ class sack_tcp_peer_chain(Structure):
     ]
 
 
+class sack_tcp_client_hello(Structure):
+    _fields_ = [
+        ("server_name", c_char_p),
+        ("alpn", POINTER(c_void_p)),
+        ("alpn_lens", POINTER(c_size_t)),
+        ("alpn_count", c_size_t),
+    ]
+
+
+# typedef bool (*sack_tcp_client_hello_cb)(void *user_data, const sack_tcp_client_hello *hello);
+sack_tcp_client_hello_cb = CFUNCTYPE(c_bool, c_void_p, POINTER(sack_tcp_client_hello))
+
 # typedef bool (*sack_tcp_verify_cb)(void *user_data, const sack_tcp_peer_chain *chain);
 sack_tcp_verify_cb = CFUNCTYPE(c_bool, c_void_p, POINTER(sack_tcp_peer_chain))
 
@@ -302,6 +314,8 @@ class sack_tcp_options(Structure):
         ("happy_eyeballs_delay_ms", c_uint32),
         ("tls_verify", sack_tcp_verify_cb),
         ("tls_verify_user_data", c_void_p),
+        ("tls_client_hello", sack_tcp_client_hello_cb),
+        ("tls_client_hello_user_data", c_void_p),
     ]
 
 

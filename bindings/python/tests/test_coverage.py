@@ -87,17 +87,20 @@ class TestCoverage(unittest.TestCase):
     def test_struct_fields_match_in_order(self):
         structs = header_structs()
         for name in ("sack_tcp_options", "sack_tcp_runtime_options", "sack_tcp_tls_host",
-                     "sack_tcp_stats", "sack_tcp_tls_info", "sack_tcp_peer_chain"):
+                     "sack_tcp_stats", "sack_tcp_tls_info", "sack_tcp_peer_chain",
+                     "sack_tcp_client_hello"):
             ours = [f for f, _ in getattr(_ffi, name)._fields_]
             self.assertEqual(ours, structs[name], f"{name}: ctypes fields differ from the header")
         self.assertEqual(sorted(structs), sorted(["sack_tcp_options", "sack_tcp_runtime_options",
                                                    "sack_tcp_tls_host", "sack_tcp_stats",
-                                                   "sack_tcp_tls_info", "sack_tcp_peer_chain"]),
+                                                   "sack_tcp_tls_info", "sack_tcp_peer_chain",
+                                                   "sack_tcp_client_hello"]),
                          "the header has a struct the binding does not declare")
 
     def test_every_option_is_accepted(self):
         # the binding fills these
-        internal = {"struct_size", "user_data", "hosts_count", "tls_verify_user_data"}
+        internal = {"struct_size", "user_data", "hosts_count", "tls_verify_user_data",
+                    "tls_client_hello_user_data"}
         accepted = set(sack_tcp.OPTION_NAMES) | set(sack_tcp.CALLBACK_NAMES) | internal
         missing = [f for f in header_structs()["sack_tcp_options"] if f not in accepted]
         self.assertEqual(missing, [], "options fields open() does not accept")

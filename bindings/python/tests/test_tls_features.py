@@ -335,6 +335,49 @@ class TestTlsInfo(CertsTestCase):
         self.assertFalse(ok)
         self.assertEqual(errors, [sack_tcp.SACK_TCP_TLS_REJECTED])
 
+    def test_client_hello_callback_adds_a_certificate_or_rejects(self):
+        seen, holder = [], {}
+
+        def on_hello(name, alpn):
+            seen.append((name, alpn))
+            if name == "b.example.com" and not holder.get("added"):
+                holder["listener"].add_cert("b.example.com", self.pem("b.example.com.pem"),
+                                            self.pem("b.example.com.key"))
+                holder["added"] = True
+            return name != "evil.example.com"
+
+        errors, rejected = [], threading.Event()
+
+        def on_error(sock, code, msg, data):
+            errors.append(code)
+            if code == sack_tcp.SACK_TCP_TLS_REJECTED:
+                rejected.set()
+
+        server = sack_tcp.listen(cert=self.pem("a.example.com.pem"),
+                                 key=self.pem("a.example.com.key"), tls_client_hello=on_hello,
+                                 on_error=on_error)
+        holder["listener"] = server
+        self.addCleanup(server.close)
+
+        def attempt(host):
+            ready, settled = [], threading.Event()
+            client = sack_tcp.connect(f"127.0.0.1:{server.local_port}", ssl=True, host=host,
+                                      ca=self.pem("ca.pem"), alpn=["h2"],
+                                      on_ready=lambda s: (ready.append(s.tls_info()),
+                                                          settled.set()),
+                                      on_close=lambda s: settled.set())
+            self.assertTrue(settled.wait(WAIT))
+            client.close()
+            self.assertTrue(client.wait_closed(WAIT))
+            return ready
+
+        ready = attempt("b.example.com")
+        self.assertEqual(len(ready), 1)
+        self.assertIn("b.example.com", ready[0].peer_subject)
+        self.assertEqual(seen, [("b.example.com", [b"h2"])])
+        self.assertEqual(attempt("evil.example.com"), [])
+        self.assertTrue(rejected.wait(WAIT), errors)
+
     def test_plain_and_listener_are_not_applicable(self):
         server = sack_tcp.listen(cert=self.pem("localhost.pem"), key=self.pem("localhost.key"))
         with self.assertRaises(sack_tcp.Error) as cm:
