@@ -95,12 +95,15 @@ mod tests {
 
     use crate::tls::test_support::{client_builder, connect, provider, roots_of, self_signed};
 
+    /// The SNI name and ALPN list of one ClientHello.
+    type Seen = (Option<String>, Vec<Vec<u8>>);
+
     /// Adds `on_demand` to the store when asked for its name; turns away
     /// "evil.example.com"; records what it saw.
     struct OnDemand {
         store: Arc<CertStore>,
         on_demand: Arc<CertifiedKey>,
-        seen: Mutex<Vec<(Option<String>, Vec<Vec<u8>>)>>,
+        seen: Mutex<Vec<Seen>>,
     }
 
     impl HelloHook for OnDemand {
