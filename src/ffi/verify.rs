@@ -9,29 +9,43 @@ use super::types::{
 };
 use crate::tls::hello::{Hello, HelloHook, HelloHookRef};
 use crate::tls::peer_check::{PeerChain, PeerCheck, PeerCheckRef};
+use crate::tls::{HostCallback, HostRef};
 
-struct CVerify {
-    callback: unsafe extern "C" fn(*mut c_void, *const sack_tcp_peer_chain) -> bool,
+/// A C function pointer `F` and the user data it is called with.
+struct CCallback<F> {
+    callback: F,
     user_data: *mut c_void,
+    /// The function and user data pointers: what tells it apart.
+    identity: [usize; 2],
 }
 
-// SAFETY: the header documents that `tls_verify` is called on library
-// threads, several at once, so handing `user_data` to it there is what the
-// user asked for; the struct itself is never mutated.
-unsafe impl Send for CVerify {}
+// SAFETY: the header documents that both TLS callbacks are called on
+// library threads, several at once, so handing `user_data` to them there is
+// what the user asked for; the struct itself is never mutated.
+unsafe impl<F: Send> Send for CCallback<F> {}
 // SAFETY: as above.
-unsafe impl Sync for CVerify {}
+unsafe impl<F: Sync> Sync for CCallback<F> {}
 
-impl PeerCheck for CVerify {
+impl<F: Send + Sync> HostCallback for CCallback<F> {
+    fn identity(&self) -> Vec<u8> {
+        self.identity.iter().flat_map(|p| p.to_ne_bytes()).collect()
+    }
+}
+
+type VerifyFn = unsafe extern "C" fn(*mut c_void, *const sack_tcp_peer_chain) -> bool;
+type HelloFn = unsafe extern "C" fn(*mut c_void, *const sack_tcp_client_hello) -> bool;
+
+/// A name for C: none rather than a truncated one if it holds a NUL (a
+/// verified DNS name or IP address never does).
+fn c_name(name: Option<&str>) -> Option<CString> {
+    name.and_then(|n| CString::new(n).ok())
+}
+
+impl PeerCheck for CCallback<VerifyFn> {
     fn accepts(&self, chain: &PeerChain<'_>) -> bool {
         let certs: Vec<*const u8> = chain.certs.iter().map(|c| c.as_ptr()).collect();
         let lens: Vec<usize> = chain.certs.iter().map(|c| c.len()).collect();
-        // A name with an interior NUL cannot be a verified DNS name or IP
-        // address; pass none rather than a truncated one.
-        let name = chain
-            .server_name
-            .as_deref()
-            .and_then(|n| CString::new(n).ok());
+        let name = c_name(chain.server_name.as_deref());
         let view = sack_tcp_peer_chain {
             certs: certs.as_ptr(),
             cert_lens: lens.as_ptr(),
@@ -46,40 +60,13 @@ impl PeerCheck for CVerify {
         // chain, all alive until it returns, as the header promises.
         unsafe { (self.callback)(self.user_data, &view) }
     }
-
-    fn identity(&self) -> Vec<u8> {
-        identity(self.callback as usize, self.user_data)
-    }
 }
 
-/// The check for the `tls_verify` option, if one is set.
-pub fn peer_check(callback: sack_tcp_verify_cb, user_data: *mut c_void) -> Option<PeerCheckRef> {
-    let callback = callback?;
-    Some(PeerCheckRef(Arc::new(CVerify {
-        callback,
-        user_data,
-    })))
-}
-
-struct CHello {
-    callback: unsafe extern "C" fn(*mut c_void, *const sack_tcp_client_hello) -> bool,
-    user_data: *mut c_void,
-}
-
-// SAFETY: the header documents that `tls_client_hello` is called on library
-// threads, several at once, so handing `user_data` to it there is what the
-// user asked for; the struct itself is never mutated.
-unsafe impl Send for CHello {}
-// SAFETY: as above.
-unsafe impl Sync for CHello {}
-
-impl HelloHook for CHello {
+impl HelloHook for CCallback<HelloFn> {
     fn accepts(&self, hello: &Hello<'_>) -> bool {
         let names: Vec<*const u8> = hello.alpn.iter().map(|p| p.as_ptr()).collect();
         let lens: Vec<usize> = hello.alpn.iter().map(|p| p.len()).collect();
-        // rustls only hands over a syntactically valid DNS name, which has
-        // no NUL; none is passed rather than a truncated one otherwise.
-        let name = hello.server_name.and_then(|n| CString::new(n).ok());
+        let name = c_name(hello.server_name);
         let view = sack_tcp_client_hello {
             server_name: name.as_ref().map_or(std::ptr::null(), |n| n.as_ptr()),
             alpn: names.as_ptr(),
@@ -91,10 +78,17 @@ impl HelloHook for CHello {
         // ClientHello, all alive until it returns, as the header promises.
         unsafe { (self.callback)(self.user_data, &view) }
     }
+}
 
-    fn identity(&self) -> Vec<u8> {
-        identity(self.callback as usize, self.user_data)
-    }
+/// The check for the `tls_verify` option, if one is set.
+pub fn peer_check(callback: sack_tcp_verify_cb, user_data: *mut c_void) -> Option<PeerCheckRef> {
+    let callback = callback?;
+    let identity = [callback as usize, user_data as usize];
+    Some(HostRef(Arc::new(CCallback {
+        callback,
+        user_data,
+        identity,
+    })))
 }
 
 /// The hook for the `tls_client_hello` option, if one is set.
@@ -103,15 +97,10 @@ pub fn hello_hook(
     user_data: *mut c_void,
 ) -> Option<HelloHookRef> {
     let callback = callback?;
-    Some(HelloHookRef(Arc::new(CHello {
+    let identity = [callback as usize, user_data as usize];
+    Some(HostRef(Arc::new(CCallback {
         callback,
         user_data,
+        identity,
     })))
-}
-
-/// A callback's identity: its function and user data pointers.
-fn identity(callback: usize, user_data: *mut c_void) -> Vec<u8> {
-    let mut id = callback.to_ne_bytes().to_vec();
-    id.extend_from_slice(&(user_data as usize).to_ne_bytes());
-    id
 }

@@ -117,6 +117,7 @@ fn touch(configs: &mut Vec<(Key, Arc<ClientConfig>)>, key: &Key) -> Option<Arc<C
 mod tests {
     use super::*;
     use crate::tls::peer_check::{PeerChain, PeerCheck, PeerCheckRef};
+    use crate::tls::{HostCallback, HostRef};
 
     struct Check(u8);
 
@@ -124,13 +125,16 @@ mod tests {
         fn accepts(&self, _chain: &PeerChain<'_>) -> bool {
             true
         }
+    }
+
+    impl HostCallback for Check {
         fn identity(&self) -> Vec<u8> {
             vec![self.0]
         }
     }
 
     fn check(id: u8) -> PeerCheckRef {
-        PeerCheckRef(Arc::new(Check(id)))
+        HostRef(Arc::new(Check(id)))
     }
 
     #[test]

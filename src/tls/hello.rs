@@ -11,13 +11,13 @@
 //! of the connection's driver.
 
 use std::cell::Cell;
-use std::fmt;
 use std::sync::Arc;
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 use super::sni::CertStore;
+use super::{HostCallback, HostRef};
 
 /// What the host is shown of a ClientHello.
 #[derive(Debug)]
@@ -30,28 +30,11 @@ pub struct Hello<'a> {
 
 /// A host's decision on a ClientHello: true to go on (with whatever
 /// certificates are served once it returns), false to fail the handshake.
-pub trait HelloHook: Send + Sync {
+pub trait HelloHook: HostCallback {
     fn accepts(&self, hello: &Hello<'_>) -> bool;
-    /// Bytes that tell this hook apart from others (options compare by it).
-    fn identity(&self) -> Vec<u8>;
 }
 
-#[derive(Clone)]
-pub struct HelloHookRef(pub Arc<dyn HelloHook>);
-
-impl PartialEq for HelloHookRef {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.identity() == other.0.identity()
-    }
-}
-
-impl Eq for HelloHookRef {}
-
-impl fmt::Debug for HelloHookRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("HelloHook")
-    }
-}
+pub type HelloHookRef = HostRef<dyn HelloHook>;
 
 thread_local! {
     static REJECTED: Cell<bool> = const { Cell::new(false) };
@@ -122,6 +105,9 @@ mod tests {
                 _ => true,
             }
         }
+    }
+
+    impl HostCallback for OnDemand {
         fn identity(&self) -> Vec<u8> {
             Vec::new()
         }
@@ -147,7 +133,7 @@ mod tests {
                 .with_no_client_auth()
                 .with_cert_resolver(Arc::new(HookedResolver {
                     store: store.clone(),
-                    hook: HelloHookRef(hook.clone()),
+                    hook: HostRef(hook.clone()),
                 })),
         );
         let roots = roots_of(&[&on_demand.der, &evil.der]);

@@ -20,3 +20,39 @@ mod x509;
 
 #[cfg(test)]
 mod test_support;
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A callback the host put in the TLS options (`peer_check::PeerCheck`,
+/// `hello::HelloHook`). Options compare by it, and shared client configs
+/// are keyed by it, so it says which callback it is.
+pub trait HostCallback: Send + Sync {
+    /// Bytes that tell this callback apart from others: two with the same
+    /// identity decide alike (for a C callback: its function and user data
+    /// pointers).
+    fn identity(&self) -> Vec<u8>;
+}
+
+/// A host callback, shared and compared by identity.
+pub struct HostRef<T: ?Sized>(pub Arc<T>);
+
+impl<T: ?Sized> Clone for HostRef<T> {
+    fn clone(&self) -> Self {
+        HostRef(self.0.clone())
+    }
+}
+
+impl<T: ?Sized + HostCallback> PartialEq for HostRef<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.identity() == other.0.identity()
+    }
+}
+
+impl<T: ?Sized + HostCallback> Eq for HostRef<T> {}
+
+impl<T: ?Sized> fmt::Debug for HostRef<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("host callback")
+    }
+}

@@ -20,7 +20,7 @@ use rustls::{
 };
 
 use super::info::sha256;
-use super::x509;
+use super::{x509, HostCallback, HostRef};
 
 /// What the host's check is shown: the chain that passed verification.
 #[derive(Debug)]
@@ -37,31 +37,12 @@ pub struct PeerChain<'a> {
 }
 
 /// A host's verdict on a chain that passed the normal checks.
-pub trait PeerCheck: Send + Sync {
+pub trait PeerCheck: HostCallback {
     fn accepts(&self, chain: &PeerChain<'_>) -> bool;
-    /// Bytes that tell this check apart from others: two checks with the
-    /// same identity decide alike (for the C callback: its function and
-    /// user data pointers).
-    fn identity(&self) -> Vec<u8>;
 }
 
 /// A shared check, compared by identity so options stay comparable.
-#[derive(Clone)]
-pub struct PeerCheckRef(pub Arc<dyn PeerCheck>);
-
-impl PartialEq for PeerCheckRef {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.identity() == other.0.identity()
-    }
-}
-
-impl Eq for PeerCheckRef {}
-
-impl fmt::Debug for PeerCheckRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PeerCheck")
-    }
-}
+pub type PeerCheckRef = HostRef<dyn PeerCheck>;
 
 /// The marker inside `CertificateError::Other` for a chain the host's
 /// check rejected; `tls::errors` reports it as `Code::TlsRejected`.
@@ -283,6 +264,9 @@ mod tests {
             ));
             self.verdict
         }
+    }
+
+    impl HostCallback for Recording {
         fn identity(&self) -> Vec<u8> {
             vec![u8::from(self.verdict)]
         }
@@ -293,7 +277,7 @@ mod tests {
             verdict,
             seen: Mutex::new(Vec::new()),
         });
-        (check.clone(), PeerCheckRef(check))
+        (check.clone(), HostRef(check))
     }
 
     fn client_with(trust: Trust, check: &PeerCheckRef) -> Arc<ClientConfig> {

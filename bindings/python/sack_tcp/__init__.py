@@ -448,6 +448,13 @@ def _verifier_id(fn):
         return vid
 
 
+def _unraisable(e, what, obj):
+    """Reports an exception raised where no caller can receive it."""
+    sys.unraisablehook(types.SimpleNamespace(exc_type=type(e), exc_value=e,
+                                             exc_traceback=e.__traceback__,
+                                             err_msg=what, object=obj))
+
+
 def _verify_trampoline(user_data, chain_p):
     fn = _VERIFIERS.get(user_data)
     try:
@@ -460,10 +467,7 @@ def _verify_trampoline(user_data, chain_p):
         )
         return bool(fn(chain))
     except Exception as e:  # noqa: BLE001  (an exception rejects)
-        sys.unraisablehook(types.SimpleNamespace(exc_type=type(e), exc_value=e,
-                                                 exc_traceback=e.__traceback__,
-                                                 err_msg="sack_tcp tls_verify callback",
-                                                 object=fn))
+        _unraisable(e, "sack_tcp tls_verify callback", fn)
         return False
 
 
@@ -480,10 +484,7 @@ def _hello_trampoline(user_data, hello_p):
         alpn = [ctypes.string_at(h.alpn[i], h.alpn_lens[i]) for i in range(h.alpn_count)]
         return bool(fn(name, alpn))
     except Exception as e:  # noqa: BLE001  (an exception rejects)
-        sys.unraisablehook(types.SimpleNamespace(exc_type=type(e), exc_value=e,
-                                                 exc_traceback=e.__traceback__,
-                                                 err_msg="sack_tcp tls_client_hello callback",
-                                                 object=fn))
+        _unraisable(e, "sack_tcp tls_client_hello callback", fn)
         return False
 
 
@@ -1194,10 +1195,7 @@ def _key_log_trampoline(user_data, line):
         try:
             callback(line.decode("ascii", "replace"))
         except Exception as e:  # noqa: BLE001
-            sys.unraisablehook(types.SimpleNamespace(exc_type=type(e), exc_value=e,
-                                                     exc_traceback=e.__traceback__,
-                                                     err_msg="sack_tcp key log callback",
-                                                     object=callback))
+            _unraisable(e, "sack_tcp key log callback", callback)
 
 
 _KEY_LOG_TRAMPOLINE = _ffi.sack_tcp_key_log_cb(_key_log_trampoline)
