@@ -111,6 +111,16 @@ impl TlsSession {
         }
     }
 
+    /// Lets the handshake's bytes go once it is done: only a failed
+    /// handshake reports or demotes with them, and an established
+    /// connection would otherwise hold its peer's first flight (a
+    /// ClientHello with a post-quantum key share is 1.5 KB) for its life.
+    pub fn forget_initial_once_established(&mut self) {
+        if !self.conn.is_handshaking() && self.initial.capacity() != 0 {
+            self.initial = Vec::new();
+        }
+    }
+
     /// rustls rejected the read whose bytes `unkept` did not fit `initial`.
     pub fn note_failure(&mut self, unkept: &[u8]) {
         self.failed = true;
@@ -285,6 +295,50 @@ mod tests {
         assert_eq!(error.code(), Code::TlsHandshake);
         assert_eq!(error.data().len(), INITIAL_BYTES_KEPT);
         assert_eq!(&error.data()[2999..3001], b"GE");
+    }
+
+    #[test]
+    fn an_established_session_lets_the_handshake_bytes_go() {
+        use crate::tls::config::ServerTls;
+        use crate::tls::test_support::key_files::fixture;
+        let server_role = TlsRole::Server(
+            ServerTls::build(&TlsOptions {
+                cert: Some(fixture("ec.crt").to_owned()),
+                key: Some(fixture("ec.p8").to_owned()),
+                ..TlsOptions::default()
+            })
+            .unwrap(),
+        );
+        let mut server = server_role.new_session().unwrap();
+        let (_, mut client) = client_session();
+        // Records flow by hand until both are done, the server noting
+        // what it receives as the driver does.
+        for _ in 0..10 {
+            let mut to_server = Vec::new();
+            while client.conn.wants_write() {
+                client.conn.write_tls(&mut to_server).unwrap();
+            }
+            server.note_initial(&to_server);
+            server.conn.read_tls(&mut &to_server[..]).unwrap();
+            server.conn.process_new_packets().unwrap();
+            if server.conn.is_handshaking() {
+                server.forget_initial_once_established();
+                assert!(!server.initial.is_empty(), "kept while handshaking");
+            }
+            let mut to_client = Vec::new();
+            while server.conn.wants_write() {
+                server.conn.write_tls(&mut to_client).unwrap();
+            }
+            client.conn.read_tls(&mut &to_client[..]).unwrap();
+            client.conn.process_new_packets().unwrap();
+            if !client.conn.is_handshaking() && !server.conn.is_handshaking() {
+                break;
+            }
+        }
+        assert!(!server.conn.is_handshaking());
+        assert!(server.initial.capacity() > 0);
+        server.forget_initial_once_established();
+        assert_eq!(server.initial.capacity(), 0);
     }
 
     #[test]

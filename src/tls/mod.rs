@@ -19,7 +19,7 @@ pub mod verify;
 mod x509;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 use std::fmt;
 use std::sync::Arc;

@@ -103,6 +103,7 @@ impl Driver<'_> {
                 return Err(End::TlsFailed(error));
             }
         }
+        tls.forget_initial_once_established();
         // What rustls answers leaves when the pass is uncorked.
         Ok(input.len() - rest.len())
     }
