@@ -107,11 +107,14 @@ pub const SACK_TCP_TLS_HOST_MISMATCH: sack_tcp_result = 7;
 /// for the server's certificate; a server (with `client_auth`) for a
 /// client's, whose connection closes with this code.
 pub const SACK_TCP_TLS_REVOKED: sack_tcp_result = 8;
-/// Error callback only (not in the original): the peer's certificate passed
-/// verification but the `tls_verify` callback rejected it. A client sees it
-/// for the server's certificate; a server (with `client_auth`) for a
-/// client's, whose connection closes with this code (the client sees
-/// `SACK_TCP_TLS_BAD_CERTIFICATE`).
+/// Error callback only (not in the original): one of the host's TLS
+/// callbacks turned the peer away. `tls_verify`: the peer's certificate
+/// passed verification but the callback rejected it; a client sees it for
+/// the server's certificate, a server (with `client_auth`) for a client's,
+/// whose connection closes with this code (that client sees
+/// `SACK_TCP_TLS_BAD_CERTIFICATE`). `tls_client_hello`: the listener's
+/// callback rejected a ClientHello; the server's connection closes with
+/// this code (the client sees a handshake failure).
 pub const SACK_TCP_TLS_REJECTED: sack_tcp_result = 9;
 
 /// Fails the build unless every row of the error table in `error.rs` has its
