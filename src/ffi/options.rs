@@ -68,6 +68,7 @@ pub fn defaults() -> sack_tcp_options {
         tls_no_resumption: false,
         tls_expiry_warning_days: 0,
         crl: ptr::null(),
+        unix_mode: 0,
     }
 }
 
@@ -245,6 +246,7 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
         user_timeout: millis(o.user_timeout_ms),
         max_connections: o.max_connections,
         proxy_protocol: o.proxy_protocol,
+        unix_mode: o.unix_mode,
         tls,
     })
 }

@@ -1,12 +1,12 @@
 //! Exported socket functions.
 
 use std::ffi::{c_char, c_void};
-use std::net::SocketAddr;
 
 use super::guard::{self, guard, read_versioned, socket, write_out};
 use super::handler::{CHandler, CallbackTable};
 use super::options;
 use super::types::*;
+use crate::address::Endpoint;
 use crate::error::{Error, Result};
 use crate::socket::Socket;
 
@@ -400,9 +400,10 @@ fn write_c_string(bytes: &[u8], buf: *mut c_char, buf_len: usize) -> Result<()> 
     Ok(())
 }
 
-/// Copies the textual IP of `addr` (no brackets, no port) into `buf`.
-fn write_ip(addr: SocketAddr, buf: *mut c_char, buf_len: usize) -> Result<()> {
-    write_c_string(addr.ip().to_string().as_bytes(), buf, buf_len)
+/// Copies the textual IP of `addr` (no brackets, no port), or a Unix
+/// socket's whole `unix:` string, into `buf`.
+fn write_ip(addr: Endpoint, buf: *mut c_char, buf_len: usize) -> Result<()> {
+    write_c_string(addr.host_text().as_bytes(), buf, buf_len)
 }
 
 /// Writes the local IP address (e.g. "127.0.0.1" or "::1") into `buf`, a

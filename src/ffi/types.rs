@@ -448,6 +448,12 @@ pub struct sack_tcp_options {
     /// fails with `SACK_TCP_TLS_REVOKED`; one whose issuer has no CRL here
     /// is accepted. NULL = no revocation checks.
     pub crl: *const c_char,
+    /// Listener on a Unix path (`address` "unix:/path") only: the socket
+    /// file's permission bits, e.g. 0660 to let a group connect (0 = as the
+    /// process's umask leaves them; at most 07777). Set after bind and
+    /// before listen, so no client connects before they apply. Any other
+    /// socket with a non-zero value: `SACK_TCP_ERR_NOT_APPLICABLE`.
+    pub unix_mode: u32,
 }
 
 /// `tls_min_version`/`tls_max_version`: TLS 1.2 (its IANA number).

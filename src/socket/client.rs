@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 
 use super::net::{self, BindFlags};
 use super::session::{self, Session, TlsRole};
+use super::stream::Stream;
 use super::Handler;
 use super::{driver, finish, Connection, Phase, Role, Socket};
 use crate::address::{self, Family, Resolver};
@@ -29,7 +30,9 @@ pub(super) fn open(
     // fails the open call instead of arriving later as a connect error.
     // A bind port without an address binds the wildcard of each target's
     // family at connect time instead (see `local_address_for`).
+    // A Unix client binds its `address` (a `unix:` one) at connect.
     let binds = match &plan.bind {
+        Some(_) if plan.target.unix().is_some() => Vec::new(),
         Some(bind) => address::resolve_bind(Some(bind), plan.bind_port, plan.family)?,
         None => Vec::new(),
     };
@@ -146,8 +149,11 @@ async fn connect(
     plan: &ClientPlan,
     binds: &[SocketAddr],
     resolver: &dyn Resolver,
-) -> Result<TcpStream> {
+) -> Result<Stream> {
     let attempt = async {
+        if let Some(target) = plan.target.unix() {
+            return connect_unix(plan, target).await;
+        }
         let targets =
             address::resolve_connect(&plan.target, plan.to_port, plan.family, resolver).await?;
         connect_any(plan, &targets, binds).await
@@ -171,12 +177,13 @@ async fn connect_any(
     plan: &ClientPlan,
     targets: &[SocketAddr],
     binds: &[SocketAddr],
-) -> Result<TcpStream> {
+) -> Result<Stream> {
     let mut failures: Vec<String> = Vec::new();
     let mut last = None;
     for target in targets {
         match connect_one(plan, target, binds).await {
             Ok(stream) => {
+                let stream = Stream::from(stream);
                 net::configure_stream(&stream, &plan.conn)
                     .map_err(|e| Error::from_io("configuring the connection", &e))?;
                 return Ok(stream);
@@ -193,11 +200,25 @@ async fn connect_any(
     ))
 }
 
+#[cfg(unix)]
+async fn connect_unix(plan: &ClientPlan, target: &address::UnixAddr) -> Result<Stream> {
+    let bind = plan.bind.as_ref().and_then(|b| b.unix());
+    let stream = Stream::from(super::unix::connect(target, bind).await?);
+    net::configure_stream(&stream, &plan.conn)
+        .map_err(|e| Error::from_io("configuring the connection", &e))?;
+    Ok(stream)
+}
+
+#[cfg(not(unix))]
+async fn connect_unix(_plan: &ClientPlan, _target: &address::UnixAddr) -> Result<Stream> {
+    Err(super::unix_unsupported())
+}
+
 async fn connect_one(
     plan: &ClientPlan,
     target: &SocketAddr,
     binds: &[SocketAddr],
-) -> Result<TcpStream> {
+) -> Result<tokio::net::TcpStream> {
     let flags = BindFlags {
         reuse_address: plan.reuse_address,
         reuse_port: plan.reuse_port,
