@@ -25,8 +25,10 @@ fn millis(value: u32) -> Option<Duration> {
 ///
 /// Callable from any thread and from inside any callback. Errors:
 /// `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a listener
-/// (set `no_delay` at open for the connections it accepts) and on a client
-/// not yet connected, `SACK_TCP_ERR_CLOSED` once the connection has closed,
+/// (set `no_delay` at open for the connections it accepts), on a client
+/// not yet connected and on a Unix domain connection (which has no TCP
+/// options; this and `sack_tcp_set_keep_alive` and
+/// `sack_tcp_set_user_timeout` change nothing there), `SACK_TCP_ERR_CLOSED` once the connection has closed,
 /// `SACK_TCP_ERR_IO` if the kernel refuses.
 #[no_mangle]
 pub extern "C" fn sack_tcp_set_no_delay(handle: *mut sack_tcp, on: bool) -> sack_tcp_result {
@@ -356,6 +358,51 @@ pub extern "C" fn sack_tcp_adopt_fd(
     out: *mut *mut sack_tcp,
 ) -> sack_tcp_result {
     open_fd(options, fd, out, false)
+}
+
+/// Writes the peer process's credentials of a Unix domain connection
+/// (`address`/`to_address` "unix:..."): its process id to `*pid`, user id
+/// to `*uid` and group id to `*gid`, as the kernel recorded them when the
+/// peer connected (a client) or listened (the server a client connected
+/// to): SO_PEERCRED on Linux, getpeereid elsewhere (where `*pid` is -1).
+/// Use it to let only a given user in, as a D-Bus or Docker socket does.
+///
+/// The library reads them once, at accept or connect, so they stay
+/// readable in the close callback and after close (a closed handle is not
+/// an error here, as with the address getters). Callable from any thread
+/// and from inside any callback.
+///
+/// Errors: `SACK_TCP_ERR_NULL_POINTER` if `handle`, `pid`, `uid` or `gid`
+/// is NULL; `SACK_TCP_ERR_NOT_APPLICABLE` on a listener, on a client not
+/// yet connected and on a TCP connection (including one adopted with
+/// `sack_tcp_adopt_fd` from a TCP descriptor). Nothing is written on
+/// failure.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_peer_credentials(
+    handle: *const sack_tcp,
+    pid: *mut i32,
+    uid: *mut u32,
+    gid: *mut u32,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        for (ptr_is_null, name) in [
+            (pid.is_null(), "pid"),
+            (uid.is_null(), "uid"),
+            (gid.is_null(), "gid"),
+        ] {
+            if ptr_is_null {
+                return Err(super::guard::null(name));
+            }
+        }
+        let cred = s.peer_credentials()?;
+        // SAFETY: all three are non-NULL (checked above) and writable per
+        // the header.
+        unsafe {
+            write_out(pid, "pid", cred.pid)?;
+            write_out(uid, "uid", cred.uid)?;
+            write_out(gid, "gid", cred.gid)
+        }
+    })
 }
 
 /// Changes the idle timeout (`idle_timeout_ms` of the options) on a live

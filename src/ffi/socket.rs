@@ -408,7 +408,11 @@ fn write_ip(addr: Endpoint, buf: *mut c_char, buf_len: usize) -> Result<()> {
 
 /// Writes the local IP address (e.g. "127.0.0.1" or "::1") into `buf`, a
 /// buffer of `buf_len` bytes (`SACK_TCP_ADDRESS_MAX` always suffices). For a
-/// listener, its first bound address.
+/// listener, its first bound address. A Unix domain socket writes its
+/// whole address string, "unix:/path" or "unix:@name", and "unix:" alone
+/// for an end bound to no name (a client's own end unless it set
+/// `address`); its port getters write 0. `SACK_TCP_ERR_INVALID_ARGUMENT`
+/// if `buf_len` cannot hold the address and its NUL (nothing written).
 /// `SACK_TCP_ERR_CLOSED` before a client connects and after `close`.
 #[no_mangle]
 pub extern "C" fn sack_tcp_get_local_address(

@@ -16,6 +16,7 @@ use crate::options::{check_user_timeout, KeepAlive};
 impl Socket {
     /// Runs `f` on the connection's socket under the state lock, so the
     /// driver cannot close the descriptor meanwhile.
+    #[cfg_attr(not(unix), allow(dead_code))]
     fn with_live_stream<T>(
         &self,
         what: &str,
