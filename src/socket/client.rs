@@ -331,7 +331,7 @@ mod tests {
         let open = live.local_addr().unwrap();
         let p = plan("127.0.0.1:1", None, 0);
         let stream = connect_any(&p, &[refused, open], &[]).await.unwrap();
-        assert_eq!(stream.peer_addr().unwrap(), open);
+        assert_eq!(stream.peer_endpoint().unwrap(), open.into());
         let err = connect_any(&p, &[refused, refused], &[]).await.unwrap_err();
         assert_eq!(err.code(), Code::Refused);
         assert_eq!(

@@ -36,6 +36,7 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 const PEEK_RETRY: Duration = Duration::from_millis(5);
 
 /// One listening socket.
+#[derive(Debug)]
 pub(super) enum Listening {
     Tcp(TcpListener),
     /// With the socket file it created, removed after the socket closes

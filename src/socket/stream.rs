@@ -13,6 +13,7 @@ use tokio::net::UnixStream;
 
 use crate::address::Endpoint;
 
+#[derive(Debug)]
 pub(crate) enum Stream {
     Tcp(TcpStream),
     #[cfg(unix)]
