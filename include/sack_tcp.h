@@ -1362,7 +1362,8 @@ sack_tcp_result sack_tcp_set_max_connections(sack_tcp *handle,
                                              uint32_t max_connections);
 
 /**
- * Opens a listener on `fd`, a listening TCP socket bound by someone else:
+ * Opens a listener on `fd`, a listening TCP or Unix domain stream socket
+ * bound by someone else:
  * systemd socket activation (LISTEN_FDS, descriptors from 3), inetd, or
  * a parent that bound a privileged port and dropped its rights. `options`
  * is used as by `sack_tcp_open` for a listener, except that `address`,
@@ -1378,8 +1379,9 @@ sack_tcp_result sack_tcp_set_max_connections(sack_tcp *handle,
  *
  * Errors: `SACK_TCP_ERR_NULL_POINTER` (`options` or `out`),
  * `SACK_TCP_ERR_INVALID_ARGUMENT` if `fd` is negative, not a socket
- * (`SACK_TCP_ERR_IO` if it is not open at all), not an IPv4 or IPv6
- * stream socket, or not listening; the option errors of `sack_tcp_open`;
+ * (`SACK_TCP_ERR_IO` if it is not open at all), not an IPv4, IPv6 or
+ * Unix stream socket, or not listening (the file of an inherited Unix
+ * listener is never removed by the library); the option errors of `sack_tcp_open`;
  * `SACK_TCP_ERR_NOT_APPLICABLE` on Windows. `*out` is written only on
  * success; callbacks as for `sack_tcp_open`.
  */
@@ -1389,7 +1391,8 @@ sack_tcp_result sack_tcp_open_listener_fd(const sack_tcp_options *options,
                                           sack_tcp **out);
 
 /**
- * Adopts `fd`, an already-connected TCP socket (an inetd-style child's
+ * Adopts `fd`, an already-connected TCP or Unix domain stream socket (one
+ * end of a `socketpair`, an inetd-style child's
  * stdin, one passed over a Unix socket, one a host connected itself), as
  * a connection handle. The connect callback fires with `SACK_TCP_OK`,
  * then ready, on a runtime thread, possibly before this returns (use the
@@ -1406,7 +1409,8 @@ sack_tcp_result sack_tcp_open_listener_fd(const sack_tcp_options *options,
  * closes); on failure `fd` stays the caller's.
  *
  * Errors: `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_INVALID_ARGUMENT`
- * for a negative `fd`, a descriptor that is not a TCP socket, is
+ * for a negative `fd`, a descriptor that is not a TCP or Unix stream
+ * socket, is
  * listening, or is not connected; `SACK_TCP_ERR_IO` for one not open;
  * `SACK_TCP_ERR_NOT_APPLICABLE` as above and on Windows.
  */

@@ -499,7 +499,10 @@ mod tests {
             ("1.2.3.4 ", BAD),
             ("local\thost", BAD),
             // Unix sockets
-            ("unix:/run/app.sock", unix(UnixAddr::Path("/run/app.sock".into()))),
+            (
+                "unix:/run/app.sock",
+                unix(UnixAddr::Path("/run/app.sock".into())),
+            ),
             ("unix:./a b", unix(UnixAddr::Path("./a b".into()))),
             ("unix:", BAD),
             ("unix:@", BAD),

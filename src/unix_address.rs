@@ -36,7 +36,9 @@ impl UnixAddr {
                 return Err("empty abstract socket name after \"unix:@\"".into());
             }
             if !cfg!(any(target_os = "linux", target_os = "android")) {
-                return Err("abstract Unix socket names (\"unix:@...\") exist on Linux only".into());
+                return Err(
+                    "abstract Unix socket names (\"unix:@...\") exist on Linux only".into(),
+                );
             }
             // The kernel counts the leading NUL in sun_path.
             if name.len() > SUN_PATH_LEN - 1 {
@@ -217,7 +219,10 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn endpoints_read_back_from_kernel_addresses() {
-        let addr = UnixAddr::parse("@sack-endpoint").unwrap().sock_addr().unwrap();
+        let addr = UnixAddr::parse("@sack-endpoint")
+            .unwrap()
+            .sock_addr()
+            .unwrap();
         assert_eq!(
             Endpoint::from_sock_addr(&addr).to_string(),
             "unix:@sack-endpoint"

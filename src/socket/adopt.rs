@@ -38,8 +38,7 @@ fn plan_for_descriptor(options: &Options) -> Result<ServerPlan> {
 fn check_descriptor(fd: &OwnedFd, listening: bool) -> Result<(socket2::Socket, bool)> {
     let sock = socket2::Socket::from(fd.try_clone().map_err(|e| Error::from_io("dup", &e))?);
     let io = |what: &str, e: std::io::Error| Error::from_io(what, &e);
-    let not_tcp =
-        || Error::invalid("the descriptor is not an IPv4, IPv6 or Unix stream socket");
+    let not_tcp = || Error::invalid("the descriptor is not an IPv4, IPv6 or Unix stream socket");
     if sock.r#type().map_err(|e| match e.raw_os_error() {
         Some(libc::ENOTSOCK) => not_tcp(),
         _ => io("reading the socket type", e),

@@ -6,7 +6,6 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-
 use super::session::{self, Session, TlsRole};
 use super::stream::{PeerCredentials, Stream};
 use super::{driver, not_connected, runner, wire, CloseMode, SendQueue, Socket};

@@ -314,10 +314,7 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<Listening>, rt: Runtime
 
 /// Accepts from whichever listener is ready, starting the scan at a
 /// rotating index so one busy address cannot starve the others.
-async fn accept_any(
-    listeners: &[Listening],
-    next: &mut usize,
-) -> io::Result<(Stream, Endpoint)> {
+async fn accept_any(listeners: &[Listening], next: &mut usize) -> io::Result<(Stream, Endpoint)> {
     poll_fn(|cx| {
         let count = listeners.len();
         for i in 0..count {

@@ -37,8 +37,8 @@ use crate::runtime;
 
 use connection::{ConnState, Connection, Phase};
 pub use send_queue::SendQueue;
-pub use stream::PeerCredentials;
 use session::Session;
+pub use stream::PeerCredentials;
 
 pub use crate::runtime::{live_sockets as live_count, wait_live_sockets as wait_live_count};
 

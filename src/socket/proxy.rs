@@ -8,7 +8,6 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-
 use super::stream::Stream;
 
 use crate::error::{Code, Error, Result};

@@ -128,12 +128,7 @@ impl TlsSession {
     /// Encrypts `data` (or, before the handshake is done, has rustls hold
     /// it) and moves the resulting records towards the socket.
     /// Returns the bytes written straight to the socket.
-    pub fn send(
-        &mut self,
-        data: &[u8],
-        queue: &mut SendQueue,
-        stream: Option<&Stream>,
-    ) -> usize {
+    pub fn send(&mut self, data: &[u8], queue: &mut SendQueue, stream: Option<&Stream>) -> usize {
         self.encrypt(data);
         pump(&mut self.conn, queue, stream)
     }

@@ -105,7 +105,9 @@ fn clear_stale(path: &str) -> Result<()> {
         Err(e) => return Err(Error::from_io(&format!("stat unix:{path}"), &e)),
     };
     if !meta.file_type().is_socket() {
-        return Err(in_use("the path exists and is not a socket; it was left alone"));
+        return Err(in_use(
+            "the path exists and is not a socket; it was left alone",
+        ));
     }
     let probe = new_socket().map_err(|e| Error::from_io("socket", &e))?;
     let target = socket2::SockAddr::unix(path)
