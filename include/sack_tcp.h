@@ -175,9 +175,12 @@
 
 /**
  * Room for any address `sack_tcp_get_local_address` or
- * `sack_tcp_get_remote_address` writes, NUL included.
+ * `sack_tcp_get_remote_address` writes, NUL included: an IP address, or
+ * a Unix socket's "unix:" string (up to 113 bytes). It was 64 before Unix
+ * sockets; a buffer of 64 still holds every IP address, and a longer Unix
+ * address answers `SACK_TCP_ERR_INVALID_ARGUMENT`, as any short buffer.
  */
-#define SACK_TCP_ADDRESS_MAX 64
+#define SACK_TCP_ADDRESS_MAX 128
 
 /**
  * `tls_min_version`/`tls_max_version`: TLS 1.2 (its IANA number).
@@ -573,6 +576,35 @@ typedef struct {
      * "localhost" (every address it resolves to is bound). NULL listens on
      * the wildcard of `family`. Client: the local address to bind (NULL =
      * let the OS choose).
+     *
+     * Unix domain sockets (libuv's pipes, Node's `path`, nng's `ipc://`):
+     * "unix:/run/app.sock" is a socket file (a relative path is relative
+     * to the working directory at the open call; at most 107 bytes after
+     * "unix:"), "unix:@name" a name in Linux's abstract namespace (no file;
+     * at most 107 bytes; `SACK_TCP_ERR_BAD_ADDRESS` on other systems).
+     * A longer or empty path is `SACK_TCP_ERR_BAD_ADDRESS` from the open
+     * call. `port` and `to_port` must be 0 and `family` ANY with them
+     * (`SACK_TCP_ERR_NOT_APPLICABLE`); `no_delay`, `keep_alive_*`,
+     * `user_timeout_ms`, `reuse_address` and `reuse_port` are ignored.
+     * Text mode, TLS (a client verifies `host`, else "localhost"),
+     * `allow_ssl_fallback`, STARTTLS, PROXY headers and every callback work
+     * as over TCP. A client's `address` binds its own end and must then be
+     * "unix:..." too (`SACK_TCP_ERR_BAD_ADDRESS` for a mix).
+     *
+     * A listener on a path, inside `sack_tcp_open`: if the path exists and
+     * is a socket nobody accepts on (a connect to it is refused: a stale
+     * file left by a process that died), it is removed and bound again;
+     * if a listener accepts on it, the open fails with
+     * `SACK_TCP_ERR_ADDRESS_IN_USE` and the file stays; if the path is
+     * anything but a socket (a regular file, a directory, a symlink), the
+     * open fails with `SACK_TCP_ERR_ADDRESS_IN_USE` and it is never
+     * removed. (Two processes starting at the same moment on one stale
+     * path can race; give each its own path.) `unix_mode` sets the file's
+     * mode before the socket listens. When the listener closes, the file
+     * is removed before the close callback runs, if it is still the one
+     * the listener created (same device and inode): a file someone put
+     * there since is left alone. An abstract name needs none of this: it
+     * goes with its socket.
      */
     const char *address;
     /**
@@ -584,6 +616,9 @@ typedef struct {
      * Client only: where to connect, "host[:port]", "[v6]:port", a bare
      * IPv6 literal, or a bare port (meaning localhost). Every resolved
      * address is tried in turn. A port may be a number or a service name.
+     * "unix:/path" or "unix:@name" connects to a Unix domain socket (see
+     * `address`); no port then, and a path with no socket file fails the
+     * connect with `SACK_TCP_ERR_REFUSED`, as a port nobody listens on.
      */
     const char *to_address;
     /**
@@ -948,6 +983,14 @@ typedef struct {
      * Passed to `tls_client_hello` as its first argument.
      */
     void *tls_client_hello_user_data;
+    /**
+     * Listener on a Unix path (`address` "unix:/path") only: the socket
+     * file's permission bits, e.g. 0660 to let a group connect (0 = as the
+     * process's umask leaves them; at most 07777). Set after bind and
+     * before listen, so no client connects before they apply. Any other
+     * socket with a non-zero value: `SACK_TCP_ERR_NOT_APPLICABLE`.
+     */
+    uint32_t unix_mode;
 } sack_tcp_options;
 
 /**
@@ -1359,11 +1402,15 @@ sack_tcp_result sack_tcp_set_log_callback(sack_tcp_log_cb callback,
  *
  * Callable from any thread and from inside any callback. Errors:
  * `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a listener
- * (set `no_delay` at open for the connections it accepts) and on a client
- * not yet connected, `SACK_TCP_ERR_CLOSED` once the connection has closed,
+ * (set `no_delay` at open for the connections it accepts), on a client
+ * not yet connected and on a Unix domain connection (which has no TCP
+ * options; this and `sack_tcp_set_keep_alive` and
+ * `sack_tcp_set_user_timeout` change nothing there), `SACK_TCP_ERR_CLOSED` once the connection has closed,
  * `SACK_TCP_ERR_IO` if the kernel refuses.
  */
-SACK_TCP_API sack_tcp_result sack_tcp_set_no_delay(sack_tcp *handle, bool on);
+SACK_TCP_API
+sack_tcp_result sack_tcp_set_no_delay(sack_tcp *handle,
+                                      bool on);
 
 /**
  * Changes TCP keepalive on a live connection. `idle_ms` 0 switches it
@@ -1470,7 +1517,8 @@ sack_tcp_result sack_tcp_set_max_connections(sack_tcp *handle,
                                              uint32_t max_connections);
 
 /**
- * Opens a listener on `fd`, a listening TCP socket bound by someone else:
+ * Opens a listener on `fd`, a listening TCP or Unix domain stream socket
+ * bound by someone else:
  * systemd socket activation (LISTEN_FDS, descriptors from 3), inetd, or
  * a parent that bound a privileged port and dropped its rights. `options`
  * is used as by `sack_tcp_open` for a listener, except that `address`,
@@ -1486,8 +1534,9 @@ sack_tcp_result sack_tcp_set_max_connections(sack_tcp *handle,
  *
  * Errors: `SACK_TCP_ERR_NULL_POINTER` (`options` or `out`),
  * `SACK_TCP_ERR_INVALID_ARGUMENT` if `fd` is negative, not a socket
- * (`SACK_TCP_ERR_IO` if it is not open at all), not an IPv4 or IPv6
- * stream socket, or not listening; the option errors of `sack_tcp_open`;
+ * (`SACK_TCP_ERR_IO` if it is not open at all), not an IPv4, IPv6 or
+ * Unix stream socket, or not listening (the file of an inherited Unix
+ * listener is never removed by the library); the option errors of `sack_tcp_open`;
  * `SACK_TCP_ERR_NOT_APPLICABLE` on Windows. `*out` is written only on
  * success; callbacks as for `sack_tcp_open`.
  */
@@ -1497,7 +1546,8 @@ sack_tcp_result sack_tcp_open_listener_fd(const sack_tcp_options *options,
                                           sack_tcp **out);
 
 /**
- * Adopts `fd`, an already-connected TCP socket (an inetd-style child's
+ * Adopts `fd`, an already-connected TCP or Unix domain stream socket (one
+ * end of a `socketpair`, an inetd-style child's
  * stdin, one passed over a Unix socket, one a host connected itself), as
  * a connection handle. The connect callback fires with `SACK_TCP_OK`,
  * then ready, on a runtime thread, possibly before this returns (use the
@@ -1514,7 +1564,8 @@ sack_tcp_result sack_tcp_open_listener_fd(const sack_tcp_options *options,
  * closes); on failure `fd` stays the caller's.
  *
  * Errors: `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_INVALID_ARGUMENT`
- * for a negative `fd`, a descriptor that is not a TCP socket, is
+ * for a negative `fd`, a descriptor that is not a TCP or Unix stream
+ * socket, is
  * listening, or is not connected; `SACK_TCP_ERR_IO` for one not open;
  * `SACK_TCP_ERR_NOT_APPLICABLE` as above and on Windows.
  */
@@ -1522,6 +1573,31 @@ SACK_TCP_API
 sack_tcp_result sack_tcp_adopt_fd(const sack_tcp_options *options,
                                   int32_t fd,
                                   sack_tcp **out);
+
+/**
+ * Writes the peer process's credentials of a Unix domain connection
+ * (`address`/`to_address` "unix:..."): its process id to `*pid`, user id
+ * to `*uid` and group id to `*gid`, as the kernel recorded them when the
+ * peer connected (a client) or listened (the server a client connected
+ * to): SO_PEERCRED on Linux, getpeereid elsewhere (where `*pid` is -1).
+ * Use it to let only a given user in, as a D-Bus or Docker socket does.
+ *
+ * The library reads them once, at accept or connect, so they stay
+ * readable in the close callback and after close (a closed handle is not
+ * an error here, as with the address getters). Callable from any thread
+ * and from inside any callback.
+ *
+ * Errors: `SACK_TCP_ERR_NULL_POINTER` if `handle`, `pid`, `uid` or `gid`
+ * is NULL; `SACK_TCP_ERR_NOT_APPLICABLE` on a listener, on a client not
+ * yet connected and on a TCP connection (including one adopted with
+ * `sack_tcp_adopt_fd` from a TCP descriptor). Nothing is written on
+ * failure.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_get_peer_credentials(const sack_tcp *handle,
+                                              int32_t *pid,
+                                              uint32_t *uid,
+                                              uint32_t *gid);
 
 /**
  * Changes the idle timeout (`idle_timeout_ms` of the options) on a live
@@ -1757,7 +1833,11 @@ SACK_TCP_API sack_tcp_result sack_tcp_is_listener(const sack_tcp *handle, bool *
 /**
  * Writes the local IP address (e.g. "127.0.0.1" or "::1") into `buf`, a
  * buffer of `buf_len` bytes (`SACK_TCP_ADDRESS_MAX` always suffices). For a
- * listener, its first bound address.
+ * listener, its first bound address. A Unix domain socket writes its
+ * whole address string, "unix:/path" or "unix:@name", and "unix:" alone
+ * for an end bound to no name (a client's own end unless it set
+ * `address`); its port getters write 0. `SACK_TCP_ERR_INVALID_ARGUMENT`
+ * if `buf_len` cannot hold the address and its NUL (nothing written).
  * `SACK_TCP_ERR_CLOSED` before a client connects and after `close`.
  */
 SACK_TCP_API

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
 
 use crate::error::{Code, Error, Result};
+pub use crate::unix_address::{Endpoint, UnixAddr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Family {
@@ -39,6 +40,8 @@ impl Family {
 pub enum Host {
     Ip(IpAddr),
     Name(String),
+    /// `unix:/path` or `unix:@name`: a Unix domain socket, never resolved.
+    Unix(UnixAddr),
 }
 
 impl fmt::Display for Host {
@@ -46,6 +49,7 @@ impl fmt::Display for Host {
         match self {
             Host::Ip(ip) => write!(f, "{ip}"),
             Host::Name(name) => f.write_str(name),
+            Host::Unix(addr) => write!(f, "{addr}"),
         }
     }
 }
@@ -55,6 +59,16 @@ impl fmt::Display for Host {
 pub struct ParsedAddress {
     pub host: Option<Host>,
     pub port: Option<u16>,
+}
+
+impl ParsedAddress {
+    /// The Unix socket this names, if it is one.
+    pub fn unix(&self) -> Option<&UnixAddr> {
+        match &self.host {
+            Some(Host::Unix(addr)) => Some(addr),
+            _ => None,
+        }
+    }
 }
 
 /// Longest host name DNS can carry, not counting a trailing dot.
@@ -68,6 +82,8 @@ const MAX_NAME_LEN: usize = 253;
 ///   for a port.
 /// * a bare port: `8080`
 /// * `name` or `name:port`
+/// * `unix:/path` (a Unix domain socket on a filesystem path) or
+///   `unix:@name` (Linux's abstract namespace); see [`UnixAddr::parse`]
 ///
 /// A port is decimal (0-65535) or a TCP service name from the local services
 /// database (`http`, `ssh`). IPv6 zone ids (`%eth0`) are not supported.
@@ -81,6 +97,13 @@ pub fn parse(s: &str) -> Result<ParsedAddress> {
 fn parse_parts(s: &str) -> std::result::Result<ParsedAddress, String> {
     if s.is_empty() {
         return Err("empty string".into());
+    }
+    // Before the whitespace check: a path may contain spaces.
+    if let Some(rest) = s.strip_prefix(crate::unix_address::PREFIX) {
+        return Ok(ParsedAddress {
+            host: Some(Host::Unix(UnixAddr::parse(rest)?)),
+            port: None,
+        });
     }
     if s.contains(char::is_whitespace) {
         return Err("contains whitespace".into());
@@ -246,6 +269,7 @@ pub async fn resolve_connect(
     let name = match &parsed.host {
         Some(Host::Ip(ip)) => return literal(*ip, port, family),
         Some(Host::Name(name)) => name.as_str(),
+        Some(Host::Unix(addr)) => return Err(not_ip(addr)),
         None => "localhost",
     };
     let found = resolver
@@ -269,6 +293,7 @@ pub fn resolve_bind(
     match parsed.and_then(|p| p.host.as_ref()) {
         None => Ok(vec![wildcard(family, port)]),
         Some(Host::Ip(ip)) => literal(*ip, port, family),
+        Some(Host::Unix(addr)) => Err(not_ip(addr)),
         Some(Host::Name(name)) => {
             let found = (name.as_str(), port)
                 .to_socket_addrs()
@@ -327,6 +352,15 @@ fn keep_family(
     Ok(kept)
 }
 
+/// A Unix address where an IP one is needed (the socket code takes the
+/// Unix path before resolving, so this is a mixed client bind and target).
+fn not_ip(addr: &UnixAddr) -> Error {
+    Error::new(
+        Code::BadAddress,
+        format!("{addr} is a Unix socket address where an IP address is needed"),
+    )
+}
+
 fn resolve_error(name: &str, err: &io::Error) -> Error {
     Error::new(Code::Resolve, format!("could not resolve {name:?}: {err}"))
 }
@@ -358,6 +392,30 @@ mod tests {
     }
 
     const BAD: std::result::Result<ParsedAddress, Code> = Err(Code::BadAddress);
+
+    fn unix(addr: UnixAddr) -> std::result::Result<ParsedAddress, Code> {
+        Ok(ParsedAddress {
+            host: Some(Host::Unix(addr)),
+            port: None,
+        })
+    }
+
+    #[test]
+    fn unix_addresses_parse_and_are_never_resolved() {
+        let parsed = parse("unix:@name");
+        if cfg!(target_os = "linux") {
+            let parsed = parsed.unwrap();
+            assert_eq!(parsed.unix(), Some(&UnixAddr::Abstract("name".into())));
+            assert_eq!(parsed.host.unwrap().to_string(), "unix:@name");
+        } else {
+            assert_eq!(parsed.unwrap_err().code(), Code::BadAddress);
+        }
+        let err = parse("unix:").unwrap_err();
+        assert!(err.message().contains("empty path"), "{err}");
+        let parsed = parse("unix:/x.sock").unwrap();
+        let err = resolve_bind(Some(&parsed), 0, Family::Any).unwrap_err();
+        assert_eq!(err.code(), Code::BadAddress);
+    }
 
     #[test]
     fn parse_table() {
@@ -440,6 +498,15 @@ mod tests {
             (" 1.2.3.4", BAD),
             ("1.2.3.4 ", BAD),
             ("local\thost", BAD),
+            // Unix sockets
+            (
+                "unix:/run/app.sock",
+                unix(UnixAddr::Path("/run/app.sock".into())),
+            ),
+            ("unix:./a b", unix(UnixAddr::Path("./a b".into()))),
+            ("unix:", BAD),
+            ("unix:@", BAD),
+            (&format!("unix:/{}", "p".repeat(107)), BAD),
         ];
         for (input, want) in cases {
             let got = parse(input).map_err(|e| e.code());

@@ -32,6 +32,7 @@ pub mod socket;
 mod sys;
 pub mod text;
 pub mod tls;
+pub mod unix_address;
 
 /// Locks a mutex, using it even if a panic poisoned it: nothing in this
 /// crate holds a lock across code that can leave the guarded state

@@ -188,6 +188,9 @@ pub struct Options {
     /// A listener reads a PROXY protocol header (v1 or v2) first on every
     /// connection.
     pub proxy_protocol: bool,
+    /// A Unix listener's socket file gets this mode (0: as the umask
+    /// leaves it).
+    pub unix_mode: u32,
     pub tls: TlsOptions,
 }
 
@@ -219,6 +222,7 @@ impl Default for Options {
             user_timeout: None,
             max_connections: 0,
             proxy_protocol: false,
+            unix_mode: 0,
             tls: TlsOptions::default(),
         }
     }
@@ -323,6 +327,8 @@ pub struct ServerPlan {
     pub max_connections: u32,
     /// With the PROXY protocol on: how long a connection's header may take.
     pub proxy_timeout: Option<Duration>,
+    /// The mode of a Unix listener's socket file (0: the umask's).
+    pub unix_mode: u32,
     pub conn: ConnSettings,
     /// Present when the server has certificates.
     pub tls: Option<TlsOptions>,
@@ -350,6 +356,23 @@ pub struct ClientPlan {
 pub enum Plan {
     Server(ServerPlan),
     Client(ClientPlan),
+}
+
+/// A client's target and local address are both Unix or both IP.
+fn check_unix_client(
+    target: &ParsedAddress,
+    bind: Option<&ParsedAddress>,
+    to_port: Option<u16>,
+) -> Result<()> {
+    let bind_unix = bind.map(|b| b.unix().is_some());
+    match (target.unix().is_some(), bind_unix) {
+        (true, _) if to_port.is_some() => Err(not_applicable("to_port", "Unix domain socket")),
+        (true, Some(false)) | (false, Some(true)) => Err(Error::new(
+            Code::BadAddress,
+            "`address` and `to_address` must both be Unix (\"unix:...\") or both IP addresses",
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn not_applicable(option: &str, kind: &str) -> Error {
@@ -405,6 +428,7 @@ impl Options {
             allow_half_open: self.allow_half_open,
         };
         let bind = self.address.as_deref().map(address::parse).transpose()?;
+        self.check_unix(bind.as_ref())?;
         match &self.to_address {
             None => {
                 if self.to_port.is_some() {
@@ -426,6 +450,7 @@ impl Options {
                     backlog: self.backlog.unwrap_or(DEFAULT_BACKLOG),
                     max_connections: self.max_connections,
                     proxy_timeout: self.proxy_protocol.then_some(self.tls.handshake_timeout),
+                    unix_mode: self.unix_mode,
                     conn,
                     tls,
                 }))
@@ -442,7 +467,8 @@ impl Options {
                 }
                 self.check_client_tls()?;
                 let target = address::parse(to)?;
-                if target.port.is_none() && self.to_port.is_none() {
+                check_unix_client(&target, bind.as_ref(), self.to_port)?;
+                if target.port.is_none() && self.to_port.is_none() && target.unix().is_none() {
                     return Err(Error::new(
                         Code::BadAddress,
                         format!("`to_address` \"{to}\" has no port and `to_port` is not set"),
@@ -470,6 +496,45 @@ impl Options {
 }
 
 impl Options {
+    /// What a Unix address rules out: a port, an IP family, and
+    /// `unix_mode` anywhere but on a listener's socket file. (The TCP
+    /// options, no_delay and keepalive among them, are ignored.)
+    fn check_unix(&self, bind: Option<&ParsedAddress>) -> Result<()> {
+        let bind_unix = bind.and_then(ParsedAddress::unix);
+        let to_unix = match &self.to_address {
+            Some(to) => address::parse(to)?.unix().is_some(),
+            None => false,
+        };
+        if bind_unix.is_some() || to_unix {
+            if self.port != 0 {
+                return Err(not_applicable("port", "Unix domain socket"));
+            }
+            if self.family != Family::Any {
+                return Err(not_applicable("family", "Unix domain socket"));
+            }
+        }
+        if self.unix_mode == 0 {
+            return Ok(());
+        }
+        if self.unix_mode > 0o7777 {
+            return Err(Error::invalid(format!(
+                "`unix_mode` {:#o} is not a file mode (at most 0o7777)",
+                self.unix_mode
+            )));
+        }
+        match (bind_unix, &self.to_address) {
+            (Some(addr), None) if addr.path().is_some() => Ok(()),
+            (Some(_), None) => Err(not_applicable(
+                "unix_mode",
+                "listener on an abstract name (it has no file)",
+            )),
+            _ => Err(not_applicable(
+                "unix_mode",
+                "socket other than a listener on a Unix path",
+            )),
+        }
+    }
+
     /// The server's TLS options, or None for a plain server; refuses TLS
     /// options that mean nothing without certificates or on a server.
     /// The TLS settings of these options as a replacement for a running

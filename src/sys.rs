@@ -122,6 +122,29 @@ pub fn service_port(name: &str) -> Option<u16> {
     port
 }
 
+/// One non-blocking `recv(MSG_PEEK)`: copies what is readable without
+/// consuming it (tokio's UnixStream has no peek; socket2's takes
+/// uninitialised buffers).
+#[cfg(unix)]
+pub fn peek(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `fd` is an open descriptor for the call (a BorrowedFd), and
+    // `buf` is valid for writes of `buf.len()` bytes; recv writes at most
+    // that many.
+    let n = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
 /// A descriptor that is readable while it is raised: a non-blocking Unix
 /// socket pair, written once to raise and drained to clear. (A pipe or an
 /// eventfd would do as well; the socket pair needs no unsafe code.)

@@ -11,7 +11,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sack_tcp::address::Resolver;
+use sack_tcp::address::{Endpoint, Resolver};
 use sack_tcp::error::Code;
 use sack_tcp::events::Event;
 use sack_tcp::options::Options;
@@ -301,7 +301,7 @@ fn happy_eyeballs_a_silent_ipv6_address_loses_to_ipv4_after_the_delay() {
         waited >= Duration::from_millis(150),
         "IPv4 was tried after {waited:?}, before IPv6 had its 150 ms"
     );
-    assert_eq!(sock.peer_addr().unwrap(), live_addr);
+    assert_eq!(sock.peer_addr().unwrap(), Endpoint::Ip(live_addr));
     // The losing IPv6 attempt was closed, not left to time out.
     silent.wait_abandoned();
     sock.abort().unwrap();

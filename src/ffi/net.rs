@@ -25,8 +25,10 @@ fn millis(value: u32) -> Option<Duration> {
 ///
 /// Callable from any thread and from inside any callback. Errors:
 /// `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_NOT_APPLICABLE` on a listener
-/// (set `no_delay` at open for the connections it accepts) and on a client
-/// not yet connected, `SACK_TCP_ERR_CLOSED` once the connection has closed,
+/// (set `no_delay` at open for the connections it accepts), on a client
+/// not yet connected and on a Unix domain connection (which has no TCP
+/// options; this and `sack_tcp_set_keep_alive` and
+/// `sack_tcp_set_user_timeout` change nothing there), `SACK_TCP_ERR_CLOSED` once the connection has closed,
 /// `SACK_TCP_ERR_IO` if the kernel refuses.
 #[no_mangle]
 pub extern "C" fn sack_tcp_set_no_delay(handle: *mut sack_tcp, on: bool) -> sack_tcp_result {
@@ -300,7 +302,8 @@ fn open_fd(
     })
 }
 
-/// Opens a listener on `fd`, a listening TCP socket bound by someone else:
+/// Opens a listener on `fd`, a listening TCP or Unix domain stream socket
+/// bound by someone else:
 /// systemd socket activation (LISTEN_FDS, descriptors from 3), inetd, or
 /// a parent that bound a privileged port and dropped its rights. `options`
 /// is used as by `sack_tcp_open` for a listener, except that `address`,
@@ -316,8 +319,9 @@ fn open_fd(
 ///
 /// Errors: `SACK_TCP_ERR_NULL_POINTER` (`options` or `out`),
 /// `SACK_TCP_ERR_INVALID_ARGUMENT` if `fd` is negative, not a socket
-/// (`SACK_TCP_ERR_IO` if it is not open at all), not an IPv4 or IPv6
-/// stream socket, or not listening; the option errors of `sack_tcp_open`;
+/// (`SACK_TCP_ERR_IO` if it is not open at all), not an IPv4, IPv6 or
+/// Unix stream socket, or not listening (the file of an inherited Unix
+/// listener is never removed by the library); the option errors of `sack_tcp_open`;
 /// `SACK_TCP_ERR_NOT_APPLICABLE` on Windows. `*out` is written only on
 /// success; callbacks as for `sack_tcp_open`.
 #[no_mangle]
@@ -329,7 +333,8 @@ pub extern "C" fn sack_tcp_open_listener_fd(
     open_fd(options, fd, out, true)
 }
 
-/// Adopts `fd`, an already-connected TCP socket (an inetd-style child's
+/// Adopts `fd`, an already-connected TCP or Unix domain stream socket (one
+/// end of a `socketpair`, an inetd-style child's
 /// stdin, one passed over a Unix socket, one a host connected itself), as
 /// a connection handle. The connect callback fires with `SACK_TCP_OK`,
 /// then ready, on a runtime thread, possibly before this returns (use the
@@ -346,7 +351,8 @@ pub extern "C" fn sack_tcp_open_listener_fd(
 /// closes); on failure `fd` stays the caller's.
 ///
 /// Errors: `SACK_TCP_ERR_NULL_POINTER`, `SACK_TCP_ERR_INVALID_ARGUMENT`
-/// for a negative `fd`, a descriptor that is not a TCP socket, is
+/// for a negative `fd`, a descriptor that is not a TCP or Unix stream
+/// socket, is
 /// listening, or is not connected; `SACK_TCP_ERR_IO` for one not open;
 /// `SACK_TCP_ERR_NOT_APPLICABLE` as above and on Windows.
 #[no_mangle]
@@ -356,6 +362,51 @@ pub extern "C" fn sack_tcp_adopt_fd(
     out: *mut *mut sack_tcp,
 ) -> sack_tcp_result {
     open_fd(options, fd, out, false)
+}
+
+/// Writes the peer process's credentials of a Unix domain connection
+/// (`address`/`to_address` "unix:..."): its process id to `*pid`, user id
+/// to `*uid` and group id to `*gid`, as the kernel recorded them when the
+/// peer connected (a client) or listened (the server a client connected
+/// to): SO_PEERCRED on Linux, getpeereid elsewhere (where `*pid` is -1).
+/// Use it to let only a given user in, as a D-Bus or Docker socket does.
+///
+/// The library reads them once, at accept or connect, so they stay
+/// readable in the close callback and after close (a closed handle is not
+/// an error here, as with the address getters). Callable from any thread
+/// and from inside any callback.
+///
+/// Errors: `SACK_TCP_ERR_NULL_POINTER` if `handle`, `pid`, `uid` or `gid`
+/// is NULL; `SACK_TCP_ERR_NOT_APPLICABLE` on a listener, on a client not
+/// yet connected and on a TCP connection (including one adopted with
+/// `sack_tcp_adopt_fd` from a TCP descriptor). Nothing is written on
+/// failure.
+#[no_mangle]
+pub extern "C" fn sack_tcp_get_peer_credentials(
+    handle: *const sack_tcp,
+    pid: *mut i32,
+    uid: *mut u32,
+    gid: *mut u32,
+) -> sack_tcp_result {
+    with_socket(handle, |s| {
+        for (ptr_is_null, name) in [
+            (pid.is_null(), "pid"),
+            (uid.is_null(), "uid"),
+            (gid.is_null(), "gid"),
+        ] {
+            if ptr_is_null {
+                return Err(super::guard::null(name));
+            }
+        }
+        let cred = s.peer_credentials()?;
+        // SAFETY: all three are non-NULL (checked above) and writable per
+        // the header.
+        unsafe {
+            write_out(pid, "pid", cred.pid)?;
+            write_out(uid, "uid", cred.uid)?;
+            write_out(gid, "gid", cred.gid)
+        }
+    })
 }
 
 /// Changes the idle timeout (`idle_timeout_ms` of the options) on a live

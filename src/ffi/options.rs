@@ -73,6 +73,7 @@ pub fn defaults() -> sack_tcp_options {
         tls_verify_user_data: ptr::null_mut(),
         tls_client_hello: None,
         tls_client_hello_user_data: ptr::null_mut(),
+        unix_mode: 0,
     }
 }
 
@@ -253,6 +254,7 @@ pub fn convert(o: &sack_tcp_options, strings: CStrings) -> Result<Options> {
         user_timeout: millis(o.user_timeout_ms),
         max_connections: o.max_connections,
         proxy_protocol: o.proxy_protocol,
+        unix_mode: o.unix_mode,
         tls,
     })
 }

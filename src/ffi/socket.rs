@@ -1,12 +1,12 @@
 //! Exported socket functions.
 
 use std::ffi::{c_char, c_void};
-use std::net::SocketAddr;
 
 use super::guard::{self, guard, read_versioned, socket, write_out};
 use super::handler::{CHandler, CallbackTable};
 use super::options;
 use super::types::*;
+use crate::address::Endpoint;
 use crate::error::{Error, Result};
 use crate::socket::Socket;
 
@@ -400,14 +400,19 @@ fn write_c_string(bytes: &[u8], buf: *mut c_char, buf_len: usize) -> Result<()> 
     Ok(())
 }
 
-/// Copies the textual IP of `addr` (no brackets, no port) into `buf`.
-fn write_ip(addr: SocketAddr, buf: *mut c_char, buf_len: usize) -> Result<()> {
-    write_c_string(addr.ip().to_string().as_bytes(), buf, buf_len)
+/// Copies the textual IP of `addr` (no brackets, no port), or a Unix
+/// socket's whole `unix:` string, into `buf`.
+fn write_ip(addr: Endpoint, buf: *mut c_char, buf_len: usize) -> Result<()> {
+    write_c_string(addr.host_text().as_bytes(), buf, buf_len)
 }
 
 /// Writes the local IP address (e.g. "127.0.0.1" or "::1") into `buf`, a
 /// buffer of `buf_len` bytes (`SACK_TCP_ADDRESS_MAX` always suffices). For a
-/// listener, its first bound address.
+/// listener, its first bound address. A Unix domain socket writes its
+/// whole address string, "unix:/path" or "unix:@name", and "unix:" alone
+/// for an end bound to no name (a client's own end unless it set
+/// `address`); its port getters write 0. `SACK_TCP_ERR_INVALID_ARGUMENT`
+/// if `buf_len` cannot hold the address and its NUL (nothing written).
 /// `SACK_TCP_ERR_CLOSED` before a client connects and after `close`.
 #[no_mangle]
 pub extern "C" fn sack_tcp_get_local_address(

@@ -139,8 +139,11 @@ pub const SACK_TCP_FAMILY_IPV4: i32 = 4;
 pub const SACK_TCP_FAMILY_IPV6: i32 = 6;
 
 /// Room for any address `sack_tcp_get_local_address` or
-/// `sack_tcp_get_remote_address` writes, NUL included.
-pub const SACK_TCP_ADDRESS_MAX: usize = 64;
+/// `sack_tcp_get_remote_address` writes, NUL included: an IP address, or
+/// a Unix socket's "unix:" string (up to 113 bytes). It was 64 before Unix
+/// sockets; a buffer of 64 still holds every IP address, and a longer Unix
+/// address answers `SACK_TCP_ERR_INVALID_ARGUMENT`, as any short buffer.
+pub const SACK_TCP_ADDRESS_MAX: usize = 128;
 
 /// Fires once per connection attempt.
 ///
@@ -297,6 +300,35 @@ pub struct sack_tcp_options {
     /// "localhost" (every address it resolves to is bound). NULL listens on
     /// the wildcard of `family`. Client: the local address to bind (NULL =
     /// let the OS choose).
+    ///
+    /// Unix domain sockets (libuv's pipes, Node's `path`, nng's `ipc://`):
+    /// "unix:/run/app.sock" is a socket file (a relative path is relative
+    /// to the working directory at the open call; at most 107 bytes after
+    /// "unix:"), "unix:@name" a name in Linux's abstract namespace (no file;
+    /// at most 107 bytes; `SACK_TCP_ERR_BAD_ADDRESS` on other systems).
+    /// A longer or empty path is `SACK_TCP_ERR_BAD_ADDRESS` from the open
+    /// call. `port` and `to_port` must be 0 and `family` ANY with them
+    /// (`SACK_TCP_ERR_NOT_APPLICABLE`); `no_delay`, `keep_alive_*`,
+    /// `user_timeout_ms`, `reuse_address` and `reuse_port` are ignored.
+    /// Text mode, TLS (a client verifies `host`, else "localhost"),
+    /// `allow_ssl_fallback`, STARTTLS, PROXY headers and every callback work
+    /// as over TCP. A client's `address` binds its own end and must then be
+    /// "unix:..." too (`SACK_TCP_ERR_BAD_ADDRESS` for a mix).
+    ///
+    /// A listener on a path, inside `sack_tcp_open`: if the path exists and
+    /// is a socket nobody accepts on (a connect to it is refused: a stale
+    /// file left by a process that died), it is removed and bound again;
+    /// if a listener accepts on it, the open fails with
+    /// `SACK_TCP_ERR_ADDRESS_IN_USE` and the file stays; if the path is
+    /// anything but a socket (a regular file, a directory, a symlink), the
+    /// open fails with `SACK_TCP_ERR_ADDRESS_IN_USE` and it is never
+    /// removed. (Two processes starting at the same moment on one stale
+    /// path can race; give each its own path.) `unix_mode` sets the file's
+    /// mode before the socket listens. When the listener closes, the file
+    /// is removed before the close callback runs, if it is still the one
+    /// the listener created (same device and inode): a file someone put
+    /// there since is left alone. An abstract name needs none of this: it
+    /// goes with its socket.
     pub address: *const c_char,
     /// `SACK_TCP_FAMILY_ANY`, `_IPV4` or `_IPV6`: filters resolved names and
     /// picks the default wildcard.
@@ -304,6 +336,9 @@ pub struct sack_tcp_options {
     /// Client only: where to connect, "host[:port]", "[v6]:port", a bare
     /// IPv6 literal, or a bare port (meaning localhost). Every resolved
     /// address is tried in turn. A port may be a number or a service name.
+    /// "unix:/path" or "unix:@name" connects to a Unix domain socket (see
+    /// `address`); no port then, and a path with no socket file fails the
+    /// connect with `SACK_TCP_ERR_REFUSED`, as a port nobody listens on.
     pub to_address: *const c_char,
     /// Client only: the port to use when `to_address` has none (0 = unset).
     pub to_port: i32,
@@ -565,6 +600,12 @@ pub struct sack_tcp_options {
     pub tls_client_hello: sack_tcp_client_hello_cb,
     /// Passed to `tls_client_hello` as its first argument.
     pub tls_client_hello_user_data: *mut c_void,
+    /// Listener on a Unix path (`address` "unix:/path") only: the socket
+    /// file's permission bits, e.g. 0660 to let a group connect (0 = as the
+    /// process's umask leaves them; at most 07777). Set after bind and
+    /// before listen, so no client connects before they apply. Any other
+    /// socket with a non-zero value: `SACK_TCP_ERR_NOT_APPLICABLE`.
+    pub unix_mode: u32,
 }
 
 /// `tls_min_version`/`tls_max_version`: TLS 1.2 (its IANA number).

@@ -1,6 +1,7 @@
 //! Descriptors from outside: a listener on an inherited listening socket
 //! (systemd's LISTEN_FDS, inetd, a parent that bound a privileged port),
-//! and an already-connected socket adopted as a connection.
+//! and an already-connected socket adopted as a connection. TCP (IPv4 or
+//! IPv6) and Unix domain stream sockets both work.
 
 #![cfg(unix)]
 
@@ -8,8 +9,10 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use socket2::{Domain, Type};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
+use super::listener::Listening;
+use super::stream::Stream;
 use super::{driver, listener, net, Connection, Handler, Phase, Role, Socket};
 use crate::error::{Code, Error, Result};
 use crate::events::{self, Event};
@@ -30,13 +33,12 @@ fn plan_for_descriptor(options: &Options) -> Result<ServerPlan> {
     }
 }
 
-/// Checks that `fd` is an IPv4 or IPv6 stream socket, listening or not as
-/// `listening` says.
-fn check_descriptor(fd: &OwnedFd, listening: bool) -> Result<socket2::Socket> {
+/// Checks that `fd` is an IPv4, IPv6 or Unix stream socket, listening or
+/// not as `listening` says; true with it for a Unix one.
+fn check_descriptor(fd: &OwnedFd, listening: bool) -> Result<(socket2::Socket, bool)> {
     let sock = socket2::Socket::from(fd.try_clone().map_err(|e| Error::from_io("dup", &e))?);
     let io = |what: &str, e: std::io::Error| Error::from_io(what, &e);
-    let not_tcp =
-        || Error::invalid("the descriptor is not a TCP socket (an IPv4 or IPv6 stream socket)");
+    let not_tcp = || Error::invalid("the descriptor is not an IPv4, IPv6 or Unix stream socket");
     if sock.r#type().map_err(|e| match e.raw_os_error() {
         Some(libc::ENOTSOCK) => not_tcp(),
         _ => io("reading the socket type", e),
@@ -49,7 +51,7 @@ fn check_descriptor(fd: &OwnedFd, listening: bool) -> Result<socket2::Socket> {
         let domain = sock
             .domain()
             .map_err(|e| io("reading the socket domain", e))?;
-        if domain != Domain::IPV4 && domain != Domain::IPV6 {
+        if ![Domain::IPV4, Domain::IPV6, Domain::UNIX].contains(&domain) {
             return Err(not_tcp());
         }
         let is_listener = sock
@@ -72,9 +74,14 @@ fn check_descriptor(fd: &OwnedFd, listening: bool) -> Result<socket2::Socket> {
             _ => io("reading the peer address", e),
         })?;
     }
+    let unix = sock
+        .local_addr()
+        .map_err(|e| io("reading the local address", e))?
+        .domain()
+        == Domain::UNIX;
     sock.set_nonblocking(true)
         .map_err(|e| io("setting O_NONBLOCK", e))?;
-    Ok(sock)
+    Ok((sock, unix))
 }
 
 impl Socket {
@@ -88,7 +95,7 @@ impl Socket {
         fd: OwnedFd,
     ) -> Result<Arc<Socket>> {
         let plan = plan_for_descriptor(options)?;
-        let sock = check_descriptor(&fd, true)?;
+        let (sock, unix) = check_descriptor(&fd, true)?;
         drop(fd);
         if options.backlog.is_some() {
             sock.listen(plan.backlog.min(i32::MAX as u32) as i32)
@@ -96,8 +103,17 @@ impl Socket {
         }
         let rt = runtime::get()?;
         listener::open_with(&rt, plan, handler, options.read_strings, move |_| {
-            let listener = TcpListener::from_std(std::net::TcpListener::from(sock))
-                .map_err(|e| Error::from_io("registering the inherited listener", &e))?;
+            let register = |e| Error::from_io("registering the inherited listener", &e);
+            // The file of an inherited Unix listener is not the library's
+            // to remove.
+            let listener = if unix {
+                Listening::Unix {
+                    listener: UnixListener::from_std(sock.into()).map_err(register)?,
+                    _file: None,
+                }
+            } else {
+                Listening::Tcp(TcpListener::from_std(sock.into()).map_err(register)?)
+            };
             Ok(vec![listener])
         })
     }
@@ -129,13 +145,17 @@ impl Socket {
                 ));
             }
         }
-        let sock = check_descriptor(&fd, false)?;
+        let (sock, unix) = check_descriptor(&fd, false)?;
         drop(fd);
         let rt = runtime::get()?;
         let stream = {
             let _enter = rt.handle().enter();
-            TcpStream::from_std(std::net::TcpStream::from(sock))
-                .map_err(|e| Error::from_io("registering the adopted connection", &e))?
+            let register = |e| Error::from_io("registering the adopted connection", &e);
+            if unix {
+                Stream::from(UnixStream::from_std(sock.into()).map_err(register)?)
+            } else {
+                Stream::from(TcpStream::from_std(sock.into()).map_err(register)?)
+            }
         };
         net::configure_stream(&stream, &plan.conn)
             .map_err(|e| Error::from_io("configuring the adopted connection", &e))?;

@@ -5,11 +5,12 @@ use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 
 use super::eyeballs;
 use super::net::{self, BindFlags};
 use super::session::{self, Session, TlsRole};
+use super::stream::Stream;
 use super::Handler;
 use super::{driver, finish, Connection, Phase, Role, Socket};
 use crate::address::{self, Family, Resolver};
@@ -30,7 +31,9 @@ pub(super) fn open(
     // fails the open call instead of arriving later as a connect error.
     // A bind port without an address binds the wildcard of each target's
     // family at connect time instead (see `local_address_for`).
+    // A Unix client binds its `address` (a `unix:` one) at connect.
     let binds = match &plan.bind {
+        Some(_) if plan.target.unix().is_some() => Vec::new(),
         Some(bind) => address::resolve_bind(Some(bind), plan.bind_port, plan.family)?,
         None => Vec::new(),
     };
@@ -148,8 +151,11 @@ async fn connect(
     plan: &ClientPlan,
     binds: &[SocketAddr],
     resolver: &dyn Resolver,
-) -> Result<TcpStream> {
+) -> Result<Stream> {
     let attempt = async {
+        if let Some(target) = plan.target.unix() {
+            return connect_unix(plan, target).await;
+        }
         let targets =
             address::resolve_connect(&plan.target, plan.to_port, plan.family, resolver).await?;
         connect_any(plan, &eyeballs::interleave(&targets), binds).await
@@ -173,21 +179,36 @@ async fn connect_any(
     plan: &ClientPlan,
     targets: &[SocketAddr],
     binds: &[SocketAddr],
-) -> Result<TcpStream> {
+) -> Result<Stream> {
     let stream = eyeballs::race(targets, plan.attempt_delay, |target| {
         connect_one(plan, target, binds)
     })
     .await?;
+    let stream = Stream::from(stream);
     net::configure_stream(&stream, &plan.conn)
         .map_err(|e| Error::from_io("configuring the connection", &e))?;
     Ok(stream)
+}
+
+#[cfg(unix)]
+async fn connect_unix(plan: &ClientPlan, target: &address::UnixAddr) -> Result<Stream> {
+    let bind = plan.bind.as_ref().and_then(|b| b.unix());
+    let stream = Stream::from(super::unix::connect(target, bind).await?);
+    net::configure_stream(&stream, &plan.conn)
+        .map_err(|e| Error::from_io("configuring the connection", &e))?;
+    Ok(stream)
+}
+
+#[cfg(not(unix))]
+async fn connect_unix(_plan: &ClientPlan, _target: &address::UnixAddr) -> Result<Stream> {
+    Err(super::unix_unsupported())
 }
 
 async fn connect_one(
     plan: &ClientPlan,
     target: SocketAddr,
     binds: &[SocketAddr],
-) -> Result<TcpStream> {
+) -> Result<tokio::net::TcpStream> {
     let flags = BindFlags {
         reuse_address: plan.reuse_address,
         reuse_port: plan.reuse_port,
@@ -300,7 +321,7 @@ mod tests {
         let open = live.local_addr().unwrap();
         let p = plan("127.0.0.1:1", None, 0);
         let stream = connect_any(&p, &[refused, open], &[]).await.unwrap();
-        assert_eq!(stream.peer_addr().unwrap(), open);
+        assert_eq!(stream.peer_endpoint().unwrap(), open.into());
         let err = connect_any(&p, &[refused, refused], &[]).await.unwrap_err();
         assert_eq!(err.code(), Code::Refused);
         assert_eq!(

@@ -3,14 +3,13 @@
 //! one lock. The driver (`driver/`) acts on it; this file decides what each
 //! request may do.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::net::TcpStream;
-
 use super::session::{self, Session, TlsRole};
+use super::stream::{PeerCredentials, Stream};
 use super::{driver, not_connected, runner, wire, CloseMode, SendQueue, Socket};
+use crate::address::Endpoint;
 use crate::error::{Code, Error, Result};
 use crate::lock;
 use crate::options::ConnSettings;
@@ -46,8 +45,10 @@ pub(super) const READS_PAUSED_FOR_SEND_QUEUE: u8 = 2;
 /// log who it was in the error and close callbacks.
 #[derive(Debug)]
 pub(super) struct Addrs {
-    pub(super) local: SocketAddr,
-    pub(super) peer: SocketAddr,
+    pub(super) local: Endpoint,
+    pub(super) peer: Endpoint,
+    /// The peer process of a Unix connection (`None` over TCP).
+    pub(super) peer_credentials: Option<PeerCredentials>,
     /// Bytes each way, time connected, TCP_INFO (boxed with the addresses).
     pub(super) figures: super::figures::Figures,
     /// An accepted connection's unit in its listener's open count, given
@@ -72,7 +73,7 @@ pub(super) struct ConnState {
     pub(super) phase: Phase,
     /// Present while connected, so `send` can write inline without waking
     /// the task when nothing is queued.
-    pub(super) stream: Option<Arc<TcpStream>>,
+    pub(super) stream: Option<Arc<Stream>>,
     pub(super) queue: SendQueue,
     pub(super) close_request: Option<CloseMode>,
     /// Set when the queue rose above the low mark (or a send was refused);
@@ -104,10 +105,11 @@ pub(super) struct ConnState {
 impl ConnState {
     /// Makes `stream` the connection's and records its addresses. Fails
     /// only if the socket died before it could be asked.
-    pub(super) fn attach(&mut self, stream: Arc<TcpStream>) -> std::io::Result<()> {
+    pub(super) fn attach(&mut self, stream: Arc<Stream>) -> std::io::Result<()> {
         let addrs = Addrs {
-            local: stream.local_addr()?,
-            peer: stream.peer_addr()?,
+            local: stream.local_endpoint()?,
+            peer: stream.peer_endpoint()?,
+            peer_credentials: stream.peer_credentials()?,
             figures: super::figures::Figures::new(),
             open_count: None,
             idle_timeout: None,
@@ -119,10 +121,10 @@ impl ConnState {
     }
 
     /// (local, peer).
-    pub(super) fn addrs(&self) -> Result<(SocketAddr, SocketAddr)> {
+    pub(super) fn addrs(&self) -> Result<(Endpoint, Endpoint)> {
         self.addrs
             .as_deref()
-            .map(|a| (a.local, a.peer))
+            .map(|a| (a.local.clone(), a.peer.clone()))
             .ok_or_else(not_connected)
     }
 

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpStream;
+use super::stream::Stream;
 
 /// What the kernel says of the connection (Linux's TCP_INFO).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,7 +52,7 @@ impl Figures {
     }
 
     /// Freezes the figures before the descriptor closes.
-    pub fn end(&mut self, stream: &TcpStream) {
+    pub(crate) fn end(&mut self, stream: &Stream) {
         if self.ended_at.is_none() {
             self.tcp = tcp_info(stream).or(self.tcp);
             self.ended_at = Some(Instant::now());
@@ -61,9 +61,13 @@ impl Figures {
 }
 
 /// Reads TCP_INFO; `None` where it does not exist or the socket is gone.
+/// A Unix socket has none.
 #[cfg(target_os = "linux")]
-pub fn tcp_info(stream: &TcpStream) -> Option<TcpFigures> {
+pub(crate) fn tcp_info(stream: &Stream) -> Option<TcpFigures> {
     use std::os::fd::AsRawFd;
+    if !stream.is_tcp() {
+        return None;
+    }
     crate::sys::tcp_info(stream.as_raw_fd()).map(|(rtt_us, rtt_var_us, retransmits)| TcpFigures {
         rtt_us,
         rtt_var_us,
@@ -72,6 +76,6 @@ pub fn tcp_info(stream: &TcpStream) -> Option<TcpFigures> {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn tcp_info(_stream: &TcpStream) -> Option<TcpFigures> {
+pub(crate) fn tcp_info(_stream: &Stream) -> Option<TcpFigures> {
     None
 }

@@ -10,16 +10,17 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::net::{self, BindFlags};
 use super::proxy;
 use super::session::{Session, TlsRole};
+use super::stream::Stream;
 use super::Handler;
 use super::{driver, finish, lock, Connection, Phase, Role, Socket};
-use crate::address::{self, Family};
+use crate::address::{self, Endpoint, Family};
 use crate::error::{Error, Result};
 use crate::events::{self, Event};
 use crate::options::{ConnSettings, ServerPlan};
@@ -34,8 +35,47 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 /// to decide (a lone 0x16, say).
 const PEEK_RETRY: Duration = Duration::from_millis(5);
 
+/// One listening socket.
+#[derive(Debug)]
+pub(super) enum Listening {
+    Tcp(TcpListener),
+    /// With the socket file it created, removed after the socket closes
+    /// (field order: the listener drops first).
+    #[cfg(unix)]
+    Unix {
+        listener: tokio::net::UnixListener,
+        _file: Option<super::unix::PathGuard>,
+    },
+}
+
+impl Listening {
+    fn poll_accept(&self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<(Stream, Endpoint)>> {
+        match self {
+            Listening::Tcp(l) => l
+                .poll_accept(cx)
+                .map_ok(|(stream, peer)| (stream.into(), peer.into())),
+            // A client's end is usually unnamed; the connection reads its
+            // real address itself.
+            #[cfg(unix)]
+            Listening::Unix { listener: l, .. } => l.poll_accept(cx).map_ok(|(stream, _)| {
+                let peer = Endpoint::Unix(crate::unix_address::PREFIX.into());
+                (stream.into(), peer)
+            }),
+        }
+    }
+
+    fn local_endpoint(&self) -> io::Result<Endpoint> {
+        let addr = match self {
+            Listening::Tcp(l) => socket2::SockRef::from(l).local_addr()?,
+            #[cfg(unix)]
+            Listening::Unix { listener: l, .. } => socket2::SockRef::from(l).local_addr()?,
+        };
+        Ok(Endpoint::from_sock_addr(&addr))
+    }
+}
+
 pub(crate) struct Listener {
-    addrs: Vec<SocketAddr>,
+    addrs: Vec<Endpoint>,
     /// Replaced whole by `sack_tcp_reload_tls`; each accepted connection
     /// takes the one current at its accept, for good.
     tls: Option<RwLock<Arc<ServerTls>>>,
@@ -67,7 +107,7 @@ impl Listener {
         max != 0 && self.connection_count() >= max as usize
     }
 
-    pub(super) fn addrs(&self) -> &[SocketAddr] {
+    pub(super) fn addrs(&self) -> &[Endpoint] {
         &self.addrs
     }
 
@@ -111,7 +151,7 @@ pub(super) fn open_with(
     plan: ServerPlan,
     handler: Arc<dyn Handler>,
     read_strings: bool,
-    make: impl FnOnce(&ServerPlan) -> Result<Vec<TcpListener>>,
+    make: impl FnOnce(&ServerPlan) -> Result<Vec<Listening>>,
 ) -> Result<Arc<Socket>> {
     // Certificates first: a bad key should not leave a port bound.
     let tls = plan.tls.as_ref().map(ServerTls::build).transpose()?;
@@ -122,7 +162,7 @@ pub(super) fn open_with(
     };
     let addrs = listeners
         .iter()
-        .map(TcpListener::local_addr)
+        .map(Listening::local_endpoint)
         .collect::<io::Result<Vec<_>>>()
         .map_err(|e| Error::from_io("reading the bound address", &e))?;
     let socket = Socket::new(
@@ -150,7 +190,10 @@ pub(super) fn open_with(
     Ok(socket)
 }
 
-fn bind_all(plan: &ServerPlan) -> Result<Vec<TcpListener>> {
+fn bind_all(plan: &ServerPlan) -> Result<Vec<Listening>> {
+    if let Some(addr) = plan.bind.as_ref().and_then(|b| b.unix()) {
+        return bind_unix(addr, plan);
+    }
     let addrs = address::resolve_bind(plan.bind.as_ref(), plan.port, plan.family)?;
     let flags = BindFlags {
         reuse_address: plan.reuse_address,
@@ -174,9 +217,23 @@ fn bind_all(plan: &ServerPlan) -> Result<Vec<TcpListener>> {
                 .map_err(|e| Error::from_io("reading the bound address", &e))?
                 .port(),
         );
-        listeners.push(listener);
+        listeners.push(Listening::Tcp(listener));
     }
     Ok(listeners)
+}
+
+#[cfg(unix)]
+fn bind_unix(addr: &address::UnixAddr, plan: &ServerPlan) -> Result<Vec<Listening>> {
+    let (listener, guard) = super::unix::bind(addr, plan.unix_mode, plan.backlog)?;
+    Ok(vec![Listening::Unix {
+        listener,
+        _file: guard,
+    }])
+}
+
+#[cfg(not(unix))]
+fn bind_unix(_addr: &address::UnixAddr, _plan: &ServerPlan) -> Result<Vec<Listening>> {
+    Err(super::unix_unsupported())
 }
 
 fn bind_one(addr: SocketAddr, flags: &BindFlags, backlog: u32) -> Result<TcpListener> {
@@ -193,7 +250,7 @@ fn bind_one(addr: SocketAddr, flags: &BindFlags, backlog: u32) -> Result<TcpList
     TcpListener::from_std(socket.into()).map_err(|e| Error::from_io(&context("register"), &e))
 }
 
-async fn accept_loop(socket: Arc<Socket>, listeners: Vec<TcpListener>, rt: RuntimeRef) {
+async fn accept_loop(socket: Arc<Socket>, listeners: Vec<Listening>, rt: RuntimeRef) {
     let Role::Listener(listener) = &socket.role else {
         unreachable!("accept loop on a connection")
     };
@@ -211,7 +268,7 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<TcpListener>, rt: Runti
             _ = listener.wake.notified() => continue,
             Some(read) = headers_rx.recv() => match read {
                 Ok((stream, _real)) if listener.full() => {
-                    let peer = stream.peer_addr().ok();
+                    let peer = stream.peer_endpoint().ok();
                     refuse_after_header(stream, peer);
                 }
                 Ok((stream, real)) => accept_one(&socket, listener, stream, &rt, real),
@@ -249,17 +306,15 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<TcpListener>, rt: Runti
             },
         }
     }
-    // Closes every listening descriptor before the user hears `close`.
+    // Closes every listening descriptor (and removes a Unix listener's
+    // file) before the user hears `close`.
     drop(listeners);
     finish(&socket, None);
 }
 
 /// Accepts from whichever listener is ready, starting the scan at a
 /// rotating index so one busy address cannot starve the others.
-async fn accept_any(
-    listeners: &[TcpListener],
-    next: &mut usize,
-) -> io::Result<(TcpStream, SocketAddr)> {
+async fn accept_any(listeners: &[Listening], next: &mut usize) -> io::Result<(Stream, Endpoint)> {
     poll_fn(|cx| {
         let count = listeners.len();
         for i in 0..count {
@@ -276,7 +331,7 @@ async fn accept_any(
 
 /// A connection past `max_connections`: closed at once with a reset, so
 /// the client learns at once rather than waiting in the backlog.
-fn refuse(stream: TcpStream, peer: SocketAddr) {
+fn refuse(stream: Stream, peer: Endpoint) {
     log::debug!("refusing {peer}: the listener is at its connection cap");
     let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
     drop(stream);
@@ -284,9 +339,9 @@ fn refuse(stream: TcpStream, peer: SocketAddr) {
 
 /// A connection whose PROXY header was read (with the client it names),
 /// or why it was reset.
-type HeaderRead = Result<(TcpStream, Option<SocketAddr>)>;
+type HeaderRead = Result<(Stream, Option<SocketAddr>)>;
 
-fn refuse_after_header(stream: TcpStream, peer: Option<SocketAddr>) {
+fn refuse_after_header(stream: Stream, peer: Option<Endpoint>) {
     log::debug!("refusing {peer:?}: the listener is at its connection cap");
     let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
     drop(stream);
@@ -308,7 +363,7 @@ fn is_transient(e: &io::Error) -> bool {
 fn accept_one(
     server: &Arc<Socket>,
     listener: &Listener,
-    stream: TcpStream,
+    stream: Stream,
     rt: &RuntimeRef,
     real_peer: Option<SocketAddr>,
 ) {
@@ -345,7 +400,7 @@ fn accept_one(
             return;
         }
         if let (Some(real), Some(addrs)) = (real_peer, st.addrs.as_deref_mut()) {
-            addrs.peer = real;
+            addrs.peer = real.into();
         }
         if let (true, Some(role)) = (tls_now, &role) {
             match role.new_session() {
@@ -411,7 +466,7 @@ fn accept_one(
 /// client silent for the handshake timeout is served as plain, so protocols
 /// where the server speaks first still work on a fallback port. Returns
 /// whether the connection speaks TLS.
-async fn detect_tls(socket: &Arc<Socket>, stream: &TcpStream) -> bool {
+async fn detect_tls(socket: &Arc<Socket>, stream: &Stream) -> bool {
     let Role::Connection(conn) = &socket.role else {
         return false;
     };
@@ -491,7 +546,7 @@ mod tests {
     async fn port_zero_gives_one_real_port_and_a_taken_port_is_refused() {
         let listeners = bind_all(&plan("127.0.0.1", 0)).unwrap();
         assert_eq!(listeners.len(), 1);
-        let port = listeners[0].local_addr().unwrap().port();
+        let port = listeners[0].local_endpoint().unwrap().port();
         assert_ne!(port, 0);
         let err = bind_all(&plan("127.0.0.1", port)).unwrap_err();
         assert_eq!(err.code(), Code::AddressInUse, "{err}");
@@ -504,7 +559,7 @@ mod tests {
         let listeners = bind_all(&plan("localhost", 0)).unwrap();
         let ports: Vec<u16> = listeners
             .iter()
-            .map(|l| l.local_addr().unwrap().port())
+            .map(|l| l.local_endpoint().unwrap().port())
             .collect();
         assert!(!ports.is_empty() && ports.iter().all(|&p| p == ports[0] && p != 0));
     }

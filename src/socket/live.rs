@@ -10,21 +10,44 @@ use super::connection::Phase;
 use super::figures::tcp_info;
 pub use super::figures::Figures;
 use super::{net, not_connected, Socket};
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::options::{check_user_timeout, KeepAlive};
 
 impl Socket {
     /// Runs `f` on the connection's socket under the state lock, so the
     /// driver cannot close the descriptor meanwhile.
+    #[cfg_attr(not(unix), allow(dead_code))]
     fn with_live_stream<T>(
         &self,
         what: &str,
+        f: impl FnOnce(SockRef<'_>) -> std::io::Result<T>,
+    ) -> Result<T> {
+        self.with_live(what, false, f)
+    }
+
+    /// As `with_live_stream`, for a TCP option: a Unix connection has none.
+    fn with_live_tcp<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(SockRef<'_>) -> std::io::Result<T>,
+    ) -> Result<T> {
+        self.with_live(what, true, f)
+    }
+
+    fn with_live<T>(
+        &self,
+        what: &str,
+        tcp_only: bool,
         f: impl FnOnce(SockRef<'_>) -> std::io::Result<T>,
     ) -> Result<T> {
         let conn = self.connection()?;
         self.check_open()?;
         let st = conn.lock();
         match (&st.stream, st.phase) {
+            (Some(stream), _) if tcp_only && !stream.is_tcp() => Err(Error::new(
+                Code::NotApplicable,
+                format!("{what}: a Unix domain connection has no TCP options"),
+            )),
             (Some(stream), _) => f(SockRef::from(&**stream)).map_err(|e| Error::from_io(what, &e)),
             (None, Phase::Connecting) => Err(not_connected()),
             (None, _) => Err(Error::closed()),
@@ -33,7 +56,7 @@ impl Socket {
 
     /// TCP_NODELAY on the live connection.
     pub fn set_no_delay(&self, on: bool) -> Result<()> {
-        self.with_live_stream("setting TCP_NODELAY", |s| s.set_tcp_nodelay(on))
+        self.with_live_tcp("setting TCP_NODELAY", |s| s.set_tcp_nodelay(on))
     }
 
     /// Keepalive on the live connection: off with `idle` `None`, otherwise
@@ -45,7 +68,7 @@ impl Socket {
         count: Option<u32>,
     ) -> Result<()> {
         let params = KeepAlive::new(idle, interval, count)?;
-        self.with_live_stream("setting keepalive", |s| {
+        self.with_live_tcp("setting keepalive", |s| {
             net::set_keep_alive(s, params.as_ref())
         })
     }
@@ -53,7 +76,7 @@ impl Socket {
     /// TCP_USER_TIMEOUT on the live connection (`None`: the system's).
     pub fn set_user_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         let timeout = check_user_timeout(timeout)?;
-        self.with_live_stream("setting TCP_USER_TIMEOUT", |s| {
+        self.with_live_tcp("setting TCP_USER_TIMEOUT", |s| {
             net::set_user_timeout(s, timeout)
         })
     }

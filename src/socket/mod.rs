@@ -22,13 +22,14 @@ mod rotate;
 mod runner;
 mod send_queue;
 mod session;
+mod stream;
+mod unix;
 mod wire;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::address::{Resolver, SystemResolver};
+use crate::address::{Endpoint, Resolver, SystemResolver};
 use crate::error::{Code, Error, Result};
 use crate::events::{self, Event, Gate, Target};
 use crate::lock;
@@ -38,6 +39,7 @@ use crate::runtime;
 use connection::{ConnState, Connection, Phase};
 pub use send_queue::SendQueue;
 use session::Session;
+pub use stream::PeerCredentials;
 
 pub use crate::runtime::{live_sockets as live_count, wait_live_sockets as wait_live_count};
 
@@ -271,20 +273,34 @@ impl Socket {
 
     /// A connection's addresses stay readable after it closes (even after
     /// a reset), so the error and close callbacks can say who it was.
-    pub fn local_addr(&self) -> Result<SocketAddr> {
+    pub fn local_addr(&self) -> Result<Endpoint> {
         match &self.role {
             Role::Listener(l) => {
                 self.check_open()?;
-                Ok(l.addrs()[0])
+                Ok(l.addrs()[0].clone())
             }
             Role::Connection(conn) => conn.lock().addrs().map(|a| a.0),
         }
     }
 
-    pub fn peer_addr(&self) -> Result<SocketAddr> {
+    pub fn peer_addr(&self) -> Result<Endpoint> {
         let conn = self.connection()?;
         let peer = conn.lock().addrs().map(|a| a.1);
         peer
+    }
+
+    /// The peer process of a Unix connection, read at accept or connect,
+    /// so it stays readable after close like the addresses.
+    pub fn peer_credentials(&self) -> Result<PeerCredentials> {
+        let conn = self.connection()?;
+        let st = conn.lock();
+        let addrs = st.addrs.as_deref().ok_or_else(not_connected)?;
+        addrs.peer_credentials.ok_or_else(|| {
+            Error::new(
+                Code::NotApplicable,
+                "peer credentials exist for Unix domain connections only",
+            )
+        })
     }
 
     /// Stops reading the connection (`sack_tcp_pause`): no message
@@ -317,7 +333,7 @@ impl Socket {
     }
 
     /// Every address a listener is bound to (one per listening socket).
-    pub fn listen_addrs(&self) -> Result<Vec<SocketAddr>> {
+    pub fn listen_addrs(&self) -> Result<Vec<Endpoint>> {
         self.check_open()?;
         match &self.role {
             Role::Listener(l) => Ok(l.addrs().to_vec()),
@@ -391,6 +407,16 @@ impl Socket {
             )),
         }
     }
+}
+
+/// Unix domain sockets on a system without them (Windows, as far as
+/// tokio goes).
+#[cfg(not(unix))]
+fn unix_unsupported() -> Error {
+    Error::new(
+        Code::NotApplicable,
+        "Unix domain sockets are not supported on this system",
+    )
 }
 
 fn not_connected() -> Error {

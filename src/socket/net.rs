@@ -5,7 +5,8 @@ use std::io;
 use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
-use tokio::net::TcpStream;
+
+use super::stream::Stream;
 
 use crate::options::{ConnSettings, KeepAlive};
 
@@ -51,9 +52,13 @@ fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
 }
 
 /// Per-connection options, applied to clients and accepted connections.
-pub fn configure_stream(stream: &TcpStream, settings: &ConnSettings) -> io::Result<()> {
+/// The TCP ones are skipped on a Unix socket, which has none of them.
+pub(crate) fn configure_stream(stream: &Stream, settings: &ConnSettings) -> io::Result<()> {
     super::wire::no_sigpipe(stream)?;
-    stream.set_nodelay(settings.no_delay)?;
+    if !stream.is_tcp() {
+        return Ok(());
+    }
+    SockRef::from(stream).set_tcp_nodelay(settings.no_delay)?;
     if settings.keep_alive.is_some() {
         set_keep_alive(SockRef::from(stream), settings.keep_alive.as_ref())?;
     }

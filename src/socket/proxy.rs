@@ -8,7 +8,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use super::stream::Stream;
 
 use crate::error::{Code, Error, Result};
 
@@ -22,7 +22,7 @@ fn bad(what: impl std::fmt::Display) -> Error {
 }
 
 /// Reads exactly `buf.len()` bytes.
-async fn read_exact(stream: &TcpStream, buf: &mut [u8]) -> Result<()> {
+async fn read_exact(stream: &Stream, buf: &mut [u8]) -> Result<()> {
     let mut at = 0;
     while at < buf.len() {
         stream
@@ -47,7 +47,7 @@ async fn read_exact(stream: &TcpStream, buf: &mut [u8]) -> Result<()> {
 /// Reads one header within `timeout`; returns the client's address it
 /// names (`None`: a LOCAL or UNKNOWN header, e.g. a health check, for
 /// which the connection's own addresses stand).
-pub async fn read_header(stream: &TcpStream, timeout: Duration) -> Result<Option<SocketAddr>> {
+pub(crate) async fn read_header(stream: &Stream, timeout: Duration) -> Result<Option<SocketAddr>> {
     match tokio::time::timeout(timeout, read_header_now(stream)).await {
         Ok(result) => result,
         Err(_) => Err(Error::new(
@@ -57,7 +57,7 @@ pub async fn read_header(stream: &TcpStream, timeout: Duration) -> Result<Option
     }
 }
 
-async fn read_header_now(stream: &TcpStream) -> Result<Option<SocketAddr>> {
+async fn read_header_now(stream: &Stream) -> Result<Option<SocketAddr>> {
     let mut head = [0u8; 16];
     read_exact(stream, &mut head[..6]).await?;
     if &head[..6] == b"PROXY " {

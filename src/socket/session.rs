@@ -9,9 +9,9 @@ use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
 
 use rustls::Connection as TlsConnection;
-use tokio::net::TcpStream;
 
 use super::send_queue::SendQueue;
+use super::stream::Stream;
 use crate::error::{Code, Error};
 use crate::tls::config::{ClientTls, ServerTls};
 use crate::tls::errors::{self as tls_errors, Side};
@@ -138,12 +138,7 @@ impl TlsSession {
     /// Encrypts `data` (or, before the handshake is done, has rustls hold
     /// it) and moves the resulting records towards the socket.
     /// Returns the bytes written straight to the socket.
-    pub fn send(
-        &mut self,
-        data: &[u8],
-        queue: &mut SendQueue,
-        stream: Option<&TcpStream>,
-    ) -> usize {
+    pub fn send(&mut self, data: &[u8], queue: &mut SendQueue, stream: Option<&Stream>) -> usize {
         self.encrypt(data);
         pump(&mut self.conn, queue, stream)
     }
@@ -205,7 +200,7 @@ impl TlsSession {
 /// Moves rustls' pending records out: straight into the socket while it
 /// takes them and nothing is queued ahead, the rest to the back of `queue`.
 /// Returns the bytes written to the socket.
-pub fn pump(conn: &mut TlsConnection, queue: &mut SendQueue, stream: Option<&TcpStream>) -> usize {
+pub fn pump(conn: &mut TlsConnection, queue: &mut SendQueue, stream: Option<&Stream>) -> usize {
     let mut written = 0;
     if let Some(stream) = stream {
         while queue.is_empty() && conn.wants_write() {
@@ -224,7 +219,7 @@ pub fn pump(conn: &mut TlsConnection, queue: &mut SendQueue, stream: Option<&Tcp
 }
 
 /// Non-blocking writes to the socket, for `pump`.
-struct SocketWriter<'a>(&'a TcpStream);
+struct SocketWriter<'a>(&'a Stream);
 
 impl Write for SocketWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

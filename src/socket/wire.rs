@@ -14,7 +14,8 @@ use std::io::{self, IoSlice, Read};
 
 use socket2::SockRef;
 use tokio::io::Interest;
-use tokio::net::TcpStream;
+
+use super::stream::Stream;
 
 // Apple's systems lack MSG_NOSIGNAL (their sockets carry SO_NOSIGPIPE
 // instead) and Windows has no SIGPIPE; every other Unix has the flag.
@@ -25,7 +26,7 @@ const SEND_FLAGS: i32 = 0;
 
 /// Where sends cannot carry MSG_NOSIGNAL, marks the socket itself so that a
 /// write to a reset peer returns EPIPE instead of raising SIGPIPE.
-pub(super) fn no_sigpipe(stream: &TcpStream) -> io::Result<()> {
+pub(super) fn no_sigpipe(stream: &Stream) -> io::Result<()> {
     #[cfg(target_vendor = "apple")]
     SockRef::from(stream).set_nosigpipe(true)?;
     let _ = stream;
@@ -34,14 +35,14 @@ pub(super) fn no_sigpipe(stream: &TcpStream) -> io::Result<()> {
 
 /// One non-blocking `send(MSG_NOSIGNAL)`; WouldBlock clears the stream's
 /// write readiness, as tokio's own writes do.
-pub(super) fn try_send(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
+pub(super) fn try_send(stream: &Stream, buf: &[u8]) -> io::Result<usize> {
     stream.try_io(Interest::WRITABLE, || {
         SockRef::from(stream).send_with_flags(buf, SEND_FLAGS)
     })
 }
 
 /// One non-blocking `sendmsg(MSG_NOSIGNAL)` of several buffers.
-pub(super) fn try_send_vectored(stream: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+pub(super) fn try_send_vectored(stream: &Stream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     stream.try_io(Interest::WRITABLE, || {
         SockRef::from(stream).send_vectored_with_flags(bufs, SEND_FLAGS)
     })
@@ -49,7 +50,7 @@ pub(super) fn try_send_vectored(stream: &TcpStream, bufs: &[IoSlice<'_>]) -> io:
 
 /// Writes as much of `data` as the kernel takes right now; returns the rest.
 /// Errors are left for the task, which meets them on its next write.
-pub(super) fn write_inline<'a>(stream: &TcpStream, mut data: &'a [u8]) -> &'a [u8] {
+pub(super) fn write_inline<'a>(stream: &Stream, mut data: &'a [u8]) -> &'a [u8] {
     while !data.is_empty() {
         match try_send(stream, data) {
             Ok(n) => data = &data[n..],
@@ -65,7 +66,7 @@ pub(super) fn write_inline<'a>(stream: &TcpStream, mut data: &'a [u8]) -> &'a [u
 /// which saves the read that would only say EAGAIN (on Windows, where that
 /// proof does not hold, the next read finds out). tokio never clears the
 /// read-closed bit, so a FIN behind the data is still seen.
-pub(super) fn read_once(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn read_once(stream: &Stream, buf: &mut [u8]) -> io::Result<usize> {
     if cfg!(windows) {
         return stream.try_read(buf);
     }
@@ -94,12 +95,15 @@ mod tests {
     use std::task::{Context, Waker};
     use std::time::Duration;
 
-    async fn pair() -> (TcpStream, std::net::TcpStream) {
+    async fn pair() -> (Stream, std::net::TcpStream) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (ours, _) = listener.accept().unwrap();
         ours.set_nonblocking(true).unwrap();
-        (TcpStream::from_std(ours).unwrap(), peer)
+        (
+            Stream::from(tokio::net::TcpStream::from_std(ours).unwrap()),
+            peer,
+        )
     }
 
     struct NoWake;
@@ -108,7 +112,7 @@ mod tests {
         fn wake(self: Arc<Self>) {}
     }
 
-    fn read_ready_now(stream: &TcpStream) -> bool {
+    fn read_ready_now(stream: &Stream) -> bool {
         let waker = Waker::from(Arc::new(NoWake));
         stream
             .poll_read_ready(&mut Context::from_waker(&waker))

@@ -390,7 +390,8 @@ fn server_name(host: Option<&str>, target: &ParsedAddress) -> Result<ServerName<
         (Some(h), _) => h.trim().to_owned(),
         (None, Some(Host::Ip(ip))) => return Ok(ServerName::IpAddress((*ip).into())),
         (None, Some(Host::Name(n))) => n.trim_end_matches('.').to_owned(),
-        (None, None) => "localhost".to_owned(),
+        // A Unix socket has no host name: give `host` to verify another.
+        (None, None | Some(Host::Unix(_))) => "localhost".to_owned(),
     };
     ServerName::try_from(name.clone())
         .map_err(|_| Error::invalid(format!("\"{name}\" is not a valid TLS server name")))

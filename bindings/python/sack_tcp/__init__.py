@@ -314,6 +314,7 @@ _INT_OPTIONS = {
     "tls_max_version": (0, (1 << 16) - 1),
     "tls_expiry_warning_days": (0, (1 << 32) - 1),
     "happy_eyeballs_delay_ms": (0, (1 << 32) - 1),
+    "unix_mode": (0, (1 << 32) - 1),
 }
 OPTION_NAMES = (_STRING_OPTIONS + _PEM_OPTIONS + _BOOL_OPTIONS + tuple(_INT_OPTIONS)
                 + ("hosts", "tls_verify", "tls_client_hello"))
@@ -758,6 +759,16 @@ class Socket:
             "retransmits": out.retransmits if tcp else None,
         }
 
+    def peer_credentials(self):
+        """A Unix domain connection's peer process as ``(pid, uid, gid)``,
+        read when it connected (pid -1 where the system does not say).
+        Readable in ``on_close`` and after. Raises ``Error`` with
+        ``SACK_TCP_ERR_NOT_APPLICABLE`` on a TCP connection or a listener."""
+        pid, uid, gid = ctypes.c_int32(), ctypes.c_uint32(), ctypes.c_uint32()
+        self._call(_ffi.sack_tcp_get_peer_credentials, ctypes.byref(pid), ctypes.byref(uid),
+                   ctypes.byref(gid))
+        return pid.value, uid.value, gid.value
+
     @property
     def connection_count(self):
         """A listener's accepted connections not closed yet (each counts
@@ -1045,7 +1056,9 @@ def _open_fd(fn, kind, fd, options):
 
 def listen(address="127.0.0.1", port=0, **options):
     """Open a listener on ``address`` (None = the wildcard of ``family``) and
-    ``port`` (0 = any; read ``sock.local_port``)."""
+    ``port`` (0 = any; read ``sock.local_port``). ``address`` may be a Unix
+    domain socket, "unix:/path" (with ``port`` 0; ``unix_mode`` sets the
+    file's mode) or "unix:@name"."""
     if "to_address" in options:
         raise TypeError("listen() takes no to_address; use connect()")
     return open(address=address, port=port, **options)
@@ -1053,7 +1066,8 @@ def listen(address="127.0.0.1", port=0, **options):
 
 def connect(to_address, **options):
     """Start a client to ``to_address``: "host:port", "[v6]:port", a bare
-    port, or a (host, port) tuple. Returns at once; ``on_connect`` reports."""
+    port, a (host, port) tuple, or a Unix domain socket "unix:/path" or
+    "unix:@name" (Linux's abstract namespace). Returns at once; ``on_connect`` reports."""
     if isinstance(to_address, tuple):
         host, port = to_address
         options.setdefault("to_port", port)
@@ -1329,6 +1343,7 @@ C_API_COVERAGE = {
     "sack_tcp_get_fd": "Socket.fd",
     "sack_tcp_get_stats": "Socket.stats",
     "sack_tcp_get_connection_count": "Socket.connection_count",
+    "sack_tcp_get_peer_credentials": "Socket.peer_credentials",
     "sack_tcp_open_listener_fd": "listen_fd",
     "sack_tcp_adopt_fd": "adopt_fd",
     "sack_tcp_set_max_connections": "Socket.set_max_connections",

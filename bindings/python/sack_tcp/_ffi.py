@@ -69,7 +69,7 @@ SACK_TCP_FAMILY_ANY = 0
 SACK_TCP_FAMILY_IPV4 = 4
 SACK_TCP_FAMILY_IPV6 = 6
 
-SACK_TCP_ADDRESS_MAX = 64
+SACK_TCP_ADDRESS_MAX = 128
 
 SACK_TCP_CLIENT_AUTH_NONE = 0
 SACK_TCP_CLIENT_AUTH_REQUEST = 1
@@ -316,6 +316,7 @@ class sack_tcp_options(Structure):
         ("tls_verify_user_data", c_void_p),
         ("tls_client_hello", sack_tcp_client_hello_cb),
         ("tls_client_hello_user_data", c_void_p),
+        ("unix_mode", c_uint32),
     ]
 
 
@@ -447,6 +448,8 @@ _SIGNATURES = {
     "sack_tcp_get_fd": (_R, [sack_tcp_p, POINTER(c_int32)]),
     "sack_tcp_get_stats": (_R, [sack_tcp_p, POINTER(sack_tcp_stats), c_size_t]),
     "sack_tcp_get_connection_count": (_R, [sack_tcp_p, POINTER(c_size_t)]),
+    "sack_tcp_get_peer_credentials": (_R, [sack_tcp_p, POINTER(c_int32), POINTER(c_uint32),
+                                           POINTER(c_uint32)]),
     "sack_tcp_set_max_connections": (_R, [sack_tcp_p, c_uint32]),
     "sack_tcp_open_listener_fd": (_R, [POINTER(sack_tcp_options), c_int32, POINTER(sack_tcp_p)]),
     "sack_tcp_adopt_fd": (_R, [POINTER(sack_tcp_options), c_int32, POINTER(sack_tcp_p)]),

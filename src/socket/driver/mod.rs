@@ -19,11 +19,11 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::Interest;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::send_queue::MAX_IOVECS;
 use super::session::TlsRole;
+use super::stream::Stream;
 use super::wire::{self, read_once};
 use super::{finish, CloseMode, Connection, Phase, Socket};
 use crate::error::{Code, Error};
@@ -64,7 +64,7 @@ enum End {
 pub(super) struct DriveState {
     /// The driver's own reference to the stream; the last one is dropped,
     /// closing the descriptor, before the user hears `close`.
-    pub(super) stream: Option<Arc<TcpStream>>,
+    pub(super) stream: Option<Arc<Stream>>,
     progress: Progress,
 }
 
@@ -93,13 +93,13 @@ struct Progress {
 struct Driver<'a> {
     socket: &'a Arc<Socket>,
     conn: &'a Connection,
-    stream: &'a TcpStream,
+    stream: &'a Stream,
     p: &'a mut Progress,
 }
 
 /// Hands an established connection to its driver. The task that connected
 /// or accepted it then awaits [`drive`].
-pub(super) fn begin(conn: &Connection, stream: Arc<TcpStream>) {
+pub(super) fn begin(conn: &Connection, stream: Arc<Stream>) {
     let mut state = conn.drive();
     let idle = conn
         .lock()
@@ -562,7 +562,7 @@ impl Driver<'_> {
             addrs.figures.end(self.stream);
         }
         if let End::Failed(error) | End::TlsFailed(error) = &end {
-            let peer = st.stream.as_ref().and_then(|s| s.peer_addr().ok());
+            let peer = st.addrs.as_deref().map(|a| a.peer.to_string());
             log::debug!("connection with {peer:?} failed: {error}");
         }
         st.phase = Phase::Closed;

@@ -1,0 +1,638 @@
+/* Unix domain sockets: echo over a path and an abstract name, text mode,
+ * TLS, fallback and STARTTLS over them, peer credentials, the stale-file
+ * and permission rules, the address strings, the TCP-only calls, adopted
+ * descriptors, and a Python peer. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "harness.h"
+
+/* ---- set-up ---- */
+
+/* A fresh directory for socket files, removed (with its files) by
+ * tmp_dir_remove. */
+typedef struct tmp_dir {
+    char dir[64];
+    char addr[160]; /* "unix:<dir>/s.sock" */
+    char path[96];  /* "<dir>/s.sock" */
+} tmp_dir;
+
+static void tmp_dir_make(tmp_dir *t) {
+    snprintf(t->dir, sizeof t->dir, "/tmp/sack-unix-XXXXXX");
+    if (!mkdtemp(t->dir)) FAIL("mkdtemp: %s", strerror(errno));
+    snprintf(t->path, sizeof t->path, "%s/s.sock", t->dir);
+    snprintf(t->addr, sizeof t->addr, "unix:%s", t->path);
+}
+
+static void tmp_dir_remove(tmp_dir *t) {
+    unlink(t->path);
+    if (rmdir(t->dir) != 0) FAIL("rmdir %s: %s", t->dir, strerror(errno));
+}
+
+/* "unix:@sack-<pid>-<n>": unique per process and call. */
+static void abstract_name(char *buf, size_t n) {
+    static int counter;
+    snprintf(buf, n, "unix:@sack-test-%d-%d", (int)getpid(), ++counter);
+}
+
+static sack_tcp_options new_options(void) {
+    sack_tcp_options o;
+    CHECK_OK(sack_tcp_options_init(&o));
+    return o;
+}
+
+/* server_start for a Unix address (which has no port to check). */
+static void unix_server_start(server *s, const char *address, const sack_tcp_options *base) {
+    memset(s, 0, sizeof *s);
+    recorder_init(&s->rec);
+    sack_tcp_options o = base ? *base : new_options();
+    recorder_options(&s->rec, &o);
+    o.on_connect = server_on_connect;
+    o.user_data = s;
+    o.address = address;
+    CHECK_OK(sack_tcp_open(&o, &s->listener));
+}
+
+static sack_tcp *unix_client_open(recorder *r, const char *address, const sack_tcp_options *base) {
+    sack_tcp_options o = base ? *base : new_options();
+    recorder_options(r, &o);
+    o.to_address = address;
+    sack_tcp *c = NULL;
+    CHECK_OK(sack_tcp_open(&o, &c));
+    return c;
+}
+
+static void check_address(sack_tcp *s, bool local, const char *expected) {
+    char buf[SACK_TCP_ADDRESS_MAX];
+    if (local)
+        CHECK_OK(sack_tcp_get_local_address(s, buf, sizeof buf));
+    else
+        CHECK_OK(sack_tcp_get_remote_address(s, buf, sizeof buf));
+    CHECK_STR(buf, expected);
+}
+
+/* Echoes `text` through a server on `address` and closes both ends. */
+static void echo_round_trip(const char *address, const sack_tcp_options *server_base,
+                            const sack_tcp_options *client_base) {
+    server srv;
+    unix_server_start(&srv, address, server_base);
+    srv.echo = true;
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = unix_client_open(&cli, address, client_base);
+    CHECK_OK(sack_tcp_send(c, "hello unix", 10));
+    WAIT_UNTIL(cli.data_len == 10);
+    CHECK(memcmp(cli.data, "hello unix", 10) == 0);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.n_conns == 1 && srv.conns[0].closes == 1);
+    CHECK_EQ(cli.errors, 0);
+    CHECK_EQ(srv.conns[0].errors, 0);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    server_stop(&srv);
+    server_destroy(&srv);
+}
+
+/* ---- echo, addresses, figures ---- */
+
+TEST(unix_path_echo_and_addresses) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    server srv;
+    unix_server_start(&srv, t.addr, NULL);
+    srv.echo = true;
+    struct stat st;
+    CHECK(lstat(t.path, &st) == 0 && S_ISSOCK(st.st_mode));
+    check_address(srv.listener, true, t.addr);
+    uint16_t port = 1;
+    CHECK_OK(sack_tcp_get_local_port(srv.listener, &port));
+    CHECK_EQ(port, 0);
+    uint16_t ports[2] = {1, 1};
+    size_t count = 0;
+    CHECK_OK(sack_tcp_get_ports(srv.listener, ports, 2, &count));
+    CHECK_EQ(count, 1);
+    CHECK_EQ(ports[0], 0);
+
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = unix_client_open(&cli, t.addr, NULL);
+    CHECK_OK(sack_tcp_send(c, "ping", 4));
+    WAIT_UNTIL(cli.data_len == 4 && srv.n_conns == 1);
+    CHECK(memcmp(cli.data, "ping", 4) == 0);
+    CHECK(strncmp(cli.log, "CR", 2) == 0 && strchr(cli.log, 'M'));
+    check_address(c, false, t.addr);
+    check_address(c, true, "unix:"); /* the client's end has no name */
+    check_address(srv.conns[0].sock, true, t.addr);
+    check_address(srv.conns[0].sock, false, "unix:");
+    CHECK_OK(sack_tcp_get_remote_port(c, &port));
+    CHECK_EQ(port, 0);
+    /* Too small a buffer for the address: nothing written. */
+    char small[8] = "keep";
+    CHECK_RESULT(sack_tcp_get_remote_address(c, small, sizeof small),
+                 SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK_STR(small, "keep");
+
+    sack_tcp_stats stats;
+    CHECK_OK(sack_tcp_get_stats(c, &stats, sizeof stats));
+    CHECK_EQ(stats.bytes_sent, 4);
+    CHECK_EQ(stats.bytes_received, 4);
+    CHECK(!stats.has_tcp_info);
+
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+    /* Captured at connect: still readable after close. */
+    check_address(c, false, t.addr);
+    CHECK_EQ(cli.errors, 0);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+
+    server_stop(&srv);
+    /* Removed before the listener's close callback ran. */
+    CHECK(lstat(t.path, &st) != 0 && errno == ENOENT);
+    server_destroy(&srv);
+    tmp_dir_remove(&t);
+}
+
+TEST(unix_abstract_echo) {
+    char name[96];
+    abstract_name(name, sizeof name);
+    server srv;
+    unix_server_start(&srv, name, NULL);
+    srv.echo = true;
+    check_address(srv.listener, true, name);
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = unix_client_open(&cli, name, NULL);
+    CHECK_OK(sack_tcp_send(c, "abstract", 8));
+    WAIT_UNTIL(cli.data_len == 8);
+    CHECK(memcmp(cli.data, "abstract", 8) == 0);
+    check_address(c, false, name);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.n_conns == 1 && srv.conns[0].closes == 1);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    server_stop(&srv);
+    server_destroy(&srv);
+    /* The name went with the socket: it can be bound again. */
+    server again;
+    unix_server_start(&again, name, NULL);
+    server_stop(&again);
+    server_destroy(&again);
+}
+
+TEST(unix_text_mode) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    sack_tcp_options o = new_options();
+    o.read_strings = true;
+    server srv;
+    unix_server_start(&srv, t.addr, &o);
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = unix_client_open(&cli, t.addr, NULL);
+    /* A character split across two sends arrives whole. */
+    CHECK_OK(sack_tcp_send(c, "h\xc3", 2));
+    CHECK_OK(sack_tcp_send(c, "\xa9llo", 4));
+    WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].data_len == 6);
+    CHECK(memcmp(srv.conns[0].data, "h\xc3\xa9llo", 6) == 0);
+    CHECK(!srv.conns[0].text_invalid);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    server_stop(&srv);
+    server_destroy(&srv);
+    tmp_dir_remove(&t);
+}
+
+/* ---- TLS, fallback, STARTTLS ---- */
+
+typedef struct pem {
+    char *cert, *key, *ca;
+} pem;
+
+static pem load_pem(void) {
+    pem p = {read_cert("localhost.pem"), read_cert("localhost.key"), read_cert("ca.pem")};
+    return p;
+}
+
+static void free_pem(pem *p) {
+    free(p->cert);
+    free(p->key);
+    free(p->ca);
+}
+
+TEST(unix_tls_echo) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    pem p = load_pem();
+    sack_tcp_options so = new_options();
+    so.cert = p.cert;
+    so.key = p.key;
+    sack_tcp_options co = new_options();
+    co.ssl = true;
+    co.ca = p.ca; /* no `host`: a Unix client verifies "localhost" */
+    echo_round_trip(t.addr, &so, &co);
+    free_pem(&p);
+    tmp_dir_remove(&t);
+}
+
+TEST(unix_tls_fallback_serves_both) {
+    char name[96];
+    abstract_name(name, sizeof name);
+    pem p = load_pem();
+    sack_tcp_options so = new_options();
+    so.cert = p.cert;
+    so.key = p.key;
+    so.allow_ssl_fallback = true;
+    server srv;
+    unix_server_start(&srv, name, &so);
+    srv.echo = true;
+
+    sack_tcp_options co = new_options();
+    co.ssl = true;
+    co.ca = p.ca;
+    recorder tls_cli, plain_cli;
+    recorder_init(&tls_cli);
+    recorder_init(&plain_cli);
+    sack_tcp *tc = unix_client_open(&tls_cli, name, &co);
+    sack_tcp *pc = unix_client_open(&plain_cli, name, NULL);
+    CHECK_OK(sack_tcp_send(tc, "secure", 6));
+    CHECK_OK(sack_tcp_send(pc, "GET plain", 9));
+    WAIT_UNTIL(tls_cli.data_len == 6 && plain_cli.data_len == 9);
+    CHECK(memcmp(tls_cli.data, "secure", 6) == 0);
+    CHECK(memcmp(plain_cli.data, "GET plain", 9) == 0);
+    bool secure = false;
+    CHECK_OK(sack_tcp_get_ssl(tc, &secure));
+    CHECK(secure);
+    CHECK_OK(sack_tcp_get_ssl(pc, &secure));
+    CHECK(!secure);
+    CHECK_OK(sack_tcp_close(tc));
+    CHECK_OK(sack_tcp_close(pc));
+    WAIT_UNTIL(tls_cli.closes == 1 && plain_cli.closes == 1 && srv.n_conns == 2 &&
+               srv.conns[0].closes == 1 && srv.conns[1].closes == 1);
+    CHECK_EQ(tls_cli.errors + plain_cli.errors, 0);
+    sack_tcp_free(tc);
+    sack_tcp_free(pc);
+    recorder_destroy(&tls_cli);
+    recorder_destroy(&plain_cli);
+    server_stop(&srv);
+    server_destroy(&srv);
+    free_pem(&p);
+}
+
+static struct {
+    bool srv_upgraded, cli_upgraded;
+} ustt;
+
+/* Server: on its first (plain) ready, announce and upgrade. */
+static void ustt_server_ready(void *ud, sack_tcp *s) {
+    recorder *r = ud;
+    rec_on_ready(ud, s);
+    harness_lock();
+    bool first = !ustt.srv_upgraded && r->readies == 1;
+    if (first) ustt.srv_upgraded = true;
+    harness_unlock();
+    if (first) {
+        CHECK_OK(sack_tcp_send(s, "UPGRADE\n", 8));
+        CHECK_OK(sack_tcp_set_ssl(s, true));
+    }
+}
+
+/* Client: upgrades on "UPGRADE\n". */
+static void ustt_client_message(void *ud, sack_tcp *s, const uint8_t *data, size_t len) {
+    recorder *r = ud;
+    rec_on_message(ud, s, data, len);
+    harness_lock();
+    bool go = !ustt.cli_upgraded && r->data_len == 8 && memcmp(r->data, "UPGRADE\n", 8) == 0;
+    if (go) ustt.cli_upgraded = true;
+    harness_unlock();
+    if (go) CHECK_OK(sack_tcp_set_ssl(s, true));
+}
+
+static void ustt_accept(void *ud, sack_tcp *conn, sack_tcp_result status) {
+    server_on_connect(ud, conn, status);
+    CHECK_OK(sack_tcp_on_ready(conn, ustt_server_ready));
+}
+
+TEST(unix_starttls) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    pem p = load_pem();
+    sack_tcp_options so = new_options();
+    so.cert = p.cert;
+    so.key = p.key;
+    so.starttls = true;
+    server srv;
+    unix_server_start(&srv, t.addr, &so);
+    CHECK_OK(sack_tcp_on_connect(srv.listener, ustt_accept));
+    srv.echo = true;
+
+    sack_tcp_options co = new_options();
+    co.ca = p.ca;
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp_options with_cb = co;
+    recorder_options(&cli, &with_cb);
+    with_cb.on_message = ustt_client_message;
+    with_cb.to_address = t.addr;
+    sack_tcp *c = NULL;
+    CHECK_OK(sack_tcp_open(&with_cb, &c));
+    /* Ready twice on each side: plain, then after the handshake. */
+    WAIT_UNTIL(cli.readies == 2 && srv.n_conns == 1 && srv.conns[0].readies == 2);
+    bool secure = false;
+    CHECK_OK(sack_tcp_get_ssl(c, &secure));
+    CHECK(secure);
+    CHECK_OK(sack_tcp_send(c, "secret", 6));
+    WAIT_UNTIL(cli.data_len == 8 + 6);
+    CHECK(memcmp(cli.data, "UPGRADE\nsecret", 14) == 0);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+    CHECK_EQ(cli.errors, 0);
+    CHECK_EQ(srv.conns[0].errors, 0);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    server_stop(&srv);
+    server_destroy(&srv);
+    free_pem(&p);
+    tmp_dir_remove(&t);
+}
+
+/* ---- peer credentials and the TCP-only calls ---- */
+
+TEST(unix_peer_credentials) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    server srv;
+    unix_server_start(&srv, t.addr, NULL);
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = unix_client_open(&cli, t.addr, NULL);
+    WAIT_UNTIL(cli.readies == 1 && srv.n_conns == 1 && srv.conns[0].readies == 1);
+    int32_t pid = 0;
+    uint32_t uid = 1, gid = 1;
+    CHECK_OK(sack_tcp_get_peer_credentials(srv.conns[0].sock, &pid, &uid, &gid));
+    CHECK_EQ(pid, getpid());
+    CHECK_EQ(uid, getuid());
+    CHECK_EQ(gid, getgid());
+    pid = 0;
+    CHECK_OK(sack_tcp_get_peer_credentials(c, &pid, &uid, &gid));
+    CHECK_EQ(pid, getpid());
+    CHECK_RESULT(sack_tcp_get_peer_credentials(srv.listener, &pid, &uid, &gid),
+                 SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_get_peer_credentials(NULL, &pid, &uid, &gid),
+                 SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_get_peer_credentials(c, NULL, &uid, &gid), SACK_TCP_ERR_NULL_POINTER);
+    CHECK_RESULT(sack_tcp_get_peer_credentials(c, &pid, &uid, NULL), SACK_TCP_ERR_NULL_POINTER);
+
+    /* The TCP options do not exist on a Unix connection. */
+    CHECK_RESULT(sack_tcp_set_no_delay(c, true), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_set_keep_alive(c, 1000, 0, 0), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_RESULT(sack_tcp_set_user_timeout(c, 1000), SACK_TCP_ERR_NOT_APPLICABLE);
+    int32_t fd = -1;
+    CHECK_OK(sack_tcp_get_fd(c, &fd));
+    CHECK(fd >= 0);
+
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+    pid = 0;
+    CHECK_OK(sack_tcp_get_peer_credentials(c, &pid, &uid, &gid)); /* kept after close */
+    CHECK_EQ(pid, getpid());
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    server_stop(&srv);
+    server_destroy(&srv);
+    tmp_dir_remove(&t);
+}
+
+TEST(unix_peer_credentials_not_on_tcp) {
+    server srv;
+    server_start(&srv, "127.0.0.1", NULL);
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = client_open(&cli, "127.0.0.1", srv.port, NULL);
+    int32_t pid;
+    uint32_t uid, gid;
+    /* Before the connect completes, and after: never on TCP. */
+    sack_tcp_result early = sack_tcp_get_peer_credentials(c, &pid, &uid, &gid);
+    CHECK_EQ(early, SACK_TCP_ERR_NOT_APPLICABLE);
+    WAIT_UNTIL(cli.readies == 1);
+    CHECK_RESULT(sack_tcp_get_peer_credentials(c, &pid, &uid, &gid), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    server_stop(&srv);
+    server_destroy(&srv);
+}
+
+/* ---- the socket file ---- */
+
+/* Leaves a socket file nobody listens on at `path`. */
+static void make_stale_socket(const char *path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    CHECK(listen(fd, 1) == 0);
+    close(fd);
+}
+
+TEST(unix_stale_file_replaced) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    make_stale_socket(t.path);
+    echo_round_trip(t.addr, NULL, NULL);
+    struct stat st;
+    CHECK(lstat(t.path, &st) != 0);
+    tmp_dir_remove(&t);
+}
+
+TEST(unix_live_path_refused) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    server srv;
+    unix_server_start(&srv, t.addr, NULL);
+    srv.echo = true;
+    sack_tcp_options o = new_options();
+    o.address = t.addr;
+    sack_tcp *second = NULL;
+    CHECK_RESULT(sack_tcp_open(&o, &second), SACK_TCP_ERR_ADDRESS_IN_USE);
+    CHECK(second == NULL);
+    /* The first listener still owns its file and still serves. */
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = unix_client_open(&cli, t.addr, NULL);
+    CHECK_OK(sack_tcp_send(c, "still", 5));
+    WAIT_UNTIL(cli.data_len == 5);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    server_stop(&srv);
+    server_destroy(&srv);
+    tmp_dir_remove(&t);
+}
+
+TEST(unix_non_socket_not_clobbered) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    FILE *f = fopen(t.path, "w");
+    CHECK(f != NULL);
+    fputs("precious", f);
+    fclose(f);
+    sack_tcp_options o = new_options();
+    o.address = t.addr;
+    sack_tcp *s = NULL;
+    CHECK_RESULT(sack_tcp_open(&o, &s), SACK_TCP_ERR_ADDRESS_IN_USE);
+    CHECK(strstr(sack_tcp_last_error_message(), "not a socket") != NULL);
+    char buf[16] = {0};
+    f = fopen(t.path, "r");
+    CHECK(f != NULL);
+    CHECK(fgets(buf, sizeof buf, f) != NULL);
+    fclose(f);
+    CHECK_STR(buf, "precious");
+    tmp_dir_remove(&t);
+}
+
+TEST(unix_mode_applied) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    sack_tcp_options o = new_options();
+    o.unix_mode = 0640;
+    server srv;
+    unix_server_start(&srv, t.addr, &o);
+    struct stat st;
+    CHECK(lstat(t.path, &st) == 0);
+    CHECK_EQ(st.st_mode & 07777, 0640);
+    server_stop(&srv);
+    server_destroy(&srv);
+
+    /* Only a listener on a path has a file to set. */
+    sack_tcp *s = NULL;
+    o = new_options();
+    o.unix_mode = 0600;
+    o.address = "127.0.0.1";
+    CHECK_RESULT(sack_tcp_open(&o, &s), SACK_TCP_ERR_NOT_APPLICABLE);
+    char name[96];
+    abstract_name(name, sizeof name);
+    o.address = name;
+    CHECK_RESULT(sack_tcp_open(&o, &s), SACK_TCP_ERR_NOT_APPLICABLE);
+    o.address = NULL;
+    o.to_address = t.addr;
+    CHECK_RESULT(sack_tcp_open(&o, &s), SACK_TCP_ERR_NOT_APPLICABLE);
+    o = new_options();
+    o.address = t.addr;
+    o.unix_mode = 010000;
+    CHECK_RESULT(sack_tcp_open(&o, &s), SACK_TCP_ERR_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+    tmp_dir_remove(&t);
+}
+
+/* ---- bad addresses and options ---- */
+
+TEST(unix_bad_addresses) {
+    sack_tcp_options o = new_options();
+    sack_tcp *s = NULL;
+    o.address = "unix:";
+    CHECK_RESULT(sack_tcp_open(&o, &s), SACK_TCP_ERR_BAD_ADDRESS);
+    o.address = "unix:@";
+    CHECK_RESULT(sack_tcp_open(&o, &s), SACK_TCP_ERR_BAD_ADDRESS);
+    char long_path[160] = "unix:/tmp/";
+    memset(long_path + 10, 'x', 110);
+    o.address = long_path;
+    CHECK_RESULT(sack_tcp_open(&o, &s), SACK_TCP_ERR_BAD_ADDRESS);
+    CHECK(strstr(sack_tcp_last_error_message(), "sun_path") != NULL);
+    o.address = "unix:/tmp/never-bound.sock";
+    o.port = 80;
+    CHECK_RESULT(sack_tcp_open(&o, &s), SACK_TCP_ERR_NOT_APPLICABLE);
+    o = new_options();
+    o.to_address = "unix:/tmp/x.sock";
+    o.address = "127.0.0.1";
+    CHECK_RESULT(sack_tcp_open(&o, &s), SACK_TCP_ERR_BAD_ADDRESS);
+    o.address = NULL;
+    o.to_port = 80;
+    CHECK_RESULT(sack_tcp_open(&o, &s), SACK_TCP_ERR_NOT_APPLICABLE);
+    CHECK(s == NULL);
+}
+
+TEST(unix_connect_to_nothing_refused) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = unix_client_open(&cli, t.addr, NULL);
+    WAIT_UNTIL(cli.closes == 1);
+    CHECK_EQ(cli.connect_status, SACK_TCP_ERR_REFUSED);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    tmp_dir_remove(&t);
+}
+
+/* ---- descriptors and third-party peers ---- */
+
+TEST(unix_adopt_fd) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    sack_tcp_options o = new_options();
+    recorder r;
+    recorder_init(&r);
+    recorder_options(&r, &o);
+    r.echo = true;
+    sack_tcp *s = NULL;
+    CHECK_OK(sack_tcp_adopt_fd(&o, sv[0], &s));
+    raw_write_all(sv[1], "adopted", 7);
+    char buf[8];
+    raw_read_exact(sv[1], buf, 7, WAIT_MS);
+    CHECK(memcmp(buf, "adopted", 7) == 0);
+    int32_t pid = 0;
+    uint32_t uid, gid;
+    CHECK_OK(sack_tcp_get_peer_credentials(s, &pid, &uid, &gid));
+    CHECK_EQ(pid, getpid());
+    CHECK_RESULT(sack_tcp_set_no_delay(s, false), SACK_TCP_ERR_NOT_APPLICABLE);
+    close(sv[1]);
+    WAIT_UNTIL(r.closes == 1);
+    sack_tcp_free(s);
+    recorder_destroy(&r);
+}
+
+TEST(unix_python_peer) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    server srv;
+    unix_server_start(&srv, t.addr, NULL);
+    srv.echo = true;
+    const char *script =
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+        "s.settimeout(10)\n"
+        "s.connect(sys.argv[1])\n"
+        "s.sendall(b'from-python')\n"
+        "got = b''\n"
+        "while len(got) < 11:\n"
+        "    chunk = s.recv(64)\n"
+        "    if not chunk: break\n"
+        "    got += chunk\n"
+        "print('ECHO:' + got.decode())\n";
+    char *argv[] = {"python3", "-c", (char *)script, t.path, NULL};
+    child p;
+    child_spawn(&p, argv);
+    int status = child_wait_exit(&p, WAIT_MS);
+    if (status != 0) FAIL("python3 exit status %d; it printed:\n%s", status, p.out);
+    CHECK(strstr(p.out, "ECHO:from-python") != NULL);
+    child_finish(&p);
+    WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].closes == 1);
+    server_stop(&srv);
+    server_destroy(&srv);
+    tmp_dir_remove(&t);
+}
