@@ -105,10 +105,20 @@ pub(super) struct ConnState {
 impl ConnState {
     /// Makes `stream` the connection's and records its addresses. Fails
     /// only if the socket died before it could be asked.
-    pub(super) fn attach(&mut self, stream: Arc<Stream>) -> std::io::Result<()> {
+    /// `peer`: when already known (from accept, or a PROXY header naming
+    /// the real client), which saves asking the kernel.
+    pub(super) fn attach(
+        &mut self,
+        stream: Arc<Stream>,
+        peer: Option<Endpoint>,
+    ) -> std::io::Result<()> {
+        let peer = match peer {
+            Some(peer) => peer,
+            None => stream.peer_endpoint()?,
+        };
         let addrs = Addrs {
             local: stream.local_endpoint()?,
-            peer: stream.peer_endpoint()?,
+            peer,
             peer_credentials: stream.peer_credentials()?,
             figures: super::figures::Figures::new(),
             open_count: None,

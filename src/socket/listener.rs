@@ -89,6 +89,9 @@ pub(crate) struct Listener {
     max_conns: AtomicU32,
     /// PROXY protocol on: each connection's header must arrive within this.
     proxy_timeout: Option<Duration>,
+    /// Every TCP listening socket carries `conn_settings.no_delay`, which
+    /// accepted connections inherit (`net::preset_no_delay`).
+    no_delay_inherited: bool,
 }
 
 impl Listener {
@@ -165,6 +168,11 @@ pub(super) fn open_with(
         .map(Listening::local_endpoint)
         .collect::<io::Result<Vec<_>>>()
         .map_err(|e| Error::from_io("reading the bound address", &e))?;
+    let no_delay_inherited = listeners.iter().all(|l| match l {
+        Listening::Tcp(l) => net::preset_no_delay(socket2::SockRef::from(l), plan.conn.no_delay),
+        #[cfg(unix)]
+        Listening::Unix { .. } => true, // no TCP options on Unix sockets
+    });
     let socket = Socket::new(
         handler,
         read_strings,
@@ -177,6 +185,7 @@ pub(super) fn open_with(
             open_conns: Arc::new(AtomicUsize::new(0)),
             max_conns: AtomicU32::new(plan.max_connections),
             proxy_timeout: plan.proxy_timeout,
+            no_delay_inherited,
         }),
     );
     let task_socket = socket.clone();
@@ -271,7 +280,10 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<Listening>, rt: Runtime
                     let peer = stream.peer_endpoint().ok();
                     refuse_after_header(stream, peer);
                 }
-                Ok((stream, real)) => accept_one(&socket, listener, stream, &rt, real),
+                Ok((stream, real)) => {
+                    let peer = real.map(Endpoint::from);
+                    accept_one(&socket, listener, stream, &rt, peer);
+                }
                 Err(error) => events::emit(&socket, Event::Error(&error)),
             },
             accepted = accept_any(&listeners, &mut next) => match accepted {
@@ -295,7 +307,7 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<Listening>, rt: Runtime
                         let _ = tx.send(read);
                     });
                 }
-                Ok((stream, _peer)) => accept_one(&socket, listener, stream, &rt, None),
+                Ok((stream, peer)) => accept_one(&socket, listener, stream, &rt, Some(peer)),
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
                     let error = Error::from_io("accept", &e);
@@ -358,17 +370,17 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-/// Sets up an accepted connection; `real_peer` is the client a PROXY
-/// header named, reported instead of the socket's peer.
+/// Sets up an accepted connection. `peer`: the client, from accept or as
+/// a PROXY header named it; `None` asks the socket.
 fn accept_one(
     server: &Arc<Socket>,
     listener: &Listener,
     stream: Stream,
     rt: &RuntimeRef,
-    real_peer: Option<SocketAddr>,
+    peer: Option<Endpoint>,
 ) {
     let settings = listener.conn_settings.clone();
-    if let Err(e) = net::configure_stream(&stream, &settings) {
+    if let Err(e) = net::configure_accepted(&stream, &settings, listener.no_delay_inherited) {
         let error = Error::from_io("configuring an accepted connection", &e);
         events::emit(server, Event::Error(&error));
         return;
@@ -394,13 +406,10 @@ fn accept_one(
     let connection = Connection::new(rt.clone(), phase, settings, true);
     {
         let mut st = connection.lock();
-        if let Err(e) = st.attach(stream.clone()) {
+        if let Err(e) = st.attach(stream.clone(), peer) {
             // Reset while in the backlog: nobody to tell.
             log::debug!("an accepted connection died before it could be set up: {e}");
             return;
-        }
-        if let (Some(real), Some(addrs)) = (real_peer, st.addrs.as_deref_mut()) {
-            addrs.peer = real.into();
         }
         if let (true, Some(role)) = (tls_now, &role) {
             match role.new_session() {

@@ -54,11 +54,27 @@ fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
 /// Per-connection options, applied to clients and accepted connections.
 /// The TCP ones are skipped on a Unix socket, which has none of them.
 pub(crate) fn configure_stream(stream: &Stream, settings: &ConnSettings) -> io::Result<()> {
+    configure(stream, settings, false)
+}
+
+/// As [`configure_stream`], for a connection accepted from a listener
+/// that already carries `settings.no_delay` (see [`preset_no_delay`]).
+pub(crate) fn configure_accepted(
+    stream: &Stream,
+    settings: &ConnSettings,
+    no_delay_inherited: bool,
+) -> io::Result<()> {
+    configure(stream, settings, no_delay_inherited)
+}
+
+fn configure(stream: &Stream, settings: &ConnSettings, no_delay_set: bool) -> io::Result<()> {
     super::wire::no_sigpipe(stream)?;
     if !stream.is_tcp() {
         return Ok(());
     }
-    SockRef::from(stream).set_tcp_nodelay(settings.no_delay)?;
+    if !no_delay_set {
+        SockRef::from(stream).set_tcp_nodelay(settings.no_delay)?;
+    }
     if settings.keep_alive.is_some() {
         set_keep_alive(SockRef::from(stream), settings.keep_alive.as_ref())?;
     }
@@ -106,4 +122,13 @@ pub fn set_user_timeout(
             "TCP_USER_TIMEOUT exists on Linux and Android only",
         )),
     }
+}
+
+/// Sets TCP_NODELAY on a listening socket, which Linux copies into every
+/// connection it accepts: one system call per listener instead of one per
+/// connection. True when the accepted connections can rely on it (Linux,
+/// and the call succeeded); elsewhere each connection sets its own.
+pub(crate) fn preset_no_delay(listener: SockRef<'_>, no_delay: bool) -> bool {
+    cfg!(any(target_os = "linux", target_os = "android"))
+        && listener.set_tcp_nodelay(no_delay).is_ok()
 }

@@ -329,9 +329,15 @@ impl Driver<'_> {
         if (closing || self.p.end_started) && st.queue.is_empty() {
             if !self.p.fin_sent {
                 self.p.fin_sent = true;
-                // ENOTCONN here means the peer already reset; the read side
-                // reports that.
-                let _ = socket2::SockRef::from(self.stream).shutdown(std::net::Shutdown::Write);
+                // After the peer's FIN the connection is done, and closing
+                // the descriptor sends our FIN: everything was read, so
+                // nothing unread turns it into a reset. One system call
+                // fewer per connection.
+                if !self.p.peer_eof {
+                    // ENOTCONN here means the peer already reset; the read
+                    // side reports that.
+                    let _ = socket2::SockRef::from(self.stream).shutdown(std::net::Shutdown::Write);
+                }
             }
             if self.p.peer_eof {
                 return Err(End::Done);
