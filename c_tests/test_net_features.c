@@ -88,6 +88,29 @@ TEST(netx_keepalive_and_user_timeout_at_open) {
     recorder_destroy(&cli);
 }
 
+/* Accepted connections carry the listener's no_delay (set once on the
+ * listening socket, which Linux copies into each accepted one), both ways. */
+TEST(netx_accepted_connections_carry_no_delay) {
+    for (int on = 0; on <= 1; on++) {
+        sack_tcp_options o;
+        CHECK_OK(sack_tcp_options_init(&o));
+        o.no_delay = on;
+        server srv;
+        server_start(&srv, "127.0.0.1", &o);
+        recorder cli;
+        recorder_init(&cli);
+        sack_tcp *c = client_open(&cli, "127.0.0.1", srv.port, NULL);
+        WAIT_UNTIL(cli.readies == 1 && srv.n_conns == 1 && srv.conns[0].readies == 1);
+        CHECK_EQ(sockopt_int(fd_of(srv.conns[0].sock), IPPROTO_TCP, TCP_NODELAY), on);
+        CHECK_OK(sack_tcp_close(c));
+        WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+        sack_tcp_free(c);
+        server_stop(&srv);
+        server_destroy(&srv);
+        recorder_destroy(&cli);
+    }
+}
+
 /* happy_eyeballs_delay_ms: 0 by default, accepted by a client, refused by
  * a server with a message naming it. The race itself needs a resolver
  * that answers both families without DNS: tests/core.rs substitutes one. */
