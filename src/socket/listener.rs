@@ -442,6 +442,17 @@ fn accept_one(
     // on the listener's task: the connection's own task does not exist yet,
     // so nothing else can run for it concurrently.
     events::emit(&conn_socket, Event::Connect(Ok(())));
+    if !tls_now && !detect {
+        // Plain: ready now, and nothing to do until the peer speaks.
+        if !conn_socket.gate.messages_stopped() {
+            events::emit(&conn_socket, Event::Ready);
+        }
+        if let Ok(conn) = conn_socket.connection() {
+            driver::begin(conn, stream);
+        }
+        driver::start(conn_socket);
+        return;
+    }
     let task_socket = conn_socket.clone();
     let panic_socket = conn_socket;
     runtime::spawn_socket_task(

@@ -114,6 +114,40 @@ pub(super) async fn drive(socket: Arc<Socket>) {
     std::future::poll_fn(|cx| poll_drive(&socket, cx)).await
 }
 
+/// Hands a new connection, after [`begin`], to the driver without starting
+/// a task when it has nothing to do yet: it parks at once, and its first
+/// bytes (or a send or close) start its first task. A fresh connection
+/// would otherwise spawn a task only to park it, the spawn waking another
+/// worker thread for nothing. A connection with a deadline to time (an
+/// idle timeout) gets its task at once.
+pub(super) fn start(socket: Arc<Socket>) {
+    let Ok(conn) = socket.connection() else {
+        return;
+    };
+    let (stream, timed) = {
+        let state = conn.drive();
+        (state.stream.clone(), state.progress.timing.is_some())
+    };
+    let Some(stream) = stream else {
+        return;
+    };
+    // False when a callback already asked for work (a send that queued, a
+    // close): a task then does it.
+    if timed || !conn.runner.park(socket.clone()) {
+        spawn_drive(socket);
+        return;
+    }
+    let waker = Waker::from(socket.clone());
+    let readable = stream
+        .poll_read_ready(&mut Context::from_waker(&waker))
+        .is_ready();
+    // Data already waiting: take the role back and run, unless a wake-up
+    // started a task first.
+    if readable && conn.runner.unpark() {
+        spawn_drive(socket);
+    }
+}
+
 /// Starts a task for a parked connection that has work again.
 pub(super) fn spawn_drive(socket: Arc<Socket>) {
     let Ok(conn) = socket.connection() else {
