@@ -35,6 +35,14 @@ static void echo_over(const char *ip) {
     CHECK_OK(sack_tcp_get_local_port(c, &client_port));
     CHECK_OK(sack_tcp_get_remote_port(srv.conns[0].sock, &peer_port));
     CHECK_EQ(peer_port, client_port);
+    /* Its addresses come from accept and from the listener's own (bound to
+     * one address), not from asking the kernel: they must still be right. */
+    CHECK_OK(sack_tcp_get_remote_address(srv.conns[0].sock, addr, sizeof addr));
+    CHECK_STR(addr, ip);
+    CHECK_OK(sack_tcp_get_local_address(srv.conns[0].sock, addr, sizeof addr));
+    CHECK_STR(addr, ip);
+    CHECK_OK(sack_tcp_get_local_port(srv.conns[0].sock, &port));
+    CHECK_EQ(port, srv.port);
 
     CHECK_OK(sack_tcp_close(c));
     WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);

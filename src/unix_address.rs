@@ -101,6 +101,12 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// An IP wildcard (`0.0.0.0`, `::`): a listener bound to it accepts on
+    /// any local address, so its own address does not say a connection's.
+    pub fn is_wildcard(&self) -> bool {
+        matches!(self, Endpoint::Ip(addr) if addr.ip().is_unspecified())
+    }
+
     /// The port; 0 for a Unix socket, which has none.
     pub fn port(&self) -> u16 {
         match self {
@@ -167,6 +173,16 @@ fn unix_text(_addr: &socket2::SockAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_ip_wildcards_are_wildcards() {
+        let ip = |s: &str| Endpoint::Ip(s.parse().unwrap());
+        assert!(ip("0.0.0.0:80").is_wildcard());
+        assert!(ip("[::]:80").is_wildcard());
+        assert!(!ip("127.0.0.1:80").is_wildcard());
+        assert!(!ip("[::1]:80").is_wildcard());
+        assert!(!Endpoint::Unix("unix:/run/x.sock".into()).is_wildcard());
+    }
 
     #[test]
     fn paths_and_abstract_names() {

@@ -163,7 +163,7 @@ impl Socket {
         let connection = Connection::new(rt.clone(), Phase::Open, Arc::new(plan.conn), false);
         connection
             .lock()
-            .attach(stream.clone(), None)
+            .attach(stream.clone(), (None, None))
             .map_err(|e| Error::from_io("reading the adopted connection's addresses", &e))?;
         let socket = Socket::new(handler, options.read_strings, Role::Connection(connection));
         let task_socket = socket.clone();

@@ -103,7 +103,7 @@ async fn run(
     let stream = Arc::new(stream);
     let attached = {
         let mut st = conn.lock();
-        let attached = st.attach(stream.clone(), None);
+        let attached = st.attach(stream.clone(), (None, None));
         if attached.is_ok() {
             st.phase = Phase::Open;
         } else {

@@ -105,19 +105,25 @@ pub(super) struct ConnState {
 impl ConnState {
     /// Makes `stream` the connection's and records its addresses. Fails
     /// only if the socket died before it could be asked.
-    /// `peer`: when already known (from accept, or a PROXY header naming
-    /// the real client), which saves asking the kernel.
+    /// `known`: the peer and local addresses where already known (from
+    /// accept, a PROXY header naming the real client, the listener's own
+    /// address), which saves asking the kernel.
     pub(super) fn attach(
         &mut self,
         stream: Arc<Stream>,
-        peer: Option<Endpoint>,
+        known: (Option<Endpoint>, Option<Endpoint>),
     ) -> std::io::Result<()> {
+        let (peer, local) = known;
         let peer = match peer {
             Some(peer) => peer,
             None => stream.peer_endpoint()?,
         };
+        let local = match local {
+            Some(local) => local,
+            None => stream.local_endpoint()?,
+        };
         let addrs = Addrs {
-            local: stream.local_endpoint()?,
+            local,
             peer,
             peer_credentials: stream.peer_credentials()?,
             figures: super::figures::Figures::new(),

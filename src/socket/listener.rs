@@ -282,13 +282,13 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<Listening>, rt: Runtime
                 }
                 Ok((stream, real)) => {
                     let peer = real.map(Endpoint::from);
-                    accept_one(&socket, listener, stream, &rt, peer);
+                    accept_one(&socket, listener, stream, &rt, (peer, None));
                 }
                 Err(error) => events::emit(&socket, Event::Error(&error)),
             },
-            accepted = accept_any(&listeners, &mut next) => match accepted {
-                Ok((stream, peer)) if listener.full() => refuse(stream, peer),
-                Ok((stream, peer)) if listener.proxy_timeout.is_some() => {
+            accepted = accept_any(&listeners, &listener.addrs, &mut next) => match accepted {
+                Ok((stream, peer, _)) if listener.full() => refuse(stream, peer),
+                Ok((stream, peer, _)) if listener.proxy_timeout.is_some() => {
                     let timeout = listener.proxy_timeout.unwrap_or_default();
                     let tx = headers_tx.clone();
                     tokio::spawn(async move {
@@ -307,7 +307,9 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<Listening>, rt: Runtime
                         let _ = tx.send(read);
                     });
                 }
-                Ok((stream, peer)) => accept_one(&socket, listener, stream, &rt, Some(peer)),
+                Ok((stream, peer, local)) => {
+                    accept_one(&socket, listener, stream, &rt, (Some(peer), local));
+                }
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
                     let error = Error::from_io("accept", &e);
@@ -326,14 +328,22 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<Listening>, rt: Runtime
 
 /// Accepts from whichever listener is ready, starting the scan at a
 /// rotating index so one busy address cannot starve the others.
-async fn accept_any(listeners: &[Listening], next: &mut usize) -> io::Result<(Stream, Endpoint)> {
+/// Also returns the connection's local address when the listener's own
+/// says it (bound to one address, or a Unix path), which saves asking the
+/// kernel; `None` for a wildcard.
+async fn accept_any(
+    listeners: &[Listening],
+    addrs: &[Endpoint],
+    next: &mut usize,
+) -> io::Result<(Stream, Endpoint, Option<Endpoint>)> {
     poll_fn(|cx| {
         let count = listeners.len();
         for i in 0..count {
             let index = (*next + i) % count;
             if let Poll::Ready(result) = listeners[index].poll_accept(cx) {
                 *next = (index + 1) % count;
-                return Poll::Ready(result);
+                let local = addrs.get(index).filter(|a| !a.is_wildcard()).cloned();
+                return Poll::Ready(result.map(|(stream, peer)| (stream, peer, local)));
             }
         }
         Poll::Pending
@@ -370,14 +380,15 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-/// Sets up an accepted connection. `peer`: the client, from accept or as
-/// a PROXY header named it; `None` asks the socket.
+/// Sets up an accepted connection. `known`: its peer (from accept, or as a
+/// PROXY header named it) and local address, where known; `None` asks the
+/// socket.
 fn accept_one(
     server: &Arc<Socket>,
     listener: &Listener,
     stream: Stream,
     rt: &RuntimeRef,
-    peer: Option<Endpoint>,
+    known: (Option<Endpoint>, Option<Endpoint>),
 ) {
     let settings = listener.conn_settings.clone();
     if let Err(e) = net::configure_accepted(&stream, &settings, listener.no_delay_inherited) {
@@ -406,7 +417,7 @@ fn accept_one(
     let connection = Connection::new(rt.clone(), phase, settings, true);
     {
         let mut st = connection.lock();
-        if let Err(e) = st.attach(stream.clone(), peer) {
+        if let Err(e) = st.attach(stream.clone(), known) {
             // Reset while in the backlog: nobody to tell.
             log::debug!("an accepted connection died before it could be set up: {e}");
             return;
