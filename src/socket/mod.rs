@@ -12,6 +12,7 @@ mod client;
 mod connection;
 mod driver;
 mod figures;
+mod finished;
 mod inspect;
 mod listener;
 mod live;
@@ -236,6 +237,20 @@ impl Socket {
         conn.send(data)
     }
 
+    /// Sends `buffer` without copying it (`sack_tcp_send_borrowed`); its
+    /// completion arrives as an event. Refused, it comes back with the
+    /// error and no completion is owed.
+    pub fn send_borrowed<B: crate::borrowed::Borrowed + 'static>(
+        &self,
+        buffer: B,
+    ) -> std::result::Result<(), (Error, B)> {
+        let conn = match self.connection().and_then(|c| self.check_open().map(|()| c)) {
+            Ok(conn) => conn,
+            Err(e) => return Err((e, buffer)),
+        };
+        conn.send_borrowed(buffer)
+    }
+
     /// Bytes accepted by `send` and not yet handed to the kernel.
     pub fn queued_bytes(&self) -> Result<usize> {
         let conn = self.connection()?;
@@ -445,6 +460,18 @@ pub(crate) fn finish(socket: &Arc<Socket>, error: Option<&Error>) {
         if let Some(count) = unit {
             count.fetch_sub(1, Ordering::AcqRel);
         }
+        // Whatever ended the connection, every borrowed buffer it still
+        // holds goes back before the close, the last callback.
+        let finished = {
+            let mut st = conn.lock();
+            st.clear_queue();
+            st.finished.take()
+        };
+        if !socket.gate.close_raised() {
+            for done in finished {
+                events::emit(socket, Event::SendDone(done));
+            }
+        }
     }
     events::finish(socket, error);
 }
@@ -456,7 +483,7 @@ pub(crate) fn finish_after_panic(socket: &Arc<Socket>) {
         let mut st = conn.lock();
         st.phase = Phase::Closed;
         st.stream = None;
-        st.queue.clear();
+        st.clear_queue();
         drop(st);
         conn.drive().stream = None;
     }
