@@ -89,7 +89,7 @@ async fn run(
             {
                 let mut st = conn.lock();
                 st.phase = Phase::Closed;
-                st.clear_queue();
+                st.queue.clear();
             }
             events::emit(&socket, Event::Connect(Err(&error)));
             finish(&socket, None);
@@ -104,7 +104,7 @@ async fn run(
             st.phase = Phase::Open;
         } else {
             st.phase = Phase::Closed;
-            st.clear_queue();
+            st.queue.clear();
         }
         attached
     };

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::net::TcpStream;
 
-use super::finished::Finished;
 use super::session::{self, Session, TlsRole};
 use super::{driver, not_connected, runner, wire, CloseMode, SendQueue, Socket};
 use crate::borrowed::{Borrowed, Completion};
@@ -76,8 +75,6 @@ pub(super) struct ConnState {
     /// the task when nothing is queued.
     pub(super) stream: Option<Arc<TcpStream>>,
     pub(super) queue: SendQueue,
-    /// Borrowed sends done with, for the driver to report.
-    pub(super) finished: Finished,
     pub(super) close_request: Option<CloseMode>,
     /// Set when the queue rose above the low mark (or a send was refused);
     /// the drain event fires when it falls back.
@@ -150,14 +147,6 @@ impl ConnState {
         if let Some(addrs) = self.addrs.as_deref_mut() {
             addrs.figures.received += n as u64;
         }
-    }
-
-    /// Empties the send queue of a connection that will send no more; the
-    /// borrowed buffers in it are reported unsent.
-    pub(super) fn clear_queue(&mut self) {
-        let finished = &mut self.finished;
-        self.queue
-            .clear(|b| finished.push(Completion::canceled(b)));
     }
 
     /// Plain: writes what the kernel takes of `data` right now, when that
@@ -248,7 +237,6 @@ impl Connection {
                 phase,
                 stream: None,
                 queue: SendQueue::default(),
-                finished: Finished::default(),
                 close_request: None,
                 drain_armed: false,
                 session: Session::Plain,
@@ -332,7 +320,7 @@ impl Connection {
         }
         let consumed = st.write_or_encrypt(buffer.bytes());
         if consumed == buffer.bytes().len() {
-            st.finished.push(Completion::sent(Box::new(buffer)));
+            st.queue.push_done(Completion::sent(Box::new(buffer)));
         } else {
             st.queue.push_borrowed(Box::new(buffer), consumed);
         }
@@ -385,7 +373,7 @@ impl Connection {
             self.read_stops
                 .fetch_or(READS_PAUSED_FOR_SEND_QUEUE, Ordering::AcqRel);
         }
-        if !st.queue.is_empty() || !st.finished.is_empty() {
+        if !st.queue.is_empty() || st.queue.has_done() {
             // Woken under the lock: the runner is its own lock-free state,
             // and a parked connection's new task waits for this one.
             self.wake();

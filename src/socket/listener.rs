@@ -14,8 +14,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::borrowed::Completion;
-
 use super::net::{self, BindFlags};
 use super::proxy;
 use super::session::{Session, TlsRole};
@@ -455,16 +453,11 @@ async fn detect_tls(socket: &Arc<Socket>, stream: &TcpStream) -> bool {
             // What the host sent during detection was meant for this
             // session: it leaves encrypted, once the handshake is done.
             let mut held = 0;
-            let st = &mut *st;
-            let finished = &mut st.finished;
-            st.queue.drain_into(
-                |piece| {
-                    session.encrypt(piece);
-                    held += piece.len();
-                },
-                // Encrypted: the lent plaintext is no longer needed.
-                |lent| finished.push(Completion::sent(lent)),
-            );
+            // Borrowed buffers among them are done with once encrypted.
+            st.queue.drain_into(|piece| {
+                session.encrypt(piece);
+                held += piece.len();
+            });
             st.tls_pending_plain += held;
             st.session = Session::Tls(Box::new(session));
             true

@@ -12,7 +12,6 @@ mod client;
 mod connection;
 mod driver;
 mod figures;
-mod finished;
 mod inspect;
 mod listener;
 mod live;
@@ -244,7 +243,10 @@ impl Socket {
         &self,
         buffer: B,
     ) -> std::result::Result<(), (Error, B)> {
-        let conn = match self.connection().and_then(|c| self.check_open().map(|()| c)) {
+        let conn = match self
+            .connection()
+            .and_then(|c| self.check_open().map(|()| c))
+        {
             Ok(conn) => conn,
             Err(e) => return Err((e, buffer)),
         };
@@ -464,8 +466,8 @@ pub(crate) fn finish(socket: &Arc<Socket>, error: Option<&Error>) {
         // holds goes back before the close, the last callback.
         let finished = {
             let mut st = conn.lock();
-            st.clear_queue();
-            st.finished.take()
+            st.queue.clear();
+            st.queue.take_done()
         };
         if !socket.gate.close_raised() {
             for done in finished {
@@ -483,7 +485,7 @@ pub(crate) fn finish_after_panic(socket: &Arc<Socket>) {
         let mut st = conn.lock();
         st.phase = Phase::Closed;
         st.stream = None;
-        st.clear_queue();
+        st.queue.clear();
         drop(st);
         conn.drive().stream = None;
     }

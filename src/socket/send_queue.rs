@@ -4,20 +4,24 @@
 //! each, so a stream of tiny messages costs one allocation per chunk rather
 //! than one per message. A borrowed send (`send_borrowed`) is a chunk of its
 //! own that points at the caller's memory: it is written from there, in
-//! line with the copied chunks, and handed back once its last byte left.
+//! line with the copied chunks, and once its last byte left (or the queue
+//! is cleared) it waits here as a [`Completion`] until the driver raises
+//! it: the thread that finished it may be the host's, inside a send, which
+//! must not call back.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
-use crate::borrowed::Borrowed;
+use crate::borrowed::{Borrowed, Completion};
 
 /// Sends up to this size are coalesced into the tail chunk.
 const COALESCE_LIMIT: usize = 16 * 1024;
 /// How many chunks one vectored write hands the kernel.
 pub const MAX_IOVECS: usize = 64;
 
-/// Empty, it is one null pointer: most connections have nothing queued
-/// most of the time, and every connection carries one.
+/// Empty (no bytes, no completions), it is one null pointer: most
+/// connections have nothing queued most of the time, and every connection
+/// carries one.
 #[derive(Default)]
 pub struct SendQueue {
     /// Freed whenever the queue empties.
@@ -30,6 +34,8 @@ struct Inner {
     /// Bytes of the front chunk already written.
     front_written: usize,
     len: usize,
+    /// Borrowed buffers done with, in the order of their sends.
+    done: Vec<Completion>,
 }
 
 enum Chunk {
@@ -48,7 +54,9 @@ impl Chunk {
 
 impl std::fmt::Debug for SendQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SendQueue").field("len", &self.len()).finish()
+        f.debug_struct("SendQueue")
+            .field("len", &self.len())
+            .finish()
     }
 }
 
@@ -57,8 +65,38 @@ impl SendQueue {
         self.inner.as_ref().map_or(0, |q| q.len)
     }
 
+    /// No bytes to write (completions may still wait).
     pub fn is_empty(&self) -> bool {
-        self.inner.is_none()
+        self.len() == 0
+    }
+
+    /// Reports a borrowed buffer done with, behind those before it.
+    pub fn push_done(&mut self, done: Completion) {
+        self.inner.get_or_insert_with(Box::default).done.push(done);
+    }
+
+    pub fn has_done(&self) -> bool {
+        self.inner.as_ref().is_some_and(|q| !q.done.is_empty())
+    }
+
+    /// The completions waiting, in order.
+    pub fn take_done(&mut self) -> Vec<Completion> {
+        let Some(q) = self.inner.as_mut() else {
+            return Vec::new();
+        };
+        let done = std::mem::take(&mut q.done);
+        self.free_if_empty();
+        done
+    }
+
+    fn free_if_empty(&mut self) {
+        if self
+            .inner
+            .as_ref()
+            .is_some_and(|q| q.len == 0 && q.done.is_empty())
+        {
+            self.inner = None;
+        }
     }
 
     pub fn push(&mut self, data: &[u8]) {
@@ -87,43 +125,46 @@ impl SendQueue {
     }
 
     /// Drops `written` bytes from the front; borrowed buffers written to
-    /// their end go to `done`, in order.
-    pub fn consume(&mut self, written: usize, done: &mut Vec<Box<dyn Borrowed>>) {
+    /// their end become completions.
+    pub fn consume(&mut self, written: usize) {
         let Some(q) = self.inner.as_mut() else {
             debug_assert_eq!(written, 0, "consume on an empty queue");
             return;
         };
-        q.consume(written, done);
-        if q.len == 0 {
-            self.inner = None;
-        }
+        q.consume(written);
+        self.free_if_empty();
     }
 
-    /// Empties the queue; the borrowed buffers still in it (whose bytes
-    /// never all left) go to `unsent`, in order.
-    pub fn clear(&mut self, mut unsent: impl FnMut(Box<dyn Borrowed>)) {
-        if let Some(q) = self.inner.take() {
-            for chunk in q.chunks {
+    /// Drops every unwritten byte of a connection that will send no more;
+    /// the borrowed buffers among them are reported unsent.
+    pub fn clear(&mut self) {
+        if let Some(q) = self.inner.as_mut() {
+            for chunk in std::mem::take(&mut q.chunks) {
                 if let Chunk::Borrowed(b) = chunk {
-                    unsent(b);
+                    q.done.push(Completion::canceled(b));
                 }
             }
+            q.len = 0;
+            q.front_written = 0;
         }
+        self.free_if_empty();
     }
 
-    /// Empties the queue, handing each unwritten piece to `f` in order;
-    /// borrowed buffers go to `used` once `f` has had their bytes.
-    pub fn drain_into(&mut self, mut f: impl FnMut(&[u8]), mut used: impl FnMut(Box<dyn Borrowed>)) {
-        if let Some(q) = self.inner.take() {
-            let mut skip = q.front_written;
-            for chunk in q.chunks {
+    /// Empties the queue, handing each unwritten piece to `f` in order; a
+    /// borrowed buffer is done with once `f` has had its bytes.
+    pub fn drain_into(&mut self, mut f: impl FnMut(&[u8])) {
+        if let Some(q) = self.inner.as_mut() {
+            let mut skip = std::mem::take(&mut q.front_written);
+            for chunk in std::mem::take(&mut q.chunks) {
                 f(&chunk.bytes()[skip..]);
                 skip = 0;
                 if let Chunk::Borrowed(b) = chunk {
-                    used(b);
+                    q.done.push(Completion::sent(b));
                 }
             }
+            q.len = 0;
         }
+        self.free_if_empty();
     }
 }
 
@@ -158,7 +199,7 @@ impl Inner {
         n
     }
 
-    fn consume(&mut self, mut written: usize, done: &mut Vec<Box<dyn Borrowed>>) {
+    fn consume(&mut self, mut written: usize) {
         debug_assert!(written <= self.len);
         self.len -= written;
         while written > 0 {
@@ -174,7 +215,7 @@ impl Inner {
             written -= left;
             self.front_written = 0;
             if let Some(Chunk::Borrowed(b)) = self.chunks.pop_front() {
-                done.push(b);
+                self.done.push(Completion::sent(b));
             }
         }
     }
@@ -200,7 +241,7 @@ mod tests {
                     break;
                 }
             }
-            q.consume(taken, &mut Vec::new());
+            q.consume(taken);
         }
         out
     }
@@ -222,10 +263,13 @@ mod tests {
         }
     }
 
+    /// The first byte and status of each buffer handed back, in order.
+    type Returns = std::sync::Arc<std::sync::Mutex<Vec<(u8, Result<(), crate::error::Code>)>>>;
+
     /// A borrowed buffer that records when it was handed back.
     struct Lent {
         bytes: Vec<u8>,
-        log: std::sync::Arc<std::sync::Mutex<Vec<(u8, Result<(), crate::error::Code>)>>>,
+        log: Returns,
     }
 
     impl Borrowed for Lent {
@@ -250,7 +294,6 @@ mod tests {
         for step in [1, 7, 100, 5000, 1 << 20] {
             let mut q = SendQueue::default();
             let mut expected = Vec::new();
-            let mut done = Vec::new();
             for i in 0..40u8 {
                 if i % 3 == 0 {
                     let len = 1 + usize::from(i) * 997;
@@ -263,6 +306,7 @@ mod tests {
             }
             assert_eq!(q.len(), expected.len());
             let mut out = Vec::new();
+            let mut order = Vec::new();
             while !q.is_empty() {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let n = q.io_slices(&mut slices);
@@ -275,19 +319,20 @@ mod tests {
                         break;
                     }
                 }
-                let before = done.len();
-                q.consume(taken, &mut done);
-                for b in &done[before..] {
+                q.consume(taken);
+                for done in q.take_done() {
+                    assert_eq!(done.status(), Ok(()));
+                    done.run();
                     // Handed back only once every byte of it was taken.
-                    let b: &Box<dyn Borrowed> = b;
-                    let fill = b.bytes()[0];
+                    let fill = log.lock().unwrap().last().unwrap().0;
                     let last = expected.iter().rposition(|&x| x == fill).unwrap();
                     assert!(out.len() > last, "step {step}: buffer {fill} back early");
+                    order.push(fill);
                 }
             }
             assert_eq!(out, expected, "step {step}");
-            let order: Vec<u8> = done.iter().map(|b| b.bytes()[0]).collect();
             assert_eq!(order, (0..40).step_by(3).collect::<Vec<u8>>());
+            assert!(q.inner.is_none(), "nothing left to hold");
         }
     }
 
@@ -302,10 +347,12 @@ mod tests {
         let n = q.io_slices(&mut slices);
         assert_eq!(n, 1);
         assert_eq!(slices[0][0], 60);
-        let mut unsent = Vec::new();
-        q.clear(|b| unsent.push(b));
-        assert_eq!(unsent.len(), 1, "clearing hands back what never left");
-        assert!(q.is_empty());
+        q.clear();
+        assert!(q.is_empty() && q.has_done());
+        let done = q.take_done();
+        assert_eq!(done.len(), 1, "clearing hands back what never left");
+        assert_eq!(done[0].status(), Err(crate::error::Code::Canceled));
+        assert!(q.inner.is_none());
     }
 
     #[test]

@@ -346,7 +346,7 @@ impl Driver<'_> {
             }
         }
         let drain = st.take_drain(self.conn);
-        let finished = st.finished.take();
+        let finished = st.queue.take_done();
         let wants_write = !st.queue.is_empty();
         // A closing connection reads (and drops) until the peer's FIN
         // whatever the pauses; a handshake is always read to its end.
@@ -453,7 +453,6 @@ impl Driver<'_> {
     /// by a thread that saw the bytes arrive can cancel it.
     fn flush(&mut self) -> Result<(), End> {
         let mut st = self.conn.lock();
-        let mut done = Vec::new();
         let outcome = loop {
             if st.queue.is_empty() {
                 break Ok(());
@@ -466,7 +465,7 @@ impl Driver<'_> {
             match written {
                 Ok(0) => break Err(End::Failed(Error::new(Code::Io, "write returned 0 bytes"))),
                 Ok(n) => {
-                    st.queue.consume(n, &mut done);
+                    st.queue.consume(n);
                     st.count_sent(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
@@ -474,13 +473,9 @@ impl Driver<'_> {
                 Err(e) => break Err(End::Failed(Error::from_io("write", &e))),
             }
         };
-        // Behind those finished earlier (by an inline write, or TLS), to
-        // keep the call order; a failure's close reports them all.
-        for buffer in done {
-            st.finished.push(Completion::sent(buffer));
-        }
+        // On failure the close reports them, with those never sent.
         outcome?;
-        let finished = st.finished.take();
+        let finished = st.queue.take_done();
         let drain = st.take_drain(self.conn);
         drop(st);
         for done in finished {
@@ -594,7 +589,7 @@ impl Driver<'_> {
         }
         st.phase = Phase::Closed;
         st.stream = None;
-        st.clear_queue();
+        st.queue.clear();
         match end {
             End::Failed(error) | End::TlsFailed(error) => Some(error),
             End::Done | End::Reset | End::Dropped | End::TlsFailedReported => None,
