@@ -308,7 +308,7 @@ TEST(borrowed_send_refuses_bad_handles) {
     WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].data_len == 4);
     CHECK_OK(sack_tcp_close(c));
     CHECK_RESULT(sack_tcp_send_borrowed(c, text, 4, on_done, NULL), SACK_TCP_ERR_CLOSED);
-    WAIT_UNTIL(cli.closes == 1);
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
     CHECK_RESULT(sack_tcp_send_borrowed(c, text, 4, on_done, NULL), SACK_TCP_ERR_CLOSED);
     server_stop(&srv);
     CHECK_EQ(done.count, 1);
