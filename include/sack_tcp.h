@@ -309,6 +309,29 @@ typedef struct {
 } sack_tcp_runtime_options;
 
 /**
+ * Hands back the buffer of one `sack_tcp_send_borrowed` call: the library
+ * no longer reads it, and it is yours to change or free, from inside this
+ * callback or after it. Fires exactly once for every call that returned
+ * `SACK_TCP_OK` (and never for one that failed), like every callback: on a
+ * runtime thread, or in queued delivery mode from `sack_tcp_dispatch`;
+ * never from inside `sack_tcp_send_borrowed` itself, even when every byte
+ * was written at once. Completions of one connection fire in the order of
+ * their calls, and always before its close callback.
+ *
+ * `status` is `SACK_TCP_OK` once every byte was handed to the kernel
+ * (plain) or encrypted into TLS records (TLS; the records are the
+ * library's): it says nothing about the peer having received them. It is
+ * `SACK_TCP_ERR_CANCELED` when the connection ended first (a close that
+ * timed out, an abort, a reset, an error, a runtime shutdown): some of the
+ * bytes may have been sent, and the error callback, if the end was an
+ * error, follows the completions with the reason, then close.
+ *
+ * `user_data` is the `done_user_data` given to that call, not the
+ * socket's; `socket` is the connection it was sent on, valid for the call.
+ */
+typedef void (*sack_tcp_send_done_cb)(void *user_data, sack_tcp *socket, sack_tcp_result status);
+
+/**
  * Receives one log record: `level` is a `SACK_TCP_LOG_*` value, `target`
  * names the part of the library (or of rustls) it comes from, e.g.
  * "sack_tcp::socket::listener". Both strings are borrowed for the call.
@@ -1377,6 +1400,50 @@ SACK_TCP_API const char *sack_tcp_error_name(sack_tcp_result code);
  * thread. Inside a failed connect callback it describes that failure.
  */
 SACK_TCP_API const char *sack_tcp_last_error_message(void);
+
+/**
+ * Sends `len` bytes from `data` without copying them: the library reads
+ * them from your buffer, which must stay valid and unchanged until
+ * `on_done` fires, exactly once, for every call that returns
+ * `SACK_TCP_OK` (see `sack_tcp_send_done_cb` for when, on which thread,
+ * and with which status). Returns at once. Callable from any thread and
+ * from inside any callback.
+ *
+ * Order: the bytes leave in call order with those of `sack_tcp_send` and
+ * other borrowed sends (from one thread, as for `sack_tcp_send`).
+ * Plain: what the kernel takes at once is written from your buffer by this
+ * call (when nothing is queued ahead, as `sack_tcp_send` does); the rest
+ * waits in the send queue as a pointer to your buffer and is written from
+ * it, so no byte is copied. TLS: the bytes are encrypted by this call, as
+ * `sack_tcp_send` does (rustls copies plaintext into records either way),
+ * so nothing is saved but the code stays the same; `on_done` still fires
+ * later, from a callback thread.
+ *
+ * Queue accounting: until they leave, the bytes count in
+ * `sack_tcp_get_queued_bytes`, for drain and for `pause_reads_above`, like
+ * queued bytes. The library holds no copy of them, so their length is not
+ * checked against `send_queue_limit`: a borrowed send larger than the
+ * limit is accepted. It is refused with `SACK_TCP_ERR_QUEUE_FULL` (and
+ * drain armed) when the bytes already queued reach the limit, and while
+ * borrowed bytes keep the queue above it, `sack_tcp_send` is refused too.
+ *
+ * `len` may be 0 (`data` may then be NULL): `on_done` fires with
+ * `SACK_TCP_OK`. `on_done` may be NULL when nothing needs telling (a
+ * buffer that outlives the connection, such as static data).
+ *
+ * Errors, with `on_done` never called and the buffer not used:
+ * `SACK_TCP_ERR_NULL_POINTER` if `handle` is NULL, or `data` is NULL and
+ * `len` is not 0; `SACK_TCP_ERR_NOT_APPLICABLE` on a listener;
+ * `SACK_TCP_ERR_CLOSED` once a close or `sack_tcp_end` has been requested
+ * or the connection ended; `SACK_TCP_ERR_QUEUE_FULL` as above. Sending
+ * before the client is connected queues the buffer.
+ */
+SACK_TCP_API
+sack_tcp_result sack_tcp_send_borrowed(sack_tcp *handle,
+                                       const void *data,
+                                       size_t len,
+                                       sack_tcp_send_done_cb on_done,
+                                       void *done_user_data);
 
 /**
  * Sends the library's log records (and rustls') of `max_level` and more

@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::borrowed::Completion;
 use crate::error::{Code, Error, Result};
 use crate::lock;
 
@@ -37,6 +38,9 @@ pub enum Event<'a> {
     Text(TextChunk<'a>),
     /// The send queue fell to or below the low mark.
     Drain,
+    /// A borrowed send is done with the caller's buffer; `run` hands it
+    /// back. Raised before the close of its connection, always.
+    SendDone(Completion),
     /// The peer finished sending (FIN, or TLS close_notify). Without
     /// half-open the connection then closes; with it, it may still send.
     End,
@@ -239,6 +243,7 @@ enum OwnedEvent {
     Message(Vec<u8>),
     Text(Vec<u8>),
     Drain,
+    SendDone(Completion),
     End,
     Error(Error),
     Close,
@@ -252,6 +257,7 @@ impl OwnedEvent {
             Event::Message(d) => OwnedEvent::Message(d.to_vec()),
             Event::Text(t) => OwnedEvent::Text(t.bytes_with_nul().to_vec()),
             Event::Drain => OwnedEvent::Drain,
+            Event::SendDone(done) => OwnedEvent::SendDone(done),
             Event::End => OwnedEvent::End,
             Event::Error(e) => OwnedEvent::Error(e.clone()),
             Event::Close => OwnedEvent::Close,
@@ -267,6 +273,14 @@ impl OwnedEvent {
         }
     }
 
+    /// Delivers the event; a completion moves out, the rest is lent.
+    fn deliver_to(self, target: &dyn Target) {
+        match self {
+            OwnedEvent::SendDone(done) => deliver(target, Event::SendDone(done)),
+            other => deliver(target, other.as_event()),
+        }
+    }
+
     fn as_event(&self) -> Event<'_> {
         match self {
             OwnedEvent::Connect(r) => Event::Connect(r.as_ref().map(|_| ())),
@@ -274,6 +288,7 @@ impl OwnedEvent {
             OwnedEvent::Message(d) => Event::Message(d),
             OwnedEvent::Text(t) => Event::Text(TextChunk::new(t).expect("copied from a TextChunk")),
             OwnedEvent::Drain => Event::Drain,
+            OwnedEvent::SendDone(_) => unreachable!("completions are moved out, not lent"),
             OwnedEvent::End => Event::End,
             OwnedEvent::Error(e) => Event::Error(e),
             OwnedEvent::Close => Event::Close,
@@ -484,7 +499,7 @@ pub fn drain_queue(max: usize) -> usize {
         for stalled in unstalled {
             stalled.resume_reading();
         }
-        deliver(&*socket, event.as_event());
+        event.deliver_to(&*socket);
         delivered += 1;
     }
     delivered
@@ -518,6 +533,7 @@ mod tests {
                 Event::Message(_) => "message",
                 Event::Text(_) => "text",
                 Event::Drain => "drain",
+                Event::SendDone(_) => "send done",
                 Event::End => "end",
                 Event::Error(_) => "error",
                 Event::Close => "close",

@@ -15,6 +15,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod address;
+pub mod borrowed;
 pub mod error;
 pub mod events;
 #[allow(unsafe_code)]

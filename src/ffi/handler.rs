@@ -145,6 +145,8 @@ impl Handler for CHandler {
                     unsafe { f(ud, handle) };
                 }
             }
+            // The send's own callback, which its buffer carries.
+            Event::SendDone(done) => done.run(),
             Event::End => {
                 if let Some(f) = t.on_end {
                     // SAFETY: see above the match.

@@ -8,6 +8,7 @@
 // the header and in a SAFETY comment.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+mod borrowed;
 mod guard;
 mod handler;
 mod layouts;
@@ -29,6 +30,7 @@ use crate::error::Code;
 use crate::events::{self, Delivery};
 use crate::runtime::{self, RuntimeConfig};
 
+pub use borrowed::*;
 pub use log::*;
 pub use net::*;
 pub use socket::*;

@@ -261,6 +261,29 @@ pub type sack_tcp_error_cb = Option<
     ),
 >;
 
+/// Hands back the buffer of one `sack_tcp_send_borrowed` call: the library
+/// no longer reads it, and it is yours to change or free, from inside this
+/// callback or after it. Fires exactly once for every call that returned
+/// `SACK_TCP_OK` (and never for one that failed), like every callback: on a
+/// runtime thread, or in queued delivery mode from `sack_tcp_dispatch`;
+/// never from inside `sack_tcp_send_borrowed` itself, even when every byte
+/// was written at once. Completions of one connection fire in the order of
+/// their calls, and always before its close callback.
+///
+/// `status` is `SACK_TCP_OK` once every byte was handed to the kernel
+/// (plain) or encrypted into TLS records (TLS; the records are the
+/// library's): it says nothing about the peer having received them. It is
+/// `SACK_TCP_ERR_CANCELED` when the connection ended first (a close that
+/// timed out, an abort, a reset, an error, a runtime shutdown): some of the
+/// bytes may have been sent, and the error callback, if the end was an
+/// error, follows the completions with the reason, then close.
+///
+/// `user_data` is the `done_user_data` given to that call, not the
+/// socket's; `socket` is the connection it was sent on, valid for the call.
+pub type sack_tcp_send_done_cb = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, socket: *mut sack_tcp, status: sack_tcp_result),
+>;
+
 /// Fires when the send queue falls to or below `send_queue_low_mark` after
 /// having been above it (or after a send was refused with
 /// `SACK_TCP_ERR_QUEUE_FULL`), on every path that empties it: writes by the

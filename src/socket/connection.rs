@@ -10,6 +10,7 @@ use super::session::{self, Session, TlsRole};
 use super::stream::{PeerCredentials, Stream};
 use super::{driver, not_connected, runner, wire, CloseMode, SendQueue, Socket};
 use crate::address::Endpoint;
+use crate::borrowed::{Borrowed, Completion};
 use crate::error::{Code, Error, Result};
 use crate::lock;
 use crate::options::ConnSettings;
@@ -166,6 +167,43 @@ impl ConnState {
         }
     }
 
+    /// Plain: writes what the kernel takes of `data` right now, when that
+    /// keeps the order (connected, nothing queued ahead, not corked); the
+    /// caller queues the rest. TLS: hands all of it to rustls, whose
+    /// records go out or to the queue. Returns how many bytes of `data`
+    /// the library no longer needs.
+    fn write_or_encrypt(&mut self, data: &[u8]) -> usize {
+        let inline = match self.phase {
+            Phase::Open if !self.corked => self.stream.as_deref(),
+            _ => None,
+        };
+        let (consumed, written) = match &mut self.session {
+            Session::Plain => {
+                let written = match inline {
+                    Some(stream) if self.queue.is_empty() => {
+                        data.len() - wire::write_inline(stream, data).len()
+                    }
+                    _ => 0,
+                };
+                (written, written)
+            }
+            Session::Tls(tls) => {
+                if tls.conn.is_handshaking() || self.corked {
+                    self.tls_pending_plain += data.len();
+                }
+                let written = if self.corked {
+                    tls.encrypt(data);
+                    0
+                } else {
+                    tls.send(data, &mut self.queue, inline)
+                };
+                (data.len(), written)
+            }
+        };
+        self.count_sent(written);
+        consumed
+    }
+
     pub(super) fn queued(&self) -> usize {
         self.queue.len() + self.tls_pending_plain
     }
@@ -274,65 +312,75 @@ impl Connection {
     /// ahead of it. Never blocks and never runs a callback.
     pub(super) fn send(&self, data: &[u8]) -> Result<()> {
         let mut st = self.lock();
+        self.admit(&mut st, data.len())?;
+        let consumed = st.write_or_encrypt(data);
+        st.queue.push(&data[consumed..]);
+        self.after_send(&mut st);
+        Ok(())
+    }
+
+    /// Sends the caller's buffer without copying it (`send_borrowed`): as
+    /// much as the kernel takes at once is written from it, the rest waits
+    /// in the queue as a pointer to it, in order with copied sends. TLS
+    /// encrypts it now, as `send` does: rustls makes records of it either
+    /// way, and the plaintext is no longer needed once it has. Its
+    /// completion is raised by the driver, never from here. On refusal the
+    /// buffer comes back untouched, with no completion owed.
+    pub(super) fn send_borrowed<B: Borrowed + 'static>(
+        &self,
+        buffer: B,
+    ) -> std::result::Result<(), (Error, B)> {
+        let mut st = self.lock();
+        // The library holds no copy of it, so its own length is not what
+        // the limit bounds; only a queue already at the limit refuses.
+        if let Err(e) = self.admit(&mut st, 0) {
+            return Err((e, buffer));
+        }
+        let consumed = st.write_or_encrypt(buffer.bytes());
+        if consumed == buffer.bytes().len() {
+            st.queue.push_done(Completion::sent(Box::new(buffer)));
+        } else {
+            st.queue.push_borrowed(Box::new(buffer), consumed);
+        }
+        self.after_send(&mut st);
+        Ok(())
+    }
+
+    /// Refuses a send of `len` more bytes when sending is over or the queue
+    /// would pass its limit.
+    fn admit(&self, st: &mut ConnState, len: usize) -> Result<()> {
         if st.sending_closed() {
             return Err(Error::closed());
         }
         let limit = self.settings.send_queue_limit;
-        if data.len() > limit {
+        if len > limit {
             // No drain can ever make room for this; arming one would only
             // promise a callback that never comes.
             return Err(Error::new(
                 Code::QueueFull,
                 format!(
-                    "a send of {} bytes can never fit the send queue limit of {limit}; \
-                     split it or raise send_queue_limit",
-                    data.len()
+                    "a send of {len} bytes can never fit the send queue limit of {limit}; \
+                     split it or raise send_queue_limit"
                 ),
             ));
         }
-        if st.queued().saturating_add(data.len()) > limit {
+        // `>=` for a borrowed send (len 0): a queue at its limit is full.
+        if st.queued().saturating_add(len) > limit || (len == 0 && st.queued() >= limit) {
             st.drain_armed = true;
             return Err(Error::new(
                 Code::QueueFull,
                 format!(
-                    "{} bytes queued + {} new would exceed the send queue limit of {limit}",
+                    "{} bytes queued + {len} new would exceed the send queue limit of {limit}",
                     st.queued(),
-                    data.len()
                 ),
             ));
         }
-        let mut guard = st;
-        let st = &mut *guard;
-        // Written straight to the kernel only when connected and nothing is
-        // queued ahead; otherwise queued for the task.
-        let inline = match st.phase {
-            Phase::Open => st.stream.as_deref(),
-            _ => None,
-        };
-        match &mut st.session {
-            Session::Plain => {
-                let rest = match inline {
-                    Some(stream) if st.queue.is_empty() && !st.corked => {
-                        wire::write_inline(stream, data)
-                    }
-                    _ => data,
-                };
-                st.queue.push(rest);
-                let written = data.len() - rest.len();
-                st.count_sent(written);
-            }
-            Session::Tls(tls) => {
-                if tls.conn.is_handshaking() || st.corked {
-                    st.tls_pending_plain += data.len();
-                }
-                if st.corked {
-                    tls.encrypt(data);
-                } else {
-                    let written = tls.send(data, &mut st.queue, inline);
-                    st.count_sent(written);
-                }
-            }
-        }
+        Ok(())
+    }
+
+    /// Drain, the pause above the queue's mark, and the driver's wake-up,
+    /// after bytes were accepted.
+    fn after_send(&self, st: &mut ConnState) {
         if !st.corked {
             // While corked the bytes are only held for one write at the end
             // of the pass, which arms drain if they do not all go out.
@@ -343,12 +391,11 @@ impl Connection {
             self.read_stops
                 .fetch_or(READS_PAUSED_FOR_SEND_QUEUE, Ordering::AcqRel);
         }
-        let wake = !st.queue.is_empty();
-        drop(guard);
-        if wake {
+        if !st.queue.is_empty() || st.queue.has_done() {
+            // Woken under the lock: the runner is its own lock-free state,
+            // and a parked connection's new task waits for this one.
             self.wake();
         }
-        Ok(())
     }
 
     /// Records a close request (an abort may upgrade a graceful close,

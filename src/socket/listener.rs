@@ -539,6 +539,7 @@ async fn detect_tls(socket: &Arc<Socket>, stream: &Stream) -> bool {
             // What the host sent during detection was meant for this
             // session: it leaves encrypted, once the handshake is done.
             let mut held = 0;
+            // Borrowed buffers among them are done with once encrypted.
             st.queue.drain_into(|piece| {
                 session.encrypt(piece);
                 held += piece.len();

@@ -239,6 +239,23 @@ impl Socket {
         conn.send(data)
     }
 
+    /// Sends `buffer` without copying it (`sack_tcp_send_borrowed`); its
+    /// completion arrives as an event. Refused, it comes back with the
+    /// error and no completion is owed.
+    pub fn send_borrowed<B: crate::borrowed::Borrowed + 'static>(
+        &self,
+        buffer: B,
+    ) -> std::result::Result<(), (Error, B)> {
+        let conn = match self
+            .connection()
+            .and_then(|c| self.check_open().map(|()| c))
+        {
+            Ok(conn) => conn,
+            Err(e) => return Err((e, buffer)),
+        };
+        conn.send_borrowed(buffer)
+    }
+
     /// Bytes accepted by `send` and not yet handed to the kernel.
     pub fn queued_bytes(&self) -> Result<usize> {
         let conn = self.connection()?;
@@ -471,6 +488,18 @@ pub(crate) fn finish(socket: &Arc<Socket>, error: Option<&Error>) {
             .and_then(|a| a.open_count.take());
         if let Some(count) = unit {
             count.fetch_sub(1, Ordering::AcqRel);
+        }
+        // Whatever ended the connection, every borrowed buffer it still
+        // holds goes back before the close, the last callback.
+        let finished = {
+            let mut st = conn.lock();
+            st.queue.clear();
+            st.queue.take_done()
+        };
+        if !socket.gate.close_raised() {
+            for done in finished {
+                events::emit(socket, Event::SendDone(done));
+            }
         }
     }
     events::finish(socket, error);

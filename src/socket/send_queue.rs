@@ -2,30 +2,62 @@
 //!
 //! Small sends are appended to the last chunk instead of getting a buffer
 //! each, so a stream of tiny messages costs one allocation per chunk rather
-//! than one per message.
+//! than one per message. A borrowed send (`send_borrowed`) is a chunk of its
+//! own that points at the caller's memory: it is written from there, in
+//! line with the copied chunks, and once its last byte left (or the queue
+//! is cleared) it waits here as a [`Completion`] until the driver raises
+//! it: the thread that finished it may be the host's, inside a send, which
+//! must not call back.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
+
+use crate::borrowed::{Borrowed, Completion};
 
 /// Sends up to this size are coalesced into the tail chunk.
 const COALESCE_LIMIT: usize = 16 * 1024;
 /// How many chunks one vectored write hands the kernel.
 pub const MAX_IOVECS: usize = 64;
 
-/// Empty, it is one null pointer: most connections have nothing queued
-/// most of the time, and every connection carries one.
-#[derive(Debug, Default)]
+/// Empty (no bytes, no completions), it is one null pointer: most
+/// connections have nothing queued most of the time, and every connection
+/// carries one.
+#[derive(Default)]
 pub struct SendQueue {
     /// Freed whenever the queue empties.
     inner: Option<Box<Inner>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Inner {
-    chunks: VecDeque<Vec<u8>>,
+    chunks: VecDeque<Chunk>,
     /// Bytes of the front chunk already written.
     front_written: usize,
     len: usize,
+    /// Borrowed buffers done with, in the order of their sends.
+    done: Vec<Completion>,
+}
+
+enum Chunk {
+    Copied(Vec<u8>),
+    Borrowed(Box<dyn Borrowed>),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Copied(v) => v,
+            Chunk::Borrowed(b) => b.bytes(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SendQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendQueue")
+            .field("len", &self.len())
+            .finish()
+    }
 }
 
 impl SendQueue {
@@ -33,8 +65,38 @@ impl SendQueue {
         self.inner.as_ref().map_or(0, |q| q.len)
     }
 
+    /// No bytes to write (completions may still wait).
     pub fn is_empty(&self) -> bool {
-        self.inner.is_none()
+        self.len() == 0
+    }
+
+    /// Reports a borrowed buffer done with, behind those before it.
+    pub fn push_done(&mut self, done: Completion) {
+        self.inner.get_or_insert_with(Box::default).done.push(done);
+    }
+
+    pub fn has_done(&self) -> bool {
+        self.inner.as_ref().is_some_and(|q| !q.done.is_empty())
+    }
+
+    /// The completions waiting, in order.
+    pub fn take_done(&mut self) -> Vec<Completion> {
+        let Some(q) = self.inner.as_mut() else {
+            return Vec::new();
+        };
+        let done = std::mem::take(&mut q.done);
+        self.free_if_empty();
+        done
+    }
+
+    fn free_if_empty(&mut self) {
+        if self
+            .inner
+            .as_ref()
+            .is_some_and(|q| q.len == 0 && q.done.is_empty())
+        {
+            self.inner = None;
+        }
     }
 
     pub fn push(&mut self, data: &[u8]) {
@@ -43,37 +105,66 @@ impl SendQueue {
         }
     }
 
+    /// Queues the caller's buffer without copying it, `written` bytes of it
+    /// already sent (only possible when nothing was queued ahead).
+    pub fn push_borrowed(&mut self, buffer: Box<dyn Borrowed>, written: usize) {
+        let len = buffer.bytes().len();
+        debug_assert!(written < len && (written == 0 || self.is_empty()));
+        let q = self.inner.get_or_insert_with(Box::default);
+        if q.chunks.is_empty() {
+            q.front_written = written;
+        }
+        q.len += len - written;
+        q.chunks.push_back(Chunk::Borrowed(buffer));
+    }
+
     /// Fills `slices` with the unwritten bytes, front first; returns how
     /// many were filled.
     pub fn io_slices<'a>(&'a self, slices: &mut [IoSlice<'a>; MAX_IOVECS]) -> usize {
         self.inner.as_ref().map_or(0, |q| q.io_slices(slices))
     }
 
-    /// Drops `written` bytes from the front.
+    /// Drops `written` bytes from the front; borrowed buffers written to
+    /// their end become completions.
     pub fn consume(&mut self, written: usize) {
         let Some(q) = self.inner.as_mut() else {
             debug_assert_eq!(written, 0, "consume on an empty queue");
             return;
         };
         q.consume(written);
-        if q.len == 0 {
-            self.inner = None;
-        }
+        self.free_if_empty();
     }
 
+    /// Drops every unwritten byte of a connection that will send no more;
+    /// the borrowed buffers among them are reported unsent.
     pub fn clear(&mut self) {
-        self.inner = None;
+        if let Some(q) = self.inner.as_mut() {
+            for chunk in std::mem::take(&mut q.chunks) {
+                if let Chunk::Borrowed(b) = chunk {
+                    q.done.push(Completion::canceled(b));
+                }
+            }
+            q.len = 0;
+            q.front_written = 0;
+        }
+        self.free_if_empty();
     }
 
-    /// Empties the queue, handing each unwritten piece to `f` in order.
+    /// Empties the queue, handing each unwritten piece to `f` in order; a
+    /// borrowed buffer is done with once `f` has had its bytes.
     pub fn drain_into(&mut self, mut f: impl FnMut(&[u8])) {
-        if let Some(q) = self.inner.take() {
-            let mut skip = q.front_written;
-            for chunk in &q.chunks {
-                f(&chunk[skip..]);
+        if let Some(q) = self.inner.as_mut() {
+            let mut skip = std::mem::take(&mut q.front_written);
+            for chunk in std::mem::take(&mut q.chunks) {
+                f(&chunk.bytes()[skip..]);
                 skip = 0;
+                if let Chunk::Borrowed(b) = chunk {
+                    q.done.push(Completion::sent(b));
+                }
             }
+            q.len = 0;
         }
+        self.free_if_empty();
     }
 }
 
@@ -84,7 +175,7 @@ impl Inner {
             // Only a chunk nobody has started writing may grow: the front
             // one's written prefix must stay where it is, which it does, but
             // growing it past the coalesce limit would defeat the limit.
-            if let Some(tail) = self.chunks.back_mut() {
+            if let Some(Chunk::Copied(tail)) = self.chunks.back_mut() {
                 if tail.len() + data.len() <= COALESCE_LIMIT.max(tail.capacity()) {
                     tail.extend_from_slice(data);
                     return;
@@ -92,9 +183,9 @@ impl Inner {
             }
             let mut chunk = Vec::with_capacity(COALESCE_LIMIT);
             chunk.extend_from_slice(data);
-            self.chunks.push_back(chunk);
+            self.chunks.push_back(Chunk::Copied(chunk));
         } else {
-            self.chunks.push_back(data.to_vec());
+            self.chunks.push_back(Chunk::Copied(data.to_vec()));
         }
     }
 
@@ -102,7 +193,7 @@ impl Inner {
         let mut n = 0;
         for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
             let start = if i == 0 { self.front_written } else { 0 };
-            slices[n] = IoSlice::new(&chunk[start..]);
+            slices[n] = IoSlice::new(&chunk.bytes()[start..]);
             n += 1;
         }
         n
@@ -116,14 +207,16 @@ impl Inner {
                 .chunks
                 .front()
                 .expect("consume past the end of the queue");
-            let left = front.len() - self.front_written;
+            let left = front.bytes().len() - self.front_written;
             if written < left {
                 self.front_written += written;
                 return;
             }
             written -= left;
             self.front_written = 0;
-            self.chunks.pop_front();
+            if let Some(Chunk::Borrowed(b)) = self.chunks.pop_front() {
+                self.done.push(Completion::sent(b));
+            }
         }
     }
 }
@@ -168,6 +261,98 @@ mod tests {
             assert_eq!(q.len(), 0);
             assert!(q.inner.is_none(), "an emptied queue holds no memory");
         }
+    }
+
+    /// The first byte and status of each buffer handed back, in order.
+    type Returns = std::sync::Arc<std::sync::Mutex<Vec<(u8, Result<(), crate::error::Code>)>>>;
+
+    /// A borrowed buffer that records when it was handed back.
+    struct Lent {
+        bytes: Vec<u8>,
+        log: Returns,
+    }
+
+    impl Borrowed for Lent {
+        fn bytes(&self) -> &[u8] {
+            &self.bytes
+        }
+
+        fn complete(self: Box<Self>, status: Result<(), crate::error::Code>) {
+            self.log.lock().unwrap().push((self.bytes[0], status));
+        }
+    }
+
+    #[test]
+    fn borrowed_buffers_keep_their_place_and_come_back_once_written() {
+        let log = std::sync::Arc::default();
+        let lent = |fill: u8, len: usize| {
+            Box::new(Lent {
+                bytes: vec![fill; len],
+                log: std::sync::Arc::clone(&log),
+            })
+        };
+        for step in [1, 7, 100, 5000, 1 << 20] {
+            let mut q = SendQueue::default();
+            let mut expected = Vec::new();
+            for i in 0..40u8 {
+                if i % 3 == 0 {
+                    let len = 1 + usize::from(i) * 997;
+                    q.push_borrowed(lent(i, len), 0);
+                    expected.extend(std::iter::repeat_n(i, len));
+                } else {
+                    q.push(&[i; 10]);
+                    expected.extend_from_slice(&[i; 10]);
+                }
+            }
+            assert_eq!(q.len(), expected.len());
+            let mut out = Vec::new();
+            let mut order = Vec::new();
+            while !q.is_empty() {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let n = q.io_slices(&mut slices);
+                let mut taken = 0;
+                for s in &slices[..n] {
+                    let k = s.len().min(step - taken);
+                    out.extend_from_slice(&s[..k]);
+                    taken += k;
+                    if taken == step {
+                        break;
+                    }
+                }
+                q.consume(taken);
+                for done in q.take_done() {
+                    assert_eq!(done.status(), Ok(()));
+                    done.run();
+                    // Handed back only once every byte of it was taken.
+                    let fill = log.lock().unwrap().last().unwrap().0;
+                    let last = expected.iter().rposition(|&x| x == fill).unwrap();
+                    assert!(out.len() > last, "step {step}: buffer {fill} back early");
+                    order.push(fill);
+                }
+            }
+            assert_eq!(out, expected, "step {step}");
+            assert_eq!(order, (0..40).step_by(3).collect::<Vec<u8>>());
+            assert!(q.inner.is_none(), "nothing left to hold");
+        }
+    }
+
+    #[test]
+    fn a_partly_written_borrowed_buffer_starts_where_the_inline_write_stopped() {
+        let log = std::sync::Arc::default();
+        let mut q = SendQueue::default();
+        let bytes: Vec<u8> = (0..100).collect();
+        q.push_borrowed(Box::new(Lent { bytes, log }), 60);
+        assert_eq!(q.len(), 40);
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let n = q.io_slices(&mut slices);
+        assert_eq!(n, 1);
+        assert_eq!(slices[0][0], 60);
+        q.clear();
+        assert!(q.is_empty() && q.has_done());
+        let done = q.take_done();
+        assert_eq!(done.len(), 1, "clearing hands back what never left");
+        assert_eq!(done[0].status(), Err(crate::error::Code::Canceled));
+        assert!(q.inner.is_none());
     }
 
     #[test]

@@ -266,6 +266,30 @@ def _t_close(user_data, handle):
             sock._closed_event.set()
 
 
+# Borrowed sends in flight: {id: (socket, buffer object, its ctypes view,
+# on_done)}. The entry is what keeps the caller's buffer alive (and its
+# address fixed) until the library hands it back through _t_send_done.
+_lent = {}
+_lent_lock = threading.Lock()
+_lent_ids = itertools.count(1)
+
+
+def _t_send_done(user_data, handle, status):
+    with _lent_lock:
+        entry = _lent.pop(user_data, None)
+    if entry is None:
+        return
+    sock, _buffer, _view, on_done = entry
+    try:
+        if on_done is not None:
+            on_done(sock, status)
+    except BaseException as e:  # noqa: BLE001
+        _report(sock, "send_borrowed on_done", e)
+
+
+_SEND_DONE_TRAMPOLINE = _ffi.sack_tcp_send_done_cb(_t_send_done)
+
+
 # One set of C function pointers for the whole process, never freed, so the
 # library can never call a collected CFUNCTYPE object. Each Socket also keeps
 # a reference (Socket._trampolines) for readers looking for the keep-alive.
@@ -665,6 +689,41 @@ class Socket:
         elif not isinstance(data, bytes):
             data = bytes(data)
         self._call(_ffi.sack_tcp_send, data, len(data))
+
+    def send_borrowed(self, data, on_done=None):
+        """Send without copying: the library reads ``data`` (bytes, or a
+        writable buffer such as bytearray or a writable memoryview; other
+        buffers are copied once into bytes) until it is done with it, then
+        calls ``on_done(sock, status)`` exactly once, on a callback thread
+        (or from dispatch in queued mode), before ``on_close``: status
+        SACK_TCP_OK when every byte reached the kernel (TLS: was encrypted),
+        SACK_TCP_ERR_CANCELED when the connection ended first. The binding
+        holds a reference to ``data`` until then; do not change a mutable
+        buffer before it. Bytes keep their order with :meth:`send`. Raises
+        Error (ERR_CLOSED, ERR_NOT_APPLICABLE, ERR_QUEUE_FULL when the queue
+        is already at send_queue_limit) and then never calls ``on_done``."""
+        if isinstance(data, bytes):
+            view = ctypes.c_char_p(data)  # points into the bytes object itself
+            address, length = ctypes.cast(view, ctypes.c_void_p).value, len(data)
+        else:
+            mv = memoryview(data).cast("B")
+            if mv.readonly:
+                return self.send_borrowed(bytes(mv), on_done)
+            length = mv.nbytes
+            view = (ctypes.c_char * length).from_buffer(mv) if length else None
+            address = ctypes.addressof(view) if length else None
+            data = mv
+        key = next(_lent_ids)
+        with _lent_lock:
+            _lent[key] = (self, data, view, on_done)
+        try:
+            self._call(_ffi.sack_tcp_send_borrowed, address, length,
+                       _SEND_DONE_TRAMPOLINE, key)
+        except BaseException:
+            # Refused: the library never calls back for this one.
+            with _lent_lock:
+                _lent.pop(key, None)
+            raise
 
     def close(self):
         """Graceful close (flush, FIN); ``on_close`` follows. Harmless on a
@@ -1306,6 +1365,7 @@ C_API_COVERAGE = {
     "sack_tcp_options_init_sized": "open",
     "sack_tcp_open": "open",
     "sack_tcp_send": "Socket.send",
+    "sack_tcp_send_borrowed": "Socket.send_borrowed",
     "sack_tcp_close": "Socket.close",
     "sack_tcp_abort": "Socket.abort",
     "sack_tcp_pause": "Socket.pause",

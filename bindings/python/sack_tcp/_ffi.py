@@ -159,6 +159,9 @@ sack_tcp_error_cb = CFUNCTYPE(
 )
 # typedef void (*sack_tcp_drain_cb)(void *user_data, sack_tcp *socket);
 sack_tcp_drain_cb = CFUNCTYPE(None, c_void_p, sack_tcp_p)
+# typedef void (*sack_tcp_send_done_cb)(void *user_data, sack_tcp *socket,
+#                                       sack_tcp_result status);
+sack_tcp_send_done_cb = CFUNCTYPE(None, c_void_p, sack_tcp_p, sack_tcp_result)
 # typedef void (*sack_tcp_end_cb)(void *user_data, sack_tcp *socket);
 sack_tcp_end_cb = CFUNCTYPE(None, c_void_p, sack_tcp_p)
 # typedef void (*sack_tcp_log_cb)(void *user_data, int32_t level,
@@ -410,6 +413,8 @@ _SIGNATURES = {
     "sack_tcp_options_init_sized": (_R, [POINTER(sack_tcp_options), c_size_t]),
     "sack_tcp_open": (_R, [POINTER(sack_tcp_options), POINTER(sack_tcp_p)]),
     "sack_tcp_send": (_R, [sack_tcp_p, c_char_p, c_size_t]),
+    "sack_tcp_send_borrowed": (
+        _R, [sack_tcp_p, c_void_p, c_size_t, sack_tcp_send_done_cb, c_void_p]),
     "sack_tcp_close": (_R, [sack_tcp_p]),
     "sack_tcp_abort": (_R, [sack_tcp_p]),
     "sack_tcp_pause": (_R, [sack_tcp_p]),

@@ -281,6 +281,42 @@ class TestPlain(SackTcpTestCase):
         self.assertTrue(server.wait_closed(WAIT))
 
 
+class TestBorrowed(SackTcpTestCase):
+    def test_borrowed_sends_keep_order_and_complete_once(self):
+        rec = Recorder()
+        server = sack_tcp.listen(**recording(rec, "server"))
+        client = sack_tcp.connect(f"127.0.0.1:{server.local_port}", **recording(rec, "client"))
+        rec.wait(lambda ev: ("client", "ready") in [e[:2] for e in ev])
+        big = bytes(range(256)) * (16 << 10)  # 4 MiB
+        mutable = bytearray(b"lent bytearray")
+        done = []
+
+        def on_done(sock, status):
+            rec.add("client", "done", status)
+
+        client.send(b"head")
+        client.send_borrowed(big, on_done)
+        client.send(b"middle")
+        client.send_borrowed(mutable, on_done)
+        client.send_borrowed(memoryview(b"read-only view"), on_done)  # copied once
+        want = b"head" + big + b"middle" + bytes(mutable) + b"read-only view"
+        rec.wait(lambda ev: rec.data("server") == want)
+        events = rec.wait(lambda ev: [e[1] for e in ev].count("done") == 3)
+        done = [e[2] for e in events if e[1] == "done"]
+        self.assertEqual(done, [sack_tcp.SACK_TCP_OK] * 3)
+        self.assertEqual(client.callback_errors, [])
+        client.close()
+        self.assertTrue(client.wait_closed(WAIT))
+        with self.assertRaises(sack_tcp.Error) as cm:
+            client.send_borrowed(b"late", on_done)
+        self.assertEqual(cm.exception.code, sack_tcp.SACK_TCP_ERR_CLOSED)
+        with self.assertRaises(sack_tcp.Error) as cm:
+            server.send_borrowed(b"x", on_done)
+        self.assertEqual(cm.exception.code, sack_tcp.SACK_TCP_ERR_NOT_APPLICABLE)
+        self.assertEqual(rec.kinds("client").count("done"), 3)  # none for refusals
+        self.assertEqual(sack_tcp._lent, {})  # no buffer kept past its completion
+
+
 class TestText(SackTcpTestCase):
     def test_read_strings_delivers_str(self):
         rec = Recorder()

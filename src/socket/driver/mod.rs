@@ -26,6 +26,7 @@ use super::session::TlsRole;
 use super::stream::Stream;
 use super::wire::{self, read_once};
 use super::{finish, CloseMode, Connection, Phase, Socket};
+use crate::borrowed::Completion;
 use crate::error::{Code, Error};
 use crate::events::{self, Event};
 use crate::runtime;
@@ -196,6 +197,8 @@ struct Next {
     interest: Option<Interest>,
     /// Drain is due; raised before anything else is looked at.
     drain: bool,
+    /// Borrowed sends done with, reported before drain.
+    finished: Vec<Completion>,
 }
 
 /// How a task's turn at the connection ended.
@@ -223,8 +226,13 @@ impl Driver<'_> {
                 Ok(next) => next,
                 Err(end) => return Poll::Ready(Pass::Ended(end)),
             };
-            if next.drain {
-                events::emit(self.socket, Event::Drain);
+            if next.drain || !next.finished.is_empty() {
+                for done in next.finished {
+                    events::emit(self.socket, Event::SendDone(done));
+                }
+                if next.drain {
+                    events::emit(self.socket, Event::Drain);
+                }
                 continue; // the callback may have sent or closed
             }
             if self.p.held.is_some() && !self.conn.reads_paused() {
@@ -378,6 +386,7 @@ impl Driver<'_> {
             }
         }
         let drain = st.take_drain(self.conn);
+        let finished = st.queue.take_done();
         let wants_write = !st.queue.is_empty();
         // A closing connection reads (and drops) until the peer's FIN
         // whatever the pauses; a handshake is always read to its end.
@@ -394,7 +403,11 @@ impl Driver<'_> {
             (false, true) => Some(Interest::WRITABLE),
             (false, false) => None,
         };
-        Ok(Next { interest, drain })
+        Ok(Next {
+            interest,
+            drain,
+            finished,
+        })
     }
 
     /// The idle timeout in force (set live, else the options').
@@ -480,25 +493,34 @@ impl Driver<'_> {
     /// by a thread that saw the bytes arrive can cancel it.
     fn flush(&mut self) -> Result<(), End> {
         let mut st = self.conn.lock();
-        while !st.queue.is_empty() {
+        let outcome = loop {
+            if st.queue.is_empty() {
+                break Ok(());
+            }
             let written = {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let n = st.queue.io_slices(&mut slices);
                 wire::try_send_vectored(self.stream, &slices[..n])
             };
             match written {
-                Ok(0) => return Err(End::Failed(Error::new(Code::Io, "write returned 0 bytes"))),
+                Ok(0) => break Err(End::Failed(Error::new(Code::Io, "write returned 0 bytes"))),
                 Ok(n) => {
                     st.queue.consume(n);
                     st.count_sent(n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(End::Failed(Error::from_io("write", &e))),
+                Err(e) => break Err(End::Failed(Error::from_io("write", &e))),
             }
-        }
+        };
+        // On failure the close reports them, with those never sent.
+        outcome?;
+        let finished = st.queue.take_done();
         let drain = st.take_drain(self.conn);
         drop(st);
+        for done in finished {
+            events::emit(self.socket, Event::SendDone(done));
+        }
         if drain {
             events::emit(self.socket, Event::Drain);
         }
