@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::session::{self, Session, TlsRole};
 use super::stream::{PeerCredentials, Stream};
-use super::{driver, not_connected, runner, wire, CloseMode, SendQueue, Socket};
+use super::{driver, not_connected, read_window, runner, wire, CloseMode, SendQueue, Socket};
 use crate::address::Endpoint;
 use crate::borrowed::{Borrowed, Completion};
 use crate::error::{Code, Error, Result};
@@ -314,9 +314,25 @@ impl Connection {
         let mut st = self.lock();
         self.admit(&mut st, data.len())?;
         let consumed = st.write_or_encrypt(data);
-        st.queue.push(&data[consumed..]);
+        let rest = &data[consumed..];
+        // Corked and plain, the bytes may be those being delivered: they
+        // are then queued by reference (see `read_window`).
+        let shared = match (&st.session, st.corked, rest.is_empty()) {
+            (Session::Plain, true, false) => read_window::slice_of(self.window_owner(), rest),
+            _ => None,
+        };
+        match shared {
+            Some(slice) => st.queue.push_shared(slice),
+            None => st.queue.push(rest),
+        }
         self.after_send(&mut st);
         Ok(())
+    }
+
+    /// This connection, as `read_window` tells delivering connections
+    /// apart.
+    pub(super) fn window_owner(&self) -> usize {
+        self as *const Connection as usize
     }
 
     /// Sends the caller's buffer without copying it (`send_borrowed`): as

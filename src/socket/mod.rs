@@ -18,6 +18,7 @@ mod listener;
 mod live;
 mod net;
 mod proxy;
+mod read_window;
 mod rotate;
 mod runner;
 mod send_queue;

@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
+use super::read_window::SharedSlice;
 use crate::borrowed::{Borrowed, Completion};
 
 /// Sends up to this size are coalesced into the tail chunk.
@@ -41,6 +42,9 @@ struct Inner {
 enum Chunk {
     Copied(Vec<u8>),
     Borrowed(Box<dyn Borrowed>),
+    /// Bytes of the read buffer being delivered (see `read_window`); only
+    /// during a corked pass, at whose end they are written or copied.
+    Shared(SharedSlice),
 }
 
 impl Chunk {
@@ -48,6 +52,7 @@ impl Chunk {
         match self {
             Chunk::Copied(v) => v,
             Chunk::Borrowed(b) => b.bytes(),
+            Chunk::Shared(s) => s.bytes(),
         }
     }
 }
@@ -102,6 +107,44 @@ impl SendQueue {
     pub fn push(&mut self, data: &[u8]) {
         if !data.is_empty() {
             self.inner.get_or_insert_with(Box::default).push(data);
+        }
+    }
+
+    /// Queues bytes of the read buffer being delivered by reference,
+    /// joined to the previous ones when they follow them.
+    pub(crate) fn push_shared(&mut self, slice: SharedSlice) {
+        let len = slice.bytes().len();
+        if len == 0 {
+            return;
+        }
+        let q = self.inner.get_or_insert_with(Box::default);
+        q.len += len;
+        if let Some(Chunk::Shared(tail)) = q.chunks.back_mut() {
+            if tail.extend(&slice) {
+                return;
+            }
+        }
+        q.chunks.push_back(Chunk::Shared(slice));
+    }
+
+    /// Copies what is left of the shared slices, so the read buffer they
+    /// point into can be reused: at the end of the pass that queued them,
+    /// after its write.
+    pub fn unshare(&mut self) {
+        let Some(q) = self.inner.as_mut() else {
+            return;
+        };
+        let mut skip = q.front_written;
+        for chunk in q.chunks.iter_mut() {
+            if let Chunk::Shared(s) = chunk {
+                // Only what is still to go; the front one's written prefix
+                // is dropped with it.
+                *chunk = Chunk::Copied(s.bytes()[skip..].to_vec());
+                if skip > 0 {
+                    q.front_written = 0;
+                }
+            }
+            skip = 0;
         }
     }
 
@@ -244,6 +287,34 @@ mod tests {
             q.consume(taken);
         }
         out
+    }
+
+    #[test]
+    fn shared_slices_join_keep_order_and_are_copied_when_unshared() {
+        use crate::socket::read_window;
+        use std::sync::Arc;
+        let buffer = Arc::new((0..100u8).collect::<Vec<u8>>());
+        let mut q = SendQueue::default();
+        q.push(b"head");
+        {
+            let _window = read_window::open(1, buffer.clone(), 100);
+            for range in [0..10, 10..30, 50..60] {
+                q.push_shared(read_window::slice_of(1, &buffer[range]).unwrap());
+            }
+        }
+        q.push(b"tail");
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        // head, 0..30 (joined), 50..60, tail.
+        assert_eq!(q.io_slices(&mut slices), 4);
+        // A partial write that ends inside the first shared slice.
+        q.consume(4 + 7);
+        q.unshare();
+        assert_eq!(Arc::strong_count(&buffer), 1, "the buffer is free again");
+        let mut want = buffer[7..30].to_vec();
+        want.extend_from_slice(&buffer[50..60]);
+        want.extend_from_slice(b"tail");
+        assert_eq!(q.len(), want.len());
+        assert_eq!(drain_all(&mut q, 5), want);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! and the bytes a pause holds back until reads resume.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use super::Driver;
 use crate::events::{self, Event, TextChunk};
@@ -10,13 +11,31 @@ use crate::text::split_on_char_boundaries;
 
 thread_local! {
     /// One read buffer per worker thread instead of one per connection: an
-    /// idle connection then holds no read memory at all.
-    static READ_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// idle connection then holds no read memory at all. Shared (`Arc`) so
+    /// that sends of the bytes being delivered can point into it until the
+    /// end of the pass (`read_window`).
+    static READ_BUFFER: Cell<Option<Arc<Vec<u8>>>> = const { Cell::new(None) };
     static PLAIN_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
-pub(super) fn with_read_buffer<R>(size: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
-    with_buffer(&READ_BUFFER, size, f)
+/// Runs `f` with this thread's read buffer, at least `size` bytes and not
+/// shared with anyone when `f` starts (`Arc::get_mut` succeeds).
+pub(super) fn with_read_buffer<R>(size: usize, f: impl FnOnce(&mut Arc<Vec<u8>>) -> R) -> R {
+    // Taken out rather than borrowed, so nothing a callback does on this
+    // thread can find it borrowed.
+    let mut buf = READ_BUFFER.with(Cell::take).unwrap_or_default();
+    if Arc::get_mut(&mut buf).is_none() {
+        // Still shared (a pass that failed before it could let go): the
+        // queue that holds it keeps it; this thread takes a new one.
+        buf = Arc::default();
+    }
+    let bytes = Arc::get_mut(&mut buf).expect("a buffer no one else holds");
+    if bytes.len() < size {
+        bytes.resize(size, 0);
+    }
+    let result = f(&mut buf);
+    READ_BUFFER.with(|cell| cell.set(Some(buf)));
+    result
 }
 
 /// TLS plaintext is delivered from a buffer of its own, since the read
@@ -30,8 +49,7 @@ fn with_buffer<R>(
     size: usize,
     f: impl FnOnce(&mut [u8]) -> R,
 ) -> R {
-    // Taken out rather than borrowed, so nothing a callback does on this
-    // thread can find it borrowed.
+    // Taken out, as the read buffer is.
     let mut buf = key.with(Cell::take);
     if buf.len() < size {
         buf.resize(size, 0);

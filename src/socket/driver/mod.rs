@@ -25,7 +25,7 @@ use super::send_queue::MAX_IOVECS;
 use super::session::TlsRole;
 use super::stream::Stream;
 use super::wire::{self, read_once};
-use super::{finish, CloseMode, Connection, Phase, Socket};
+use super::{finish, read_window, CloseMode, Connection, Phase, Socket};
 use crate::borrowed::Completion;
 use crate::error::{Code, Error};
 use crate::events::{self, Event};
@@ -533,7 +533,8 @@ impl Driver<'_> {
     /// leave together in one write when the pass ends (corked).
     fn read(&mut self) -> Result<(), End> {
         let size = READ_SIZE.max(self.conn.settings.read_buffer_size);
-        with_read_buffer(size, |buf| {
+        with_read_buffer(size, |shared| {
+            let buf = &mut Arc::get_mut(shared).expect("this thread's alone")[..size];
             let n = match read_once(self.stream, buf) {
                 Ok(0) => {
                     if let Some(error) = self.handshake_cut_short() {
@@ -561,18 +562,27 @@ impl Driver<'_> {
                 // One chunk (ping-pong) keeps its inline write; more are
                 // corked, and the next pass flushes them in one write.
                 let cork = n > self.conn.settings.read_buffer_size;
-                if cork {
-                    self.conn.lock().corked = true;
+                if !cork {
+                    self.deliver(&buf[..n]);
+                    return Ok(());
                 }
-                self.deliver(&buf[..n]);
-                if cork {
-                    self.conn.lock().corked = false;
-                    // The held sends go out now, in one write; drain is owed
-                    // only for what the kernel would not take.
-                    self.flush()?;
-                    self.conn.lock().arm_drain_if_queued(&self.conn.settings);
+                self.conn.lock().corked = true;
+                {
+                    // Sends of these very bytes queue references to them.
+                    let _window = read_window::open(self.conn.window_owner(), shared.clone(), n);
+                    self.deliver(&shared[..n]);
                 }
-                Ok(())
+                self.conn.lock().corked = false;
+                // The held sends go out now, in one write, straight from
+                // the read buffer; what the kernel would not take is copied
+                // so the buffer is free for the next read. Drain is owed
+                // only for that.
+                let flushed = self.flush();
+                let mut st = self.conn.lock();
+                st.queue.unshare();
+                st.arm_drain_if_queued(&self.conn.settings);
+                drop(st);
+                flushed
             }
         })
     }
