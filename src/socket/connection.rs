@@ -407,7 +407,11 @@ impl Connection {
             self.read_stops
                 .fetch_or(READS_PAUSED_FOR_SEND_QUEUE, Ordering::AcqRel);
         }
-        if !st.queue.is_empty() || st.queue.has_done() {
+        // While corked, the driver is in the middle of a pass and looks at
+        // the queue when it ends: no wake-up needed (one per message of a
+        // large read, otherwise).
+        let driver_looks_anyway = st.corked && !st.queue.has_done();
+        if (!st.queue.is_empty() || st.queue.has_done()) && !driver_looks_anyway {
             // Woken under the lock: the runner is its own lock-free state,
             // and a parked connection's new task waits for this one.
             self.wake();
