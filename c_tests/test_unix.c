@@ -636,3 +636,210 @@ TEST(unix_python_peer) {
     server_destroy(&srv);
     tmp_dir_remove(&t);
 }
+
+/* ---- third-party peers, PROXY headers, a client's bound end, an
+ * inherited listener ---- */
+
+/* A raw AF_UNIX client connected to `path` (blocking). */
+static int unix_raw_connect(const char *path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) FAIL("socket: %s", strerror(errno));
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) FAIL("connect %s: %s", path, strerror(errno));
+    return fd;
+}
+
+/* openssl s_client -unix: a third-party TLS client over a socket file. */
+TEST(unix_tls_openssl_s_client) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    pem p = load_pem();
+    sack_tcp_options so = new_options();
+    so.cert = p.cert;
+    so.key = p.key;
+    server srv;
+    unix_server_start(&srv, t.addr, &so);
+    srv.echo = true;
+    char ca[512];
+    cert_path(ca, sizeof ca, "ca.pem");
+    char *argv[] = {"openssl", "s_client", "-unix", t.path, "-CAfile", ca, "-servername", "localhost",
+                    "-verify_hostname", "localhost", "-verify_return_error", "-quiet", NULL};
+    child s;
+    child_spawn(&s, argv);
+    child_write(&s, "hello-over-a-socket-file\n");
+    WAIT_UNTIL(srv.n_conns == 1);
+    child_expect(&s, "hello-over-a-socket-file\n", WAIT_MS);
+    bool secure = false;
+    CHECK_OK(sack_tcp_get_ssl(srv.conns[0].sock, &secure));
+    CHECK(secure);
+    /* close_notify, then FIN: s_client ends by itself, without an error. */
+    CHECK_OK(sack_tcp_close(srv.conns[0].sock));
+    int status = child_wait_exit(&s, WAIT_MS);
+    if (memmem(s.out, s.out_len, "error", 5) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        FAIL("s_client exit status %d; it printed:\n%s", status, s.out);
+    WAIT_UNTIL(srv.conns[0].closes == 1);
+    CHECK_EQ(srv.conns[0].errors, 0);
+    child_finish(&s);
+    server_stop(&srv);
+    server_destroy(&srv);
+    free_pem(&p);
+    tmp_dir_remove(&t);
+}
+
+/* openssl s_server -unix as the server, a sack_tcp TLS client to it. */
+TEST(unix_tls_client_to_openssl_s_server) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    char cert[512], key[512];
+    cert_path(cert, sizeof cert, "localhost.pem");
+    cert_path(key, sizeof key, "localhost.key");
+    char *argv[] = {"openssl", "s_server", "-unix", t.path, "-cert", cert, "-key", key, "-quiet", NULL};
+    child s;
+    child_spawn(&s, argv);
+    /* s_server prints nothing before it listens with -quiet: wait for the
+     * socket file instead (a real event: the bind made it). */
+    long long deadline = harness_now_ms() + WAIT_MS;
+    struct stat st;
+    while (stat(t.path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        if (harness_now_ms() > deadline) FAIL("s_server never made %s", t.path);
+        child_read(&s, harness_now_ms() + 20);
+    }
+    pem p = load_pem();
+    sack_tcp_options co = new_options();
+    co.ssl = true;
+    co.ca = p.ca;
+    co.host = "localhost";
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = unix_client_open(&cli, t.addr, &co);
+    WAIT_UNTIL(cli.readies == 1 || cli.closes == 1);
+    CHECK_EQ(cli.readies, 1);
+    CHECK_OK(sack_tcp_send(c, "from-sack\n", 10));
+    child_expect(&s, "from-sack\n", WAIT_MS);
+    child_write(&s, "from-openssl\n");
+    WAIT_UNTIL(cli.data_len == 13);
+    CHECK(memcmp(cli.data, "from-openssl\n", 13) == 0);
+    CHECK_OK(sack_tcp_close(c));
+    child_finish(&s); /* s_server keeps serving: it is killed */
+    WAIT_UNTIL(cli.closes == 1);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    free_pem(&p);
+    tmp_dir_remove(&t);
+}
+
+/* A Unix listener reads PROXY headers as a TCP one does: the address it
+ * names is the remote address; a missing header is refused. */
+TEST(unix_proxy_protocol) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    sack_tcp_options so = new_options();
+    so.proxy_protocol = true;
+    server srv;
+    unix_server_start(&srv, t.addr, &so);
+    srv.echo = true;
+    int a = unix_raw_connect(t.path);
+    raw_write_all(a, "PROXY TCP4 192.0.2.1 198.51.100.1 56324 443\r\nhi", 47);
+    WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].readies == 1);
+    check_address(srv.conns[0].sock, false, "192.0.2.1");
+    uint16_t port = 0;
+    CHECK_OK(sack_tcp_get_remote_port(srv.conns[0].sock, &port));
+    CHECK_EQ(port, 56324);
+    char echo[2];
+    raw_read_exact(a, echo, 2, WAIT_MS);
+    CHECK(memcmp(echo, "hi", 2) == 0);
+    int b = unix_raw_connect(t.path);
+    raw_write_all(b, "GET / HTTP/1.0\r\n\r\n", 18);
+    WAIT_UNTIL(srv.rec.errors == 1);
+    CHECK_EQ(srv.rec.error_code, SACK_TCP_ERR_PROXY_HEADER);
+    close(a);
+    close(b);
+    WAIT_UNTIL(srv.conns[0].closes == 1);
+    harness_lock();
+    CHECK_EQ(srv.n_conns, 1);
+    harness_unlock();
+    server_stop(&srv);
+    server_destroy(&srv);
+    tmp_dir_remove(&t);
+}
+
+/* A client binding its own end: both sides report that path. The library
+ * removes only files of listeners it bound; a client's bound file stays
+ * and is the host's to remove (as with libuv's pipes). */
+TEST(unix_client_binds_its_own_end) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    char client_path[128], client_addr[160];
+    snprintf(client_path, sizeof client_path, "%s/client.sock", t.dir);
+    snprintf(client_addr, sizeof client_addr, "unix:%s", client_path);
+    server srv;
+    unix_server_start(&srv, t.addr, NULL);
+    srv.echo = true;
+    sack_tcp_options co = new_options();
+    co.address = client_addr;
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = unix_client_open(&cli, t.addr, &co);
+    WAIT_UNTIL(cli.readies == 1 && srv.n_conns == 1 && srv.conns[0].readies == 1);
+    check_address(c, true, client_addr);
+    check_address(c, false, t.addr);
+    check_address(srv.conns[0].sock, false, client_addr);
+    check_address(srv.conns[0].sock, true, t.addr);
+    CHECK_OK(sack_tcp_send(c, "x", 1));
+    WAIT_UNTIL(cli.data_len == 1);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    server_stop(&srv);
+    server_destroy(&srv);
+    struct stat st;
+    bool left = stat(client_path, &st) == 0;
+    if (left) unlink(client_path);
+    CHECK(left); /* documented: the host removes a client's bound file */
+    tmp_dir_remove(&t);
+}
+
+/* A listening AF_UNIX descriptor made by the host (as a service manager
+ * hands over): served, its address reported, and its file left alone. */
+TEST(unix_inherited_listener) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0);
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", t.path);
+    CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    CHECK_EQ(listen(fd, 16), 0);
+    server srv;
+    memset(&srv, 0, sizeof srv);
+    recorder_init(&srv.rec);
+    sack_tcp_options o = new_options();
+    recorder_options(&srv.rec, &o);
+    o.on_connect = server_on_connect;
+    o.user_data = &srv;
+    srv.echo = true;
+    CHECK_OK(sack_tcp_open_listener_fd(&o, fd, &srv.listener));
+    check_address(srv.listener, true, t.addr);
+    recorder cli;
+    recorder_init(&cli);
+    sack_tcp *c = unix_client_open(&cli, t.addr, NULL);
+    CHECK_OK(sack_tcp_send(c, "inherited", 9));
+    WAIT_UNTIL(cli.data_len == 9);
+    CHECK(memcmp(cli.data, "inherited", 9) == 0);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    server_stop(&srv);
+    server_destroy(&srv);
+    struct stat st;
+    CHECK_EQ(stat(t.path, &st), 0); /* not ours to remove */
+    CHECK(S_ISSOCK(st.st_mode));
+    tmp_dir_remove(&t);
+}

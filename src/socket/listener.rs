@@ -308,7 +308,10 @@ async fn accept_loop(socket: Arc<Socket>, listeners: Vec<Listening>, rt: Runtime
                     });
                 }
                 Ok((stream, peer, local)) => {
-                    accept_one(&socket, listener, stream, &rt, (Some(peer), local));
+                    // accept(2) names a Unix peer's bound path only by
+                    // getpeername; for TCP its answer is the peer.
+                    let peer = stream.is_tcp().then_some(peer);
+                    accept_one(&socket, listener, stream, &rt, (peer, local));
                 }
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
