@@ -336,7 +336,9 @@ pub struct sack_tcp_options {
     /// Text mode, TLS (a client verifies `host`, else "localhost"),
     /// `allow_ssl_fallback`, STARTTLS, PROXY headers and every callback work
     /// as over TCP. A client's `address` binds its own end and must then be
-    /// "unix:..." too (`SACK_TCP_ERR_BAD_ADDRESS` for a mix).
+    /// "unix:..." too (`SACK_TCP_ERR_BAD_ADDRESS` for a mix); the file that
+    /// bind makes stays after the close: removing it is the host's (as with
+    /// libuv's pipes), the library removes only its listeners' files.
     ///
     /// A listener on a path, inside `sack_tcp_open`: if the path exists and
     /// is a socket nobody accepts on (a connect to it is refused: a stale
