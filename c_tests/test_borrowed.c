@@ -370,3 +370,109 @@ TEST(borrowed_completion_in_queued_mode_comes_through_dispatch) {
     recorder_destroy(&cli);
     free(big);
 }
+
+/* ---- before TLS is decided: fallback detection and STARTTLS ---- */
+
+static const char greeting[] = "220 borrowed greeting\r\n";
+
+/* The harness's accept, then a borrowed greeting from the connect
+ * callback: on a fallback listener, before the first bytes decide TLS. */
+static void greet_on_connect(void *ud, sack_tcp *conn, sack_tcp_result status) {
+    server_on_connect(ud, conn, status);
+    CHECK_OK(sack_tcp_send_borrowed(conn, greeting, sizeof greeting - 1, on_done, (void *)7));
+}
+
+/* A borrowed send made before fallback detection waits, and leaves
+ * encrypted for a TLS client, in clear for a plain one; either way it
+ * completes once, OK. */
+TEST(borrowed_send_before_fallback_detection) {
+    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key");
+    char *ca = read_cert("ca.pem");
+    sack_tcp_options so;
+    CHECK_OK(sack_tcp_options_init(&so));
+    so.cert = cert;
+    so.key = key;
+    so.allow_ssl_fallback = true;
+    server srv;
+    server_start(&srv, "127.0.0.1", &so);
+    CHECK_OK(sack_tcp_on_connect(srv.listener, greet_on_connect));
+    size_t n = sizeof greeting - 1;
+
+    for (int tls = 1; tls >= 0; tls--) {
+        sack_tcp_options co;
+        CHECK_OK(sack_tcp_options_init(&co));
+        co.ssl = tls;
+        co.ca = tls ? ca : NULL;
+        recorder cli;
+        recorder_init(&cli);
+        done_reset(NULL);
+        int index = srv.n_conns;
+        sack_tcp *c = client_open(&cli, "127.0.0.1", srv.port, &co);
+        if (!tls) CHECK_OK(sack_tcp_send(c, "hi", 2)); /* a plain first byte decides */
+        WAIT_UNTIL(cli.data_len == n && done.count == 1);
+        CHECK(memcmp(cli.data, greeting, n) == 0);
+        CHECK_EQ(done.status[0], SACK_TCP_OK);
+        CHECK_EQ(done.tag[0], 7);
+        bool secure = !tls;
+        CHECK_OK(sack_tcp_get_ssl(c, &secure));
+        CHECK_EQ(secure, (bool)tls);
+        CHECK_OK(sack_tcp_close(c));
+        WAIT_UNTIL(cli.closes == 1 && srv.n_conns == index + 1 && srv.conns[index].closes == 1);
+        CHECK_EQ(cli.errors, 0);
+        CHECK_EQ(done.count, 1);
+        sack_tcp_free(c);
+        recorder_destroy(&cli);
+    }
+    server_stop(&srv);
+    server_destroy(&srv);
+    free(cert);
+    free(key);
+    free(ca);
+}
+
+/* A client's borrowed send before its STARTTLS upgrade leaves in clear,
+ * ahead of the handshake; one after it, encrypted; both in order. */
+TEST(borrowed_send_around_starttls) {
+    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key");
+    char *ca = read_cert("ca.pem");
+    sack_tcp_options so;
+    CHECK_OK(sack_tcp_options_init(&so));
+    so.cert = cert;
+    so.key = key;
+    so.starttls = true;
+    server srv;
+    server_start(&srv, "127.0.0.1", &so);
+    sack_tcp_options co;
+    CHECK_OK(sack_tcp_options_init(&co));
+    co.ca = ca;
+    co.host = "localhost";
+    recorder cli;
+    recorder_init(&cli);
+    done_reset(&cli);
+    sack_tcp *c = client_open(&cli, "127.0.0.1", srv.port, &co);
+    WAIT_UNTIL(cli.readies == 1 && srv.n_conns == 1 && srv.conns[0].readies == 1);
+    static const char plain[] = "clear-before\n", secret[] = "encrypted-after\n";
+    CHECK_OK(sack_tcp_send_borrowed(c, plain, sizeof plain - 1, on_done, (void *)1));
+    WAIT_UNTIL(srv.conns[0].data_len == sizeof plain - 1 && done.count == 1);
+    CHECK_OK(sack_tcp_set_ssl(srv.conns[0].sock, true));
+    CHECK_OK(sack_tcp_set_ssl(c, true));
+    WAIT_UNTIL(cli.readies == 2 && srv.conns[0].readies == 2);
+    CHECK_OK(sack_tcp_send_borrowed(c, secret, sizeof secret - 1, on_done, (void *)2));
+    size_t total = sizeof plain - 1 + sizeof secret - 1;
+    WAIT_UNTIL(srv.conns[0].data_len == total && done.count == 2);
+    CHECK(memcmp(srv.conns[0].data, plain, sizeof plain - 1) == 0);
+    CHECK(memcmp(srv.conns[0].data + sizeof plain - 1, secret, sizeof secret - 1) == 0);
+    CHECK_EQ(done.status[0], SACK_TCP_OK);
+    CHECK_EQ(done.status[1], SACK_TCP_OK);
+    CHECK_EQ(done.tag[1], 2);
+    CHECK_OK(sack_tcp_close(c));
+    WAIT_UNTIL(cli.closes == 1 && srv.conns[0].closes == 1);
+    CHECK_EQ(cli.errors, 0);
+    sack_tcp_free(c);
+    recorder_destroy(&cli);
+    server_stop(&srv);
+    server_destroy(&srv);
+    free(cert);
+    free(key);
+    free(ca);
+}
