@@ -2,6 +2,40 @@
 //! verification for clients, and TLS-or-plain detection. The connection
 //! driver in `socket` runs the rustls session itself.
 
+/// The handshake-signature half of a verifier that wraps another (`inner`)
+/// to look at certificates only: every signature check is the inner one's.
+/// Written once for the verifiers in `verify` and `peer_check`.
+macro_rules! delegate_signature_checks {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            self.inner.verify_tls12_signature(message, cert, dss)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            self.inner.verify_tls13_signature(message, cert, dss)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.inner.supported_verify_schemes()
+        }
+
+        fn requires_raw_public_keys(&self) -> bool {
+            self.inner.requires_raw_public_keys()
+        }
+    };
+}
+pub(crate) use delegate_signature_checks;
+
 pub mod certs;
 pub mod client_cache;
 pub mod config;
