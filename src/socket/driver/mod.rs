@@ -99,7 +99,8 @@ struct Driver<'a> {
 }
 
 /// Hands an established connection to its driver. The task that connected
-/// or accepted it then awaits [`drive`].
+/// or accepted it then awaits [`drive`]; a plain accepted connection is
+/// handed to [`start`] instead, which parks it until it has work.
 pub(super) fn begin(conn: &Connection, stream: Arc<Stream>) {
     let mut state = conn.drive();
     let idle = conn
