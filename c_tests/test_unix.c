@@ -949,3 +949,98 @@ TEST(unix_proxy_protocol_v2_local_and_refusals) {
     server_destroy(&srv);
     tmp_dir_remove(&t);
 }
+
+/* What the host owning a client's bound file means in practice: a second
+ * client binding the same path while the first one's file is still there
+ * fails its connect with SACK_TCP_ERR_ADDRESS_IN_USE (the library does not
+ * clear a client's path as it clears a listener's stale one), and once the
+ * host removes the file the same address binds again. A connect that
+ * fails after the bind leaves the file as well. An abstract name
+ * needs no removal: both sides report it, and the next client may reuse
+ * it as soon as the first one is closed. */
+TEST(unix_client_bound_path_reuse_and_abstract) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    char client_path[128], client_addr[160];
+    snprintf(client_path, sizeof client_path, "%s/client.sock", t.dir);
+    snprintf(client_addr, sizeof client_addr, "unix:%s", client_path);
+    server srv;
+    unix_server_start(&srv, t.addr, NULL);
+    srv.echo = true;
+    sack_tcp_options co = new_options();
+    co.address = client_addr;
+
+    recorder first;
+    recorder_init(&first);
+    sack_tcp *c1 = unix_client_open(&first, t.addr, &co);
+    WAIT_UNTIL(first.readies == 1 && srv.n_conns == 1);
+    CHECK_OK(sack_tcp_close(c1));
+    WAIT_UNTIL(first.closes == 1 && srv.conns[0].closes == 1);
+    struct stat st;
+    CHECK_EQ(stat(client_path, &st), 0);
+    CHECK(S_ISSOCK(st.st_mode));
+
+    recorder second;
+    recorder_init(&second);
+    sack_tcp *c2 = unix_client_open(&second, t.addr, &co);
+    WAIT_UNTIL(second.closes == 1);
+    CHECK_EQ(second.readies, 0);
+    CHECK_EQ(second.connect_status, SACK_TCP_ERR_ADDRESS_IN_USE);
+    harness_lock();
+    CHECK_EQ(srv.n_conns, 1);
+    harness_unlock();
+
+    CHECK_EQ(unlink(client_path), 0);
+    recorder third;
+    recorder_init(&third);
+    sack_tcp *c3 = unix_client_open(&third, t.addr, &co);
+    CHECK_OK(sack_tcp_send(c3, "again", 5));
+    WAIT_UNTIL(third.data_len == 5);
+    CHECK(memcmp(third.data, "again", 5) == 0);
+    check_address(c3, true, client_addr);
+    CHECK_OK(sack_tcp_close(c3));
+    WAIT_UNTIL(third.closes == 1 && srv.n_conns == 2 && srv.conns[1].closes == 1);
+    CHECK_EQ(unlink(client_path), 0);
+
+    /* A connect that fails after the bind (nothing at the target): the
+     * bound file stays too. */
+    char nowhere[160];
+    snprintf(nowhere, sizeof nowhere, "unix:%s/nobody.sock", t.dir);
+    recorder fourth;
+    recorder_init(&fourth);
+    sack_tcp *c4 = unix_client_open(&fourth, nowhere, &co);
+    WAIT_UNTIL(fourth.closes == 1);
+    CHECK_EQ(fourth.connect_status, SACK_TCP_ERR_REFUSED);
+    bool left = stat(client_path, &st) == 0;
+    if (left) unlink(client_path);
+    CHECK(left); /* as documented: the host removes a client's bound file */
+
+    char name[64];
+    abstract_name(name, sizeof name);
+    co.address = name;
+    for (int round = 0; round < 2; round++) {
+        recorder r;
+        recorder_init(&r);
+        sack_tcp *c = unix_client_open(&r, t.addr, &co);
+        WAIT_UNTIL(r.readies == 1 && srv.n_conns == 3 + round && srv.conns[2 + round].readies == 1);
+        check_address(c, true, name);
+        check_address(srv.conns[2 + round].sock, false, name);
+        CHECK_OK(sack_tcp_close(c));
+        WAIT_UNTIL(r.closes == 1 && srv.conns[2 + round].closes == 1);
+        CHECK_EQ(r.errors, 0);
+        sack_tcp_free(c);
+        recorder_destroy(&r);
+    }
+
+    sack_tcp_free(c1);
+    sack_tcp_free(c2);
+    sack_tcp_free(c3);
+    sack_tcp_free(c4);
+    recorder_destroy(&first);
+    recorder_destroy(&second);
+    recorder_destroy(&third);
+    recorder_destroy(&fourth);
+    server_stop(&srv);
+    server_destroy(&srv);
+    tmp_dir_remove(&t);
+}
