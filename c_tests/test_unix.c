@@ -1,9 +1,11 @@
 /* Unix domain sockets: echo over a path and an abstract name, text mode,
  * TLS, fallback and STARTTLS over them, peer credentials, the stale-file
  * and permission rules, the address strings, the TCP-only calls, adopted
- * descriptors, and a Python peer. */
+ * and inherited descriptors, PROXY headers, a client binding its own end,
+ * and third-party peers (Python, openssl s_client and s_server). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -841,5 +843,204 @@ TEST(unix_inherited_listener) {
     struct stat st;
     CHECK_EQ(stat(t.path, &st), 0); /* not ours to remove */
     CHECK(S_ISSOCK(st.st_mode));
+    tmp_dir_remove(&t);
+}
+
+/* The rest of the PROXY protocol on a Unix listener, as over TCP: a
+ * version 2 header (its 16-byte head split over two sends, data behind it
+ * in the same send) names the client; the peer credentials stay those of
+ * the real peer (SO_PEERCRED: this process), whatever the header says. A
+ * v2 LOCAL and a v1 UNKNOWN header (health checks) keep the socket's own
+ * addresses: "unix:" for an unnamed client end, port 0. Refused with
+ * SACK_TCP_ERR_PROXY_HEADER, the host never seeing them: a v2 header
+ * naming AF_UNIX addresses (only TCP over IPv4 and IPv6 is accepted, as
+ * documented) and a malformed v1 header (a port out of range). */
+TEST(unix_proxy_protocol_v2_local_and_refusals) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    sack_tcp_options so = new_options();
+    so.proxy_protocol = true;
+    server srv;
+    unix_server_start(&srv, t.addr, &so);
+    srv.echo = true;
+    uint16_t port = 1;
+
+    /* v2 PROXY, TCP over IPv4: 192.0.2.1:56324 -> 198.51.100.1:443. */
+    unsigned char v2[16 + 12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51,
+                                 0x55, 0x49, 0x54, 0x0A, 0x21, 0x11, 0x00, 12,
+                                 192,  0,    2,    1,    198,  51,   100,  1,
+                                 56324 >> 8, 56324 & 0xff, 443 >> 8, 443 & 0xff};
+    unsigned char v2_then_data[sizeof v2 + 2];
+    memcpy(v2_then_data, v2, sizeof v2);
+    memcpy(v2_then_data + sizeof v2, "v2", 2);
+    int a = unix_raw_connect(t.path);
+    raw_write_all(a, v2_then_data, 9);
+    raw_write_all(a, v2_then_data + 9, sizeof v2_then_data - 9);
+    WAIT_UNTIL(srv.n_conns == 1 && srv.conns[0].readies == 1);
+    check_address(srv.conns[0].sock, false, "192.0.2.1");
+    CHECK_OK(sack_tcp_get_remote_port(srv.conns[0].sock, &port));
+    CHECK_EQ(port, 56324);
+    check_address(srv.conns[0].sock, true, t.addr);
+    int32_t pid = 0;
+    uint32_t uid = 1, gid = 1;
+    CHECK_OK(sack_tcp_get_peer_credentials(srv.conns[0].sock, &pid, &uid, &gid));
+    CHECK_EQ(pid, getpid());
+    CHECK_EQ(uid, getuid());
+    char echo[2];
+    raw_read_exact(a, echo, 2, WAIT_MS);
+    CHECK(memcmp(echo, "v2", 2) == 0);
+
+    /* v2 LOCAL: the socket's own addresses stand. */
+    unsigned char local[16 + 2] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55,
+                                   0x49, 0x54, 0x0A, 0x20, 0x00, 0x00, 0x00, 'l',  'c'};
+    int b = unix_raw_connect(t.path);
+    raw_write_all(b, local, sizeof local);
+    WAIT_UNTIL(srv.n_conns == 2 && srv.conns[1].readies == 1);
+    check_address(srv.conns[1].sock, false, "unix:");
+    port = 1;
+    CHECK_OK(sack_tcp_get_remote_port(srv.conns[1].sock, &port));
+    CHECK_EQ(port, 0);
+    raw_read_exact(b, echo, 2, WAIT_MS);
+    CHECK(memcmp(echo, "lc", 2) == 0);
+
+    /* v1 UNKNOWN: the same. */
+    int c = unix_raw_connect(t.path);
+    raw_write_all(c, "PROXY UNKNOWN\r\nuk", 17);
+    WAIT_UNTIL(srv.n_conns == 3 && srv.conns[2].readies == 1);
+    check_address(srv.conns[2].sock, false, "unix:");
+    raw_read_exact(c, echo, 2, WAIT_MS);
+    CHECK(memcmp(echo, "uk", 2) == 0);
+
+    /* v2 naming AF_UNIX addresses (family 0x31, two 108-byte paths):
+     * refused, and the connection ends. */
+    unsigned char v2_unix[16 + 216];
+    memset(v2_unix, 0, sizeof v2_unix);
+    memcpy(v2_unix, v2, 12);
+    v2_unix[12] = 0x21, v2_unix[13] = 0x31, v2_unix[14] = 216 >> 8, v2_unix[15] = 216 & 0xff;
+    memcpy(v2_unix + 16, "/run/proxied.sock", 17);
+    memcpy(v2_unix + 16 + 108, "/run/front.sock", 15);
+    int d = unix_raw_connect(t.path);
+    raw_write_all(d, v2_unix, sizeof v2_unix);
+    WAIT_UNTIL(srv.rec.errors == 1);
+    CHECK_EQ(srv.rec.error_code, SACK_TCP_ERR_PROXY_HEADER);
+    struct pollfd p = {.fd = d, .events = POLLIN};
+    CHECK_EQ(poll(&p, 1, WAIT_MS), 1);
+    char byte;
+    ssize_t got = recv(d, &byte, 1, 0);
+    CHECK(got == 0 || (got == -1 && errno == ECONNRESET));
+
+    /* Malformed v1: a source port out of range. */
+    int e = unix_raw_connect(t.path);
+    raw_write_all(e, "PROXY TCP4 192.0.2.1 198.51.100.1 99999 443\r\n", 45);
+    WAIT_UNTIL(srv.rec.errors == 2);
+    CHECK_EQ(srv.rec.error_code, SACK_TCP_ERR_PROXY_HEADER);
+    p.fd = e;
+    CHECK_EQ(poll(&p, 1, WAIT_MS), 1);
+    got = recv(e, &byte, 1, 0);
+    CHECK(got == 0 || (got == -1 && errno == ECONNRESET));
+    harness_lock();
+    CHECK_EQ(srv.n_conns, 3);
+    harness_unlock();
+
+    int fds[] = {a, b, c, d, e};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) close(fds[i]);
+    WAIT_UNTIL(srv.conns[0].closes == 1 && srv.conns[1].closes == 1 && srv.conns[2].closes == 1);
+    server_stop(&srv);
+    server_destroy(&srv);
+    tmp_dir_remove(&t);
+}
+
+/* What the host owning a client's bound file means in practice: a second
+ * client binding the same path while the first one's file is still there
+ * fails its connect with SACK_TCP_ERR_ADDRESS_IN_USE (the library does not
+ * clear a client's path as it clears a listener's stale one), and once the
+ * host removes the file the same address binds again. A connect that
+ * fails after the bind leaves the file as well. An abstract name
+ * needs no removal: both sides report it, and the next client may reuse
+ * it as soon as the first one is closed. */
+TEST(unix_client_bound_path_reuse_and_abstract) {
+    tmp_dir t;
+    tmp_dir_make(&t);
+    char client_path[128], client_addr[160];
+    snprintf(client_path, sizeof client_path, "%s/client.sock", t.dir);
+    snprintf(client_addr, sizeof client_addr, "unix:%s", client_path);
+    server srv;
+    unix_server_start(&srv, t.addr, NULL);
+    srv.echo = true;
+    sack_tcp_options co = new_options();
+    co.address = client_addr;
+
+    recorder first;
+    recorder_init(&first);
+    sack_tcp *c1 = unix_client_open(&first, t.addr, &co);
+    WAIT_UNTIL(first.readies == 1 && srv.n_conns == 1);
+    CHECK_OK(sack_tcp_close(c1));
+    WAIT_UNTIL(first.closes == 1 && srv.conns[0].closes == 1);
+    struct stat st;
+    CHECK_EQ(stat(client_path, &st), 0);
+    CHECK(S_ISSOCK(st.st_mode));
+
+    recorder second;
+    recorder_init(&second);
+    sack_tcp *c2 = unix_client_open(&second, t.addr, &co);
+    WAIT_UNTIL(second.closes == 1);
+    CHECK_EQ(second.readies, 0);
+    CHECK_EQ(second.connect_status, SACK_TCP_ERR_ADDRESS_IN_USE);
+    harness_lock();
+    CHECK_EQ(srv.n_conns, 1);
+    harness_unlock();
+
+    CHECK_EQ(unlink(client_path), 0);
+    recorder third;
+    recorder_init(&third);
+    sack_tcp *c3 = unix_client_open(&third, t.addr, &co);
+    CHECK_OK(sack_tcp_send(c3, "again", 5));
+    WAIT_UNTIL(third.data_len == 5);
+    CHECK(memcmp(third.data, "again", 5) == 0);
+    check_address(c3, true, client_addr);
+    CHECK_OK(sack_tcp_close(c3));
+    WAIT_UNTIL(third.closes == 1 && srv.n_conns == 2 && srv.conns[1].closes == 1);
+    CHECK_EQ(unlink(client_path), 0);
+
+    /* A connect that fails after the bind (nothing at the target): the
+     * bound file stays too. */
+    char nowhere[160];
+    snprintf(nowhere, sizeof nowhere, "unix:%s/nobody.sock", t.dir);
+    recorder fourth;
+    recorder_init(&fourth);
+    sack_tcp *c4 = unix_client_open(&fourth, nowhere, &co);
+    WAIT_UNTIL(fourth.closes == 1);
+    CHECK_EQ(fourth.connect_status, SACK_TCP_ERR_REFUSED);
+    bool left = stat(client_path, &st) == 0;
+    if (left) unlink(client_path);
+    CHECK(left); /* as documented: the host removes a client's bound file */
+
+    char name[64];
+    abstract_name(name, sizeof name);
+    co.address = name;
+    for (int round = 0; round < 2; round++) {
+        recorder r;
+        recorder_init(&r);
+        sack_tcp *c = unix_client_open(&r, t.addr, &co);
+        WAIT_UNTIL(r.readies == 1 && srv.n_conns == 3 + round && srv.conns[2 + round].readies == 1);
+        check_address(c, true, name);
+        check_address(srv.conns[2 + round].sock, false, name);
+        CHECK_OK(sack_tcp_close(c));
+        WAIT_UNTIL(r.closes == 1 && srv.conns[2 + round].closes == 1);
+        CHECK_EQ(r.errors, 0);
+        sack_tcp_free(c);
+        recorder_destroy(&r);
+    }
+
+    sack_tcp_free(c1);
+    sack_tcp_free(c2);
+    sack_tcp_free(c3);
+    sack_tcp_free(c4);
+    recorder_destroy(&first);
+    recorder_destroy(&second);
+    recorder_destroy(&third);
+    recorder_destroy(&fourth);
+    server_stop(&srv);
+    server_destroy(&srv);
     tmp_dir_remove(&t);
 }
