@@ -613,8 +613,10 @@ typedef struct {
      * `allow_ssl_fallback`, STARTTLS, PROXY headers and every callback work
      * as over TCP. A client's `address` binds its own end and must then be
      * "unix:..." too (`SACK_TCP_ERR_BAD_ADDRESS` for a mix); the file that
-     * bind makes stays after the close: removing it is the host's (as with
-     * libuv's pipes), the library removes only its listeners' files.
+     * bind makes stays after the close, and after a connect that failed:
+     * removing it is the host's (as with libuv's pipes), the library
+     * removes only its listeners' files. Until it is removed, another
+     * client bound to the same path fails with `SACK_TCP_ERR_ADDRESS_IN_USE`.
      *
      * A listener on a path, inside `sack_tcp_open`: if the path exists and
      * is a socket nobody accepts on (a connect to it is refused: a stale
