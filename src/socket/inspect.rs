@@ -18,12 +18,14 @@ impl Socket {
                 Code::NotApplicable,
                 "this connection is plain: it has no TLS session to inspect",
             )),
-            Session::Tls(tls) => TlsInfo::of(&tls.conn).ok_or_else(|| {
-                Error::new(
-                    Code::NotApplicable,
-                    "the TLS handshake is not done yet: ask after the ready callback",
-                )
-            }),
+            Session::Tls(tls) => {
+                TlsInfo::of(tls.conn.common(), tls.conn.server_name()).ok_or_else(|| {
+                    Error::new(
+                        Code::NotApplicable,
+                        "the TLS handshake is not done yet: ask after the ready callback",
+                    )
+                })
+            }
         }
     }
 }

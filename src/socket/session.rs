@@ -5,15 +5,13 @@
 //! is queued ahead of it, and into the same wire queue plain bytes use
 //! otherwise, so flushing and the queue limit work alike for both.
 
-use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
-
-use rustls::Connection as TlsConnection;
 
 use super::send_queue::SendQueue;
 use super::stream::Stream;
 use crate::error::{Code, Error};
 use crate::tls::config::{ClientTls, ServerTls};
+use crate::tls::engine::Engine;
 use crate::tls::errors::{self as tls_errors, Side};
 
 /// The first bytes of a failed handshake go to the error callback; this
@@ -26,7 +24,7 @@ pub(crate) enum Session {
 }
 
 pub(crate) struct TlsSession {
-    pub conn: TlsConnection,
+    pub conn: Engine,
     /// Bytes received while handshaking, for the handshake-failed error.
     initial: Vec<u8>,
     /// The negotiated ALPN protocol, once the handshake is done.
@@ -62,8 +60,8 @@ pub(crate) enum TlsRole {
 impl TlsRole {
     pub fn new_session(&self) -> crate::error::Result<TlsSession> {
         let conn = match self {
-            TlsRole::Client(c) => TlsConnection::Client(c.new_session()?),
-            TlsRole::Server(s) => TlsConnection::Server(s.new_session()?),
+            TlsRole::Client(c) => c.new_session()?,
+            TlsRole::Server(s) => s.new_session()?,
         };
         Ok(TlsSession {
             conn,
@@ -122,9 +120,9 @@ impl TlsSession {
     }
 
     /// rustls rejected the read whose bytes `unkept` did not fit `initial`.
-    pub fn note_failure(&mut self, unkept: &[u8]) {
+    pub fn note_failure(&mut self, unkept: Vec<u8>) {
         self.failed = true;
-        self.failed_rest = unkept.to_vec();
+        self.failed_rest = unkept;
     }
 
     /// The bytes the failed handshake received, for a demoted connection:
@@ -144,20 +142,19 @@ impl TlsSession {
     }
 
     /// Encrypts `data` (or holds it until the handshake is done), leaving
-    /// the records inside rustls for a later `pump`.
+    /// the records for a later `pump`.
     pub fn encrypt(&mut self, data: &[u8]) {
-        // The buffer limit is off (see `new_session`), so rustls takes all.
-        let _ = self.conn.writer().write_all(data);
+        // Only exhausted keys (2^64 records) refuse; rustls then closes.
+        if let Err(e) = self.conn.encrypt(data) {
+            log::warn!("TLS: could not encrypt: {e}");
+        }
     }
 
     /// The error a failed handshake or record reports, with its data (the
     /// code comes from `tls::errors`).
     pub fn failure(&self, role: &TlsRole, e: &rustls::Error) -> Error {
         let handshaking = self.conn.is_handshaking();
-        let requested = match &self.conn {
-            TlsConnection::Server(conn) => conn.server_name(),
-            TlsConnection::Client(_) => None,
-        };
+        let requested = self.conn.server_name();
         let side = match role {
             TlsRole::Client(_) => Side::Client,
             TlsRole::Server(server) => Side::Server {
@@ -197,56 +194,25 @@ impl TlsSession {
     }
 }
 
-/// Moves rustls' pending records out: straight into the socket while it
-/// takes them and nothing is queued ahead, the rest to the back of `queue`.
-/// Returns the bytes written to the socket.
-pub fn pump(conn: &mut TlsConnection, queue: &mut SendQueue, stream: Option<&Stream>) -> usize {
-    let mut written = 0;
-    if let Some(stream) = stream {
-        while queue.is_empty() && conn.wants_write() {
-            match conn.write_tls(&mut SocketWriter(stream)) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => written += n,
-            }
-        }
+/// Moves the session's pending records out: straight into the socket
+/// while it takes them and nothing is queued ahead, the rest to the back of
+/// `queue`. Returns the bytes written to the socket.
+pub fn pump(conn: &mut Engine, queue: &mut SendQueue, stream: Option<&Stream>) -> usize {
+    let records = conn.output();
+    if records.is_empty() {
+        return 0;
     }
-    while conn.wants_write() {
-        if conn.write_tls(&mut QueueWriter(queue)).is_err() {
-            break;
+    let written = match stream {
+        Some(stream) if queue.is_empty() => {
+            records.len() - super::wire::write_inline(stream, records).len()
         }
+        _ => 0,
+    };
+    if written < records.len() {
+        queue.push(&records[written..]);
     }
+    conn.output_taken();
     written
-}
-
-/// Non-blocking writes to the socket, for `pump`.
-struct SocketWriter<'a>(&'a Stream);
-
-impl Write for SocketWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        super::wire::try_send(self.0, buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        super::wire::try_send_vectored(self.0, bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Appends to the wire queue, which always takes everything.
-struct QueueWriter<'a>(&'a mut SendQueue);
-
-impl Write for QueueWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.push(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -308,24 +274,19 @@ mod tests {
         let (_, mut client) = client_session();
         // Records flow by hand until both are done, the server noting
         // what it receives as the driver does.
+        let mut plain = Vec::new();
         for _ in 0..10 {
-            let mut to_server = Vec::new();
-            while client.conn.wants_write() {
-                client.conn.write_tls(&mut to_server).unwrap();
-            }
+            let mut to_server = client.conn.output().to_vec();
+            client.conn.output_taken();
             server.note_initial(&to_server);
-            server.conn.read_tls(&mut &to_server[..]).unwrap();
-            server.conn.process_new_packets().unwrap();
+            server.conn.feed(&mut to_server, &mut plain).unwrap();
             if server.conn.is_handshaking() {
                 server.forget_initial_once_established();
                 assert!(!server.initial.is_empty(), "kept while handshaking");
             }
-            let mut to_client = Vec::new();
-            while server.conn.wants_write() {
-                server.conn.write_tls(&mut to_client).unwrap();
-            }
-            client.conn.read_tls(&mut &to_client[..]).unwrap();
-            client.conn.process_new_packets().unwrap();
+            let mut to_client = server.conn.output().to_vec();
+            server.conn.output_taken();
+            client.conn.feed(&mut to_client, &mut plain).unwrap();
             if !client.conn.is_handshaking() && !server.conn.is_handshaking() {
                 break;
             }

@@ -14,6 +14,7 @@ use rustls::pki_types::ServerName;
 use rustls::server::{ResolvesServerCert, WebPkiClientVerifier};
 use rustls::{ClientConfig, ServerConfig};
 
+use super::engine::Engine;
 use super::hello::HookedResolver;
 use super::sni::{split_host_list, CertStore, SniResolver};
 use super::verify::{self, Trust};
@@ -283,12 +284,10 @@ impl ServerTls {
         self.allow_fallback.store(on, Ordering::Relaxed);
     }
 
-    pub fn new_session(&self) -> Result<rustls::ServerConnection> {
-        let mut conn = rustls::ServerConnection::new(self.config.clone())
+    pub fn new_session(&self) -> Result<Engine> {
+        let conn = rustls::server::UnbufferedServerConnection::new(self.config.clone())
             .map_err(|e| tls_error("starting a TLS server session", e))?;
-        // Our own send queue bounds memory; rustls' would silently stall.
-        conn.set_buffer_limit(None);
-        Ok(conn)
+        Ok(Engine::server(conn))
     }
 }
 
@@ -364,11 +363,14 @@ impl ClientTls {
         }
         Ok(Arc::new(config))
     }
-    pub fn new_session(&self) -> Result<rustls::ClientConnection> {
-        let mut conn = rustls::ClientConnection::new(self.config.clone(), self.server_name.clone())
-            .map_err(|e| tls_error("starting a TLS client session", e))?;
-        conn.set_buffer_limit(None);
-        Ok(conn)
+    /// A client session, its ClientHello ready to leave.
+    pub fn new_session(&self) -> Result<Engine> {
+        rustls::client::UnbufferedClientConnection::new(
+            self.config.clone(),
+            self.server_name.clone(),
+        )
+        .and_then(Engine::client)
+        .map_err(|e| tls_error("starting a TLS client session", e))
     }
 }
 

@@ -10,7 +10,7 @@
 //! rustls returns it: the resolver and the error report run in one call
 //! of the connection's driver.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -38,6 +38,20 @@ pub type HelloHookRef = HostRef<dyn HelloHook>;
 
 thread_local! {
     static REJECTED: Cell<bool> = const { Cell::new(false) };
+    static SERVER_NAME: RefCell<Option<Box<str>>> = const { RefCell::new(None) };
+}
+
+/// Notes the SNI name of the ClientHello being resolved on this thread:
+/// rustls' unbuffered server session has no accessor for it, and the
+/// engine driving that session reads it back (`take_server_name`) as soon
+/// as rustls returns, in the same call.
+pub fn note_server_name(name: Option<&str>) {
+    SERVER_NAME.with(|n| *n.borrow_mut() = name.map(Box::from));
+}
+
+/// The name noted since the last call; reading clears it.
+pub fn take_server_name() -> Option<Box<str>> {
+    SERVER_NAME.with(|n| n.borrow_mut().take())
 }
 
 /// Whether the last ClientHello looked at on this thread was turned away
@@ -55,6 +69,7 @@ pub struct HookedResolver {
 
 impl ResolvesServerCert for HookedResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        note_server_name(hello.server_name());
         let view = Hello {
             server_name: hello.server_name(),
             alpn: hello.alpn().map(|list| list.collect()).unwrap_or_default(),

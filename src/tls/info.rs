@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use rustls::{Connection, HandshakeKind, ProtocolVersion};
+use rustls::{CommonState, HandshakeKind, ProtocolVersion};
 use x509_cert::der::Decode;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::SubjectAltName;
@@ -36,17 +36,15 @@ pub struct TlsInfo {
 
 impl TlsInfo {
     /// `None` while the handshake runs.
-    pub fn of(conn: &Connection) -> Option<TlsInfo> {
+    /// `server_name`: the SNI name a server was asked for.
+    pub fn of(conn: &CommonState, server_name: Option<&str>) -> Option<TlsInfo> {
         if conn.is_handshaking() {
             return None;
         }
         let version = conn.protocol_version()?;
         let suite = conn.negotiated_cipher_suite()?.suite();
         let group = conn.negotiated_key_exchange_group().map(|g| g.name());
-        let server_name = match conn {
-            Connection::Server(s) => s.server_name().map(str::to_owned),
-            Connection::Client(_) => None,
-        };
+        let server_name = server_name.map(str::to_owned);
         Some(TlsInfo {
             version: u16::from(version),
             version_name: match version {

@@ -40,6 +40,7 @@ pub mod certs;
 pub mod client_cache;
 pub mod config;
 pub mod detect;
+pub mod engine;
 pub mod errors;
 pub mod expiry;
 pub mod hello;

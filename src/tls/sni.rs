@@ -237,6 +237,7 @@ pub struct SniResolver(pub Arc<CertStore>);
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        super::hello::note_server_name(hello.server_name());
         self.0.lookup(hello.server_name())
     }
 }

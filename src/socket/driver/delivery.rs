@@ -38,24 +38,14 @@ pub(super) fn with_read_buffer<R>(size: usize, f: impl FnOnce(&mut Arc<Vec<u8>>)
     result
 }
 
-/// TLS plaintext is delivered from a buffer of its own, since the read
-/// buffer may still hold records rustls has not taken yet.
-pub(super) fn with_plain_buffer<R>(size: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
-    with_buffer(&PLAIN_BUFFER, size, f)
-}
-
-fn with_buffer<R>(
-    key: &'static std::thread::LocalKey<Cell<Vec<u8>>>,
-    size: usize,
-    f: impl FnOnce(&mut [u8]) -> R,
-) -> R {
+/// TLS plaintext is gathered in a buffer of its own (empty when lent) and
+/// delivered once the read is decrypted.
+pub(super) fn with_plain_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     // Taken out, as the read buffer is.
-    let mut buf = key.with(Cell::take);
-    if buf.len() < size {
-        buf.resize(size, 0);
-    }
-    let result = f(&mut buf[..size]);
-    key.with(|cell| cell.set(buf));
+    let mut buf = PLAIN_BUFFER.with(Cell::take);
+    buf.clear();
+    let result = f(&mut buf);
+    PLAIN_BUFFER.with(|cell| cell.set(buf));
     result
 }
 
