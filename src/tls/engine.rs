@@ -207,6 +207,10 @@ impl Engine {
         let mut send = send;
         let mut used = 0;
         loop {
+            let naming = self.server_name.is_none() && self.is_server() && self.is_handshaking();
+            if naming {
+                super::hello::take_server_name(); // nothing stale from elsewhere
+            }
             let io = &mut self.io;
             let (discard, next) = match &mut self.side {
                 Side::Client(c) => {
@@ -221,7 +225,7 @@ impl Engine {
                 }
             };
             used += discard;
-            if self.server_name.is_none() && self.is_server() {
+            if naming {
                 self.server_name = super::hello::take_server_name();
             }
             match next {
@@ -446,20 +450,26 @@ mod tests {
         client_builder, client_config, roots_of, self_signed, server_config,
     };
 
-    fn pair() -> (Engine, Engine) {
+    fn configs() -> (Arc<rustls::ClientConfig>, Arc<rustls::ServerConfig>) {
         let cert = self_signed(&["example.com"]);
         let store = Arc::new(CertStore::new());
         store
             .add(&["example.com".to_owned()], cert.key.clone())
             .unwrap();
-        let server = UnbufferedServerConnection::new(server_config(Arc::new(SniResolver(store))));
+        let server = server_config(Arc::new(SniResolver(store)));
         let client = client_config(client_builder().with_root_certificates(roots_of(&[&cert.der])));
-        let name = ServerName::try_from("example.com").unwrap();
-        let client = UnbufferedClientConnection::new(client, name).unwrap();
-        (
-            Engine::client(client).unwrap(),
-            Engine::server(server.unwrap()),
-        )
+        (client, server)
+    }
+
+    fn name() -> ServerName<'static> {
+        ServerName::try_from("example.com").unwrap()
+    }
+
+    fn pair() -> (Engine, Engine) {
+        let (client, server) = configs();
+        let server = UnbufferedServerConnection::new(server).unwrap();
+        let client = UnbufferedClientConnection::new(client, name()).unwrap();
+        (Engine::client(client).unwrap(), Engine::server(server))
     }
 
     /// Moves `from`'s output to `to` in pieces of at most `cut` bytes;
@@ -540,6 +550,49 @@ mod tests {
         let error = server.feed(&mut b"GET / HTTP/1.1\r\n".to_vec(), &mut plain);
         assert!(error.is_err());
         assert_eq!(server.output()[0], 21, "an alert record");
+    }
+
+    #[test]
+    fn a_peer_that_updates_its_keys_is_answered_and_still_heard() {
+        let (client, server) = configs();
+        let mut server = Engine::server(UnbufferedServerConnection::new(server).unwrap());
+        let mut client = rustls::ClientConnection::new(client, name()).unwrap();
+        // Records between rustls' buffered client and the engine.
+        let mut exchange = |client: &mut rustls::ClientConnection, server: &mut Engine| {
+            let mut records = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut records).unwrap();
+            }
+            let mut plain = Vec::new();
+            server.feed(&mut records, &mut plain).unwrap();
+            let mut answer = server.output();
+            client.read_tls(&mut answer).unwrap();
+            server.output_taken();
+            client.process_new_packets().unwrap();
+            let mut heard = vec![
+                0;
+                client
+                    .process_new_packets()
+                    .unwrap()
+                    .plaintext_bytes_to_read()
+            ];
+            std::io::Read::read_exact(&mut client.reader(), &mut heard).unwrap();
+            (plain, heard)
+        };
+        for _ in 0..3 {
+            exchange(&mut client, &mut server);
+        }
+        assert!(!server.is_handshaking() && !client.is_handshaking());
+        for round in 0..3u8 {
+            // A KeyUpdate asking for ours too, then data under the new keys.
+            client.refresh_traffic_keys().unwrap();
+            std::io::Write::write_all(&mut client.writer(), &[round; 100]).unwrap();
+            let (plain, _) = exchange(&mut client, &mut server);
+            assert_eq!(plain, [round; 100]);
+            server.encrypt(b"still here").unwrap();
+            let (_, heard) = exchange(&mut client, &mut server);
+            assert_eq!(heard, b"still here");
+        }
     }
 
     #[test]
