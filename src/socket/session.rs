@@ -144,9 +144,10 @@ impl TlsSession {
     /// Encrypts `data` (or holds it until the handshake is done), leaving
     /// the records for a later `pump`.
     pub fn encrypt(&mut self, data: &[u8]) {
-        // Only exhausted keys (2^64 records) refuse; rustls then closes.
+        // Refused only by a session that already failed (its error is being
+        // reported) or whose keys are exhausted (rustls then closes it).
         if let Err(e) = self.conn.encrypt(data) {
-            log::warn!("TLS: could not encrypt: {e}");
+            log::debug!("TLS: data not encrypted: {e}");
         }
     }
 
