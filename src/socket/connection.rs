@@ -192,7 +192,7 @@ impl ConnState {
                     self.tls_pending_plain += data.len();
                 }
                 let written = if self.corked {
-                    tls.encrypt(data);
+                    tls.conn.hold(data);
                     0
                 } else {
                     tls.send(data, &mut self.queue, inline)

@@ -151,6 +151,13 @@ impl TlsSession {
         }
     }
 
+    /// Encrypts what a corked pass held back, in as few records as it fits.
+    pub fn release_held(&mut self) {
+        if let Err(e) = self.conn.release_held() {
+            log::debug!("TLS: data not encrypted: {e}");
+        }
+    }
+
     /// The error a failed handshake or record reports, with its data (the
     /// code comes from `tls::errors`).
     pub fn failure(&self, role: &TlsRole, e: &rustls::Error) -> Error {

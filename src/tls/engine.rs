@@ -51,6 +51,9 @@ struct Io {
     out: Outgoing,
     /// Plaintext sent before the handshake allowed application data.
     early: Vec<u8>,
+    /// Plaintext sent during a corked pass, encrypted together at its end
+    /// so that many small sends make full-sized records.
+    held: Vec<u8>,
     /// A close_notify is wanted as soon as records may be written.
     close_notify: bool,
     /// The peer's close_notify has arrived: no more data from it.
@@ -133,9 +136,26 @@ impl Engine {
         self.advance(Some(data))
     }
 
+    /// Keeps `data` for [`Engine::release_held`]: the sends of one corked
+    /// pass (an echo's, one per delivered chunk) become records of up to
+    /// 16 KiB instead of one record each.
+    pub fn hold(&mut self, data: &[u8]) {
+        self.io.held.extend_from_slice(data);
+    }
+
+    /// Encrypts what [`Engine::hold`] kept.
+    pub fn release_held(&mut self) -> Result<(), RustlsError> {
+        if self.io.held.is_empty() {
+            return Ok(());
+        }
+        let held = std::mem::take(&mut self.io.held);
+        self.encrypt(&held)
+    }
+
     /// Puts a close_notify alert in the output, after everything sent so
     /// far; nothing while the handshake runs (the TCP close says it).
     pub fn send_close_notify(&mut self) {
+        let _ = self.release_held();
         self.io.close_notify = true;
         let _ = self.advance(None);
         self.io.close_notify = false;
@@ -558,7 +578,7 @@ mod tests {
         let mut server = Engine::server(UnbufferedServerConnection::new(server).unwrap());
         let mut client = rustls::ClientConnection::new(client, name()).unwrap();
         // Records between rustls' buffered client and the engine.
-        let mut exchange = |client: &mut rustls::ClientConnection, server: &mut Engine| {
+        let exchange = |client: &mut rustls::ClientConnection, server: &mut Engine| {
             let mut records = Vec::new();
             while client.wants_write() {
                 client.write_tls(&mut records).unwrap();
@@ -593,6 +613,37 @@ mod tests {
             let (_, heard) = exchange(&mut client, &mut server);
             assert_eq!(heard, b"still here");
         }
+    }
+
+    /// The lengths of the records in `bytes`.
+    fn records(bytes: &[u8]) -> Vec<usize> {
+        let mut lengths = Vec::new();
+        let mut rest = bytes;
+        while rest.len() >= RECORD_HEADER {
+            let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+            lengths.push(len);
+            rest = &rest[RECORD_HEADER + len..];
+        }
+        assert!(rest.is_empty(), "whole records only");
+        lengths
+    }
+
+    #[test]
+    fn held_sends_leave_as_full_records_before_a_close_notify() {
+        let (mut client, mut server) = pair();
+        handshake(&mut client, &mut server, usize::MAX);
+        for chunk in 0..8u8 {
+            server.hold(&[chunk; 4096]);
+        }
+        assert!(server.output().is_empty(), "nothing encrypted while held");
+        server.send_close_notify();
+        // 32 KiB in two full records, then the alert: not eight of 4 KiB.
+        let lengths = records(server.output());
+        assert_eq!(lengths.len(), 3, "{lengths:?}");
+        let heard = carry_over(&mut server, &mut client, usize::MAX);
+        let sent: Vec<u8> = (0..8u8).flat_map(|c| [c; 4096]).collect();
+        assert_eq!(heard, sent);
+        assert!(client.peer_closed());
     }
 
     #[test]

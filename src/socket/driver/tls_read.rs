@@ -40,6 +40,7 @@ impl Driver<'_> {
                 // Held until the host decides on a demotion (demote.rs).
                 return;
             }
+            tls.release_held();
             let written = session::pump(&mut tls.conn, &mut st.queue, st.stream.as_deref());
             if let Some(addrs) = st.addrs.as_deref_mut() {
                 addrs.figures.sent += written as u64;
