@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use rustls::client::UnbufferedClientConnection;
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{
-    ConnectionState, EncodeError, EncryptError, UnbufferedStatus, WriteTraffic,
+    ConnectionState, EncodeError, EncodeTlsData, EncryptError, UnbufferedStatus, WriteTraffic,
 };
 use rustls::{CommonState, Error as RustlsError};
 
@@ -296,11 +296,7 @@ fn handle<Data>(
             Ok(Next::Again)
         }
         ConnectionState::EncodeTlsData(mut message) => {
-            io.out.write_with(|buf| match message.encode(buf) {
-                Ok(n) => Ok(n),
-                Err(EncodeError::InsufficientSize(e)) => Err(Some(e.required_size)),
-                Err(EncodeError::AlreadyEncoded) => Err(None),
-            })?;
+            encode_into(&mut message, &mut io.out)?;
             Ok(Next::Again)
         }
         ConnectionState::TransmitTlsData(mut transmit) => {
@@ -371,14 +367,22 @@ fn encode_pending<Data>(
     state: Result<ConnectionState<'_, '_, Data>, RustlsError>,
     out: &mut Outgoing,
 ) -> Result<(), RustlsError> {
-    if let Ok(ConnectionState::EncodeTlsData(mut message)) = state {
-        out.write_with(|buf| match message.encode(buf) {
-            Ok(n) => Ok(n),
-            Err(EncodeError::InsufficientSize(e)) => Err(Some(e.required_size)),
-            Err(EncodeError::AlreadyEncoded) => Err(None),
-        })?;
+    match state {
+        Ok(ConnectionState::EncodeTlsData(mut message)) => encode_into(&mut message, out),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// Puts one handshake or alert record rustls queued in the output.
+fn encode_into<Data>(
+    message: &mut EncodeTlsData<'_, Data>,
+    out: &mut Outgoing,
+) -> Result<(), RustlsError> {
+    out.write_with(|buf| match message.encode(buf) {
+        Ok(n) => Ok(n),
+        Err(EncodeError::InsufficientSize(e)) => Err(Some(e.required_size)),
+        Err(EncodeError::AlreadyEncoded) => Err(None),
+    })
 }
 
 /// How many more bytes the last record in `carry` needs to be whole (its
