@@ -1419,9 +1419,11 @@ SACK_TCP_API const char *sack_tcp_last_error_message(void);
  * call (when nothing is queued ahead, as `sack_tcp_send` does); the rest
  * waits in the send queue as a pointer to your buffer and is written from
  * it, so no byte is copied. TLS: the bytes are encrypted by this call, as
- * `sack_tcp_send` does (rustls copies plaintext into records either way),
- * so nothing is saved but the code stays the same; `on_done` still fires
- * later, from a callback thread.
+ * `sack_tcp_send` does (rustls copies plaintext into records either way;
+ * from a message callback they are copied and encrypted with that read's
+ * other sends when the callbacks of that read are done), so nothing is
+ * saved but the code stays the same; your buffer is free when the call
+ * returns, and `on_done` still fires later, from a callback thread.
  *
  * Queue accounting: until they leave, the bytes count in
  * `sack_tcp_get_queued_bytes`, for drain and for `pause_reads_above`, like
