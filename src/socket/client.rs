@@ -45,7 +45,7 @@ pub(super) fn open(
             let role = TlsRole::Client(ClientTls::build(&plan.tls, &plan.target)?);
             if plan.tls.ssl {
                 // The ClientHello waits in the queue for the connection;
-                // data sent meanwhile waits inside rustls for the handshake.
+                // data sent meanwhile waits in the TLS engine for the handshake.
                 let mut session = role.new_session()?;
                 let st = &mut *st;
                 session::pump(&mut session.conn, &mut st.queue, None);

@@ -249,7 +249,7 @@ mod tests {
             hello > 0,
             "the ClientHello goes to the queue without a stream"
         );
-        // Before the handshake is done plaintext waits inside rustls.
+        // Before the handshake is done plaintext waits in the engine.
         session.send(b"early", &mut queue, None);
         assert_eq!(queue.len(), hello);
         assert!(session.conn.is_handshaking());

@@ -1,6 +1,7 @@
 //! TLS: certificate and key loading, the SNI certificate store, server
-//! verification for clients, and TLS-or-plain detection. The connection
-//! driver in `socket` runs the rustls session itself.
+//! verification for clients, TLS-or-plain detection, and the engine that
+//! runs a rustls session over the connection driver's buffers (the driver
+//! in `socket` feeds it and sends what it produces).
 
 /// The handshake-signature half of a verifier that wraps another (`inner`)
 /// to look at certificates only: every signature check is the inner one's.
