@@ -192,7 +192,7 @@ impl ConnState {
                     self.tls_pending_plain += data.len();
                 }
                 let written = if self.corked {
-                    tls.conn.hold(data);
+                    tls.hold(data);
                     0
                 } else {
                     tls.send(data, &mut self.queue, inline)

@@ -151,6 +151,13 @@ impl TlsSession {
         }
     }
 
+    /// Keeps `data` for the end of a corked pass (see `Engine::hold`).
+    pub fn hold(&mut self, data: &[u8]) {
+        if let Err(e) = self.conn.hold(data) {
+            log::debug!("TLS: data not encrypted: {e}");
+        }
+    }
+
     /// Encrypts what a corked pass held back, in as few records as it fits.
     pub fn release_held(&mut self) {
         if let Err(e) = self.conn.release_held() {

@@ -23,6 +23,8 @@ use rustls::{CommonState, Error as RustlsError};
 
 /// A record's header: type, version, length.
 const RECORD_HEADER: usize = 5;
+/// The most plaintext one TLS record carries.
+const MAX_PLAINTEXT_RECORD: usize = 16 * 1024;
 /// Output buffers larger than this go back to the allocator, not the pool.
 const POOLED_MAX: usize = 256 * 1024;
 /// Output buffers kept per thread.
@@ -139,8 +141,17 @@ impl Engine {
     /// Keeps `data` for [`Engine::release_held`]: the sends of one corked
     /// pass (an echo's, one per delivered chunk) become records of up to
     /// 16 KiB instead of one record each.
-    pub fn hold(&mut self, data: &[u8]) {
-        self.io.held.extend_from_slice(data);
+    ///
+    /// A send of a full record or more gains nothing from waiting, and
+    /// holding it would copy it once more: what was held goes first, to
+    /// keep the order, then it is encrypted at once.
+    pub fn hold(&mut self, data: &[u8]) -> Result<(), RustlsError> {
+        if data.len() < MAX_PLAINTEXT_RECORD {
+            self.io.held.extend_from_slice(data);
+            return Ok(());
+        }
+        self.release_held()?;
+        self.encrypt(data)
     }
 
     /// Encrypts what [`Engine::hold`] kept.
@@ -637,7 +648,7 @@ mod tests {
         let (mut client, mut server) = pair();
         handshake(&mut client, &mut server, usize::MAX);
         for chunk in 0..8u8 {
-            server.hold(&[chunk; 4096]);
+            server.hold(&[chunk; 4096]).unwrap();
         }
         assert!(server.output().is_empty(), "nothing encrypted while held");
         server.send_close_notify();
@@ -648,6 +659,27 @@ mod tests {
         let sent: Vec<u8> = (0..8u8).flat_map(|c| [c; 4096]).collect();
         assert_eq!(heard, sent);
         assert!(client.peer_closed());
+    }
+
+    #[test]
+    fn a_large_held_send_is_encrypted_at_once_behind_what_was_held() {
+        let (mut client, mut server) = pair();
+        handshake(&mut client, &mut server, usize::MAX);
+        server.hold(b"small first").unwrap();
+        assert!(server.output().is_empty());
+        let large = vec![7u8; 40 * 1024];
+        server.hold(&large).unwrap();
+        // The small send in its own record, then the large one in full
+        // records: it was not copied aside to wait.
+        let lengths = records(server.output());
+        assert_eq!(lengths.len(), 4, "{lengths:?}");
+        server.hold(b"after").unwrap();
+        server.release_held().unwrap();
+        let heard = carry_over(&mut server, &mut client, usize::MAX);
+        let mut sent = b"small first".to_vec();
+        sent.extend_from_slice(&large);
+        sent.extend_from_slice(b"after");
+        assert_eq!(heard, sent);
     }
 
     #[test]
