@@ -172,7 +172,7 @@ impl ConnState {
     /// caller queues the rest. TLS: hands all of it to rustls, whose
     /// records go out or to the queue. Returns how many bytes of `data`
     /// the library no longer needs.
-    fn write_or_encrypt(&mut self, data: &[u8]) -> usize {
+    fn write_or_encrypt(&mut self, data: &[u8], window_owner: usize) -> usize {
         let inline = match self.phase {
             Phase::Open if !self.corked => self.stream.as_deref(),
             _ => None,
@@ -192,7 +192,9 @@ impl ConnState {
                     self.tls_pending_plain += data.len();
                 }
                 let written = if self.corked {
-                    tls.hold(data);
+                    // An echo's bytes are those being delivered: a
+                    // reference to them is kept, not a copy.
+                    tls.hold(data, read_window::slice_of(window_owner, data));
                     0
                 } else {
                     tls.send(data, &mut self.queue, inline)
@@ -313,7 +315,7 @@ impl Connection {
     pub(super) fn send(&self, data: &[u8]) -> Result<()> {
         let mut st = self.lock();
         self.admit(&mut st, data.len())?;
-        let consumed = st.write_or_encrypt(data);
+        let consumed = st.write_or_encrypt(data, self.window_owner());
         let rest = &data[consumed..];
         // Corked and plain, the bytes may be those being delivered: they
         // are then queued by reference (see `read_window`).
@@ -352,7 +354,7 @@ impl Connection {
         if let Err(e) = self.admit(&mut st, 0) {
             return Err((e, buffer));
         }
-        let consumed = st.write_or_encrypt(buffer.bytes());
+        let consumed = st.write_or_encrypt(buffer.bytes(), self.window_owner());
         if consumed == buffer.bytes().len() {
             st.queue.push_done(Completion::sent(Box::new(buffer)));
         } else {

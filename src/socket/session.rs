@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use super::read_window::SharedSlice;
 use super::send_queue::SendQueue;
 use super::stream::Stream;
 use crate::error::{Code, Error};
@@ -37,6 +38,11 @@ pub(crate) struct TlsSession {
     /// Where a demotion to plain (`sack_tcp_set_ssl(h, false)` from the
     /// error callback of a failed handshake) stands.
     pub demotion: Demotion,
+    /// Sends of a corked pass that are the very bytes being delivered (an
+    /// echo, chunk after chunk), kept as one reference into the delivery
+    /// buffer rather than copied aside; encrypted from there when the pass
+    /// ends. Only while the engine holds nothing, so the order is kept.
+    held_window: Option<SharedSlice>,
 }
 
 /// A demotion to plain after a failed handshake (error 6).
@@ -70,6 +76,7 @@ impl TlsRole {
             failed: false,
             failed_rest: Vec::new(),
             demotion: Demotion::NotOffered,
+            held_window: None,
         })
     }
 
@@ -151,18 +158,55 @@ impl TlsSession {
         }
     }
 
-    /// Keeps `data` for the end of a corked pass (see `Engine::hold`).
-    pub fn hold(&mut self, data: &[u8]) {
+    /// Keeps `data` for the end of a corked pass (see `Engine::hold`);
+    /// `shared` is `data` as a reference into the bytes being delivered,
+    /// when that is where it lies.
+    pub fn hold(&mut self, data: &[u8], shared: Option<SharedSlice>) {
+        if let Some(next) = shared.filter(|_| !self.conn.has_held()) {
+            match &mut self.held_window {
+                None => {
+                    self.held_window = Some(next);
+                    return;
+                }
+                Some(window) => {
+                    if window.extend(&next) {
+                        return;
+                    }
+                }
+            }
+        }
+        self.hold_window_copy();
         if let Err(e) = self.conn.hold(data) {
             log::debug!("TLS: data not encrypted: {e}");
         }
     }
 
+    /// The reference kept so far goes to the engine's held bytes, ahead of
+    /// a send that does not continue it.
+    fn hold_window_copy(&mut self) {
+        if let Some(window) = self.held_window.take() {
+            if let Err(e) = self.conn.hold(window.bytes()) {
+                log::debug!("TLS: data not encrypted: {e}");
+            }
+        }
+    }
+
     /// Encrypts what a corked pass held back, in as few records as it fits.
     pub fn release_held(&mut self) {
-        if let Err(e) = self.conn.release_held() {
+        // The engine holds nothing while a reference is kept (see `hold`).
+        let result = match self.held_window.take() {
+            Some(window) => self.conn.encrypt(window.bytes()),
+            None => self.conn.release_held(),
+        };
+        if let Err(e) = result {
             log::debug!("TLS: data not encrypted: {e}");
         }
+    }
+
+    /// Queues TLS's own close (close_notify) behind everything sent.
+    pub fn send_close_notify(&mut self) {
+        self.release_held();
+        self.conn.send_close_notify();
     }
 
     /// The error a failed handshake or record reports, with its data (the
@@ -318,5 +362,86 @@ mod tests {
         let (_, session) = client_session();
         let tls = Session::Tls(Box::new(session));
         assert!(tls.is_tls() && tls.is_handshaking() && !tls.is_secure());
+    }
+
+    /// A server session past its handshake, and the client talking to it.
+    fn established() -> (Engine, TlsSession) {
+        use crate::tls::engine::tests::{handshake, pair};
+        let (mut client, mut server) = pair();
+        handshake(&mut client, &mut server, usize::MAX);
+        let session = TlsSession {
+            conn: server,
+            initial: Vec::new(),
+            alpn: None,
+            failed: false,
+            failed_rest: Vec::new(),
+            demotion: Demotion::NotOffered,
+            held_window: None,
+        };
+        (client, session)
+    }
+
+    fn hold(session: &mut TlsSession, data: &[u8], sent: &mut Vec<u8>) {
+        session.hold(data, super::super::read_window::slice_of(1, data));
+        sent.extend_from_slice(data);
+    }
+
+    #[test]
+    fn an_echo_of_the_delivered_bytes_is_referenced_not_copied() {
+        use super::super::read_window;
+        let (mut client, mut session) = established();
+        let delivered = Arc::new((0..40_000u32).map(|i| i as u8).collect::<Vec<u8>>());
+        let mut sent = Vec::new();
+        {
+            let _window = read_window::open(1, delivered.clone(), delivered.len());
+            for chunk in delivered.chunks(4096) {
+                hold(&mut session, chunk, &mut sent);
+            }
+            assert!(!session.conn.has_held(), "nothing copied aside");
+            assert!(session.held_window.is_some());
+        }
+        session.release_held();
+        assert_eq!(Arc::strong_count(&delivered), 1, "the buffer let go");
+        let heard =
+            crate::tls::engine::tests::carry_over(&mut session.conn, &mut client, usize::MAX);
+        assert_eq!(heard, sent);
+    }
+
+    #[test]
+    fn referenced_and_copied_sends_leave_in_the_order_they_were_made() {
+        use super::super::read_window;
+        let (mut client, mut session) = established();
+        let delivered = Arc::new((0..20_000u32).map(|i| (i * 7) as u8).collect::<Vec<u8>>());
+        let elsewhere = vec![9u8; 300];
+        let mut sent = Vec::new();
+        {
+            let _window = read_window::open(1, delivered.clone(), delivered.len());
+            hold(&mut session, &delivered[0..4096], &mut sent);
+            hold(&mut session, &delivered[4096..8192], &mut sent);
+            // Not in the delivered bytes: the reference is copied ahead of it.
+            hold(&mut session, &elsewhere, &mut sent);
+            assert!(session.held_window.is_none());
+            // Delivered bytes again, behind a copy: copied too.
+            hold(&mut session, &delivered[100..200], &mut sent);
+            hold(&mut session, &delivered[8192..20_000], &mut sent);
+        }
+        session.release_held();
+        let heard =
+            crate::tls::engine::tests::carry_over(&mut session.conn, &mut client, usize::MAX);
+        assert_eq!(heard, sent);
+
+        // A new pass: a reference that does not continue the first one.
+        let mut sent = Vec::new();
+        {
+            let _window = read_window::open(1, delivered.clone(), delivered.len());
+            hold(&mut session, &delivered[1000..2000], &mut sent);
+            hold(&mut session, &delivered[0..500], &mut sent);
+            hold(&mut session, &delivered[500..600], &mut sent);
+        }
+        session.send_close_notify();
+        let heard =
+            crate::tls::engine::tests::carry_over(&mut session.conn, &mut client, usize::MAX);
+        assert_eq!(heard, sent);
+        assert!(client.peer_closed(), "close_notify behind the held bytes");
     }
 }

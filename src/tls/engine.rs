@@ -154,6 +154,11 @@ impl Engine {
         self.encrypt(data)
     }
 
+    /// Whether [`Engine::hold`] kept bytes not yet encrypted.
+    pub fn has_held(&self) -> bool {
+        !self.io.held.is_empty()
+    }
+
     /// Encrypts what [`Engine::hold`] kept.
     pub fn release_held(&mut self) -> Result<(), RustlsError> {
         if self.io.held.is_empty() {
@@ -474,7 +479,7 @@ impl Outgoing {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use rustls::pki_types::ServerName;
@@ -500,7 +505,7 @@ mod tests {
         ServerName::try_from("example.com").unwrap()
     }
 
-    fn pair() -> (Engine, Engine) {
+    pub(crate) fn pair() -> (Engine, Engine) {
         let (client, server) = configs();
         let server = UnbufferedServerConnection::new(server).unwrap();
         let client = UnbufferedClientConnection::new(client, name()).unwrap();
@@ -509,7 +514,7 @@ mod tests {
 
     /// Moves `from`'s output to `to` in pieces of at most `cut` bytes;
     /// returns the plaintext `to` got.
-    fn carry_over(from: &mut Engine, to: &mut Engine, cut: usize) -> Vec<u8> {
+    pub(crate) fn carry_over(from: &mut Engine, to: &mut Engine, cut: usize) -> Vec<u8> {
         let mut records = from.output().to_vec();
         from.output_taken();
         let mut plain = Vec::new();
@@ -519,7 +524,7 @@ mod tests {
         plain
     }
 
-    fn handshake(client: &mut Engine, server: &mut Engine, cut: usize) {
+    pub(crate) fn handshake(client: &mut Engine, server: &mut Engine, cut: usize) {
         for _ in 0..4 {
             carry_over(client, server, cut);
             carry_over(server, client, cut);

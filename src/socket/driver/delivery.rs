@@ -15,7 +15,9 @@ thread_local! {
     /// that sends of the bytes being delivered can point into it until the
     /// end of the pass (`read_window`).
     static READ_BUFFER: Cell<Option<Arc<Vec<u8>>>> = const { Cell::new(None) };
-    static PLAIN_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// Shared like the read buffer, for the same reason: a TLS echo's
+    /// sends point into it until the pass ends (`TlsSession::hold`).
+    static PLAIN_BUFFER: Cell<Option<Arc<Vec<u8>>>> = const { Cell::new(None) };
 }
 
 /// Runs `f` with this thread's read buffer, at least `size` bytes and not
@@ -40,12 +42,18 @@ pub(super) fn with_read_buffer<R>(size: usize, f: impl FnOnce(&mut Arc<Vec<u8>>)
 
 /// TLS plaintext is gathered in a buffer of its own (empty when lent) and
 /// delivered once the read is decrypted.
-pub(super) fn with_plain_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+/// As for the read buffer, `f` starts with it unshared.
+pub(super) fn with_plain_buffer<R>(f: impl FnOnce(&mut Arc<Vec<u8>>) -> R) -> R {
     // Taken out, as the read buffer is.
-    let mut buf = PLAIN_BUFFER.with(Cell::take);
-    buf.clear();
+    let mut buf = PLAIN_BUFFER.with(Cell::take).unwrap_or_default();
+    match Arc::get_mut(&mut buf) {
+        Some(bytes) => bytes.clear(),
+        // Still shared (a session that failed before its pass let go):
+        // the session keeps it; this thread takes a new one.
+        None => buf = Arc::default(),
+    }
     let result = f(&mut buf);
-    PLAIN_BUFFER.with(|cell| cell.set(buf));
+    PLAIN_BUFFER.with(|cell| cell.set(Some(buf)));
     result
 }
 

@@ -3,17 +3,20 @@
 //! handshake completes, and the plaintext handed to delivery.
 
 use super::deadlines::Deadline;
+use std::sync::Arc;
+
 use super::delivery::with_plain_buffer;
 use super::{Driver, End};
 use crate::error::Error;
 use crate::events::{self, Event};
+use crate::socket::read_window;
 use crate::socket::session::{self, Session, TlsRole};
 use crate::socket::ConnState;
 
 /// Starts TLS's own close (a close_notify alert) ahead of our FIN.
 pub(super) fn send_close_notify(st: &mut ConnState) {
     if let Session::Tls(tls) = &mut st.session {
-        tls.conn.send_close_notify();
+        tls.send_close_notify();
         session::pump(&mut tls.conn, &mut st.queue, None);
     }
 }
@@ -53,11 +56,16 @@ impl Driver<'_> {
     }
 
     pub(super) fn read_corked(&mut self, buf: &mut [u8], n: usize) -> Result<(), End> {
-        with_plain_buffer(|plain| {
+        with_plain_buffer(|shared| {
+            let plain = Arc::get_mut(shared).expect("this thread's alone");
             let peer_closed = self.feed_tls(&mut buf[..n], plain)?;
             self.check_handshake_done();
-            if !plain.is_empty() {
-                self.deliver(plain);
+            if !shared.is_empty() {
+                // Sends of these very bytes keep references to them, and
+                // are encrypted from here when the pass ends (uncork).
+                let _window =
+                    read_window::open(self.conn.window_owner(), shared.clone(), shared.len());
+                self.deliver(shared);
             }
             if peer_closed {
                 // close_notify: the peer ended cleanly.
