@@ -216,25 +216,10 @@ TEST(unix_text_mode) {
 
 /* ---- TLS, fallback, STARTTLS ---- */
 
-typedef struct pem {
-    char *cert, *key, *ca;
-} pem;
-
-static pem load_pem(void) {
-    pem p = {read_cert("localhost.pem"), read_cert("localhost.key"), read_cert("ca.pem")};
-    return p;
-}
-
-static void free_pem(pem *p) {
-    free(p->cert);
-    free(p->key);
-    free(p->ca);
-}
-
 TEST(unix_tls_echo) {
     tmp_dir t;
     tmp_dir_make(&t);
-    pem p = load_pem();
+    tls_files p = tls_files_load();
     sack_tcp_options so = new_options();
     so.cert = p.cert;
     so.key = p.key;
@@ -242,14 +227,14 @@ TEST(unix_tls_echo) {
     co.ssl = true;
     co.ca = p.ca; /* no `host`: a Unix client verifies "localhost" */
     echo_round_trip(t.addr, &so, &co);
-    free_pem(&p);
+    tls_files_free(&p);
     tmp_dir_remove(&t);
 }
 
 TEST(unix_tls_fallback_serves_both) {
     char name[96];
     abstract_name(name, sizeof name);
-    pem p = load_pem();
+    tls_files p = tls_files_load();
     sack_tcp_options so = new_options();
     so.cert = p.cert;
     so.key = p.key;
@@ -287,7 +272,7 @@ TEST(unix_tls_fallback_serves_both) {
     recorder_destroy(&plain_cli);
     server_stop(&srv);
     server_destroy(&srv);
-    free_pem(&p);
+    tls_files_free(&p);
 }
 
 static struct {
@@ -327,7 +312,7 @@ static void ustt_accept(void *ud, sack_tcp *conn, sack_tcp_result status) {
 TEST(unix_starttls) {
     tmp_dir t;
     tmp_dir_make(&t);
-    pem p = load_pem();
+    tls_files p = tls_files_load();
     sack_tcp_options so = new_options();
     so.cert = p.cert;
     so.key = p.key;
@@ -363,7 +348,7 @@ TEST(unix_starttls) {
     recorder_destroy(&cli);
     server_stop(&srv);
     server_destroy(&srv);
-    free_pem(&p);
+    tls_files_free(&p);
     tmp_dir_remove(&t);
 }
 
@@ -658,7 +643,7 @@ static int unix_raw_connect(const char *path) {
 TEST(unix_tls_openssl_s_client) {
     tmp_dir t;
     tmp_dir_make(&t);
-    pem p = load_pem();
+    tls_files p = tls_files_load();
     sack_tcp_options so = new_options();
     so.cert = p.cert;
     so.key = p.key;
@@ -687,7 +672,7 @@ TEST(unix_tls_openssl_s_client) {
     child_finish(&s);
     server_stop(&srv);
     server_destroy(&srv);
-    free_pem(&p);
+    tls_files_free(&p);
     tmp_dir_remove(&t);
 }
 
@@ -709,7 +694,7 @@ TEST(unix_tls_client_to_openssl_s_server) {
         if (harness_now_ms() > deadline) FAIL("s_server never made %s", t.path);
         child_read(&s, harness_now_ms() + 20);
     }
-    pem p = load_pem();
+    tls_files p = tls_files_load();
     sack_tcp_options co = new_options();
     co.ssl = true;
     co.ca = p.ca;
@@ -729,7 +714,7 @@ TEST(unix_tls_client_to_openssl_s_server) {
     WAIT_UNTIL(cli.closes == 1);
     sack_tcp_free(c);
     recorder_destroy(&cli);
-    free_pem(&p);
+    tls_files_free(&p);
     tmp_dir_remove(&t);
 }
 
