@@ -44,6 +44,16 @@ static void abstract_name(char *buf, size_t n) {
     snprintf(buf, n, "unix:@sack-test-%d-%d", (int)getpid(), ++counter);
 }
 
+/* Zeroed first, so that passing sizeof the whole struct as the length is
+ * valid: the rest of sun_path is NULs. */
+static struct sockaddr_un unix_sockaddr(const char *path) {
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    return sa;
+}
+
 static sack_tcp_options new_options(void) {
     sack_tcp_options o;
     CHECK_OK(sack_tcp_options_init(&o));
@@ -426,10 +436,7 @@ TEST(unix_peer_credentials_not_on_tcp) {
 static void make_stale_socket(const char *path) {
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     CHECK(fd >= 0);
-    struct sockaddr_un a;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    struct sockaddr_un a = unix_sockaddr(path);
     CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
     CHECK(listen(fd, 1) == 0);
     close(fd);
@@ -631,10 +638,7 @@ TEST(unix_python_peer) {
 static int unix_raw_connect(const char *path) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) FAIL("socket: %s", strerror(errno));
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    struct sockaddr_un sa = unix_sockaddr(path);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) FAIL("connect %s: %s", path, strerror(errno));
     return fd;
 }
@@ -797,10 +801,7 @@ TEST(unix_inherited_listener) {
     tmp_dir_make(&t);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(fd >= 0);
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", t.path);
+    struct sockaddr_un sa = unix_sockaddr(t.path);
     CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     CHECK_EQ(listen(fd, 16), 0);
     server srv;
