@@ -478,3 +478,14 @@ char *read_cert(const char *name) {
     fclose(f);
     return text;
 }
+
+tls_files tls_files_load(void) {
+    tls_files f = {read_cert("localhost.pem"), read_cert("localhost.key"), read_cert("ca.pem")};
+    return f;
+}
+
+void tls_files_free(tls_files *f) {
+    free(f->cert);
+    free(f->key);
+    free(f->ca);
+}

@@ -170,6 +170,15 @@ void raw_reset(int fd);
  * free() it. Fails the test if missing. */
 char *read_cert(const char *name);
 
+/* The server certificate, its key and the CA that signed it, as most TLS
+ * tests use them. */
+typedef struct tls_files {
+    char *cert, *key, *ca; /* localhost.pem, localhost.key, ca.pem */
+} tls_files;
+/* Fails the test, as read_cert does, if one is missing. */
+tls_files tls_files_load(void);
+void tls_files_free(tls_files *f);
+
 uint32_t crc32_update(uint32_t crc, const void *data, size_t n);
 
 /* Ends a test: frees nothing, shuts the runtime down and checks that no

@@ -204,17 +204,16 @@ TEST(borrowed_and_copied_sends_keep_their_order) {
 /* TLS: sent during the handshake and after it, borrowed and copied, in
  * order; each completion comes once with OK. */
 TEST(borrowed_sends_over_tls) {
-    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key");
-    char *ca = read_cert("ca.pem");
+    tls_files f = tls_files_load();
     sack_tcp_options so, co;
     CHECK_OK(sack_tcp_options_init(&so));
-    so.cert = cert;
-    so.key = key;
+    so.cert = f.cert;
+    so.key = f.key;
     server srv;
     server_start(&srv, "127.0.0.1", &so);
     CHECK_OK(sack_tcp_options_init(&co));
     co.ssl = true;
-    co.ca = ca;
+    co.ca = f.ca;
     enum { N = 3 << 20 };
     unsigned char *buf = pattern(N);
     recorder cli;
@@ -241,9 +240,7 @@ TEST(borrowed_sends_over_tls) {
     server_destroy(&srv);
     recorder_destroy(&cli);
     free(buf);
-    free(cert);
-    free(key);
-    free(ca);
+    tls_files_free(&f);
 }
 
 /* A peer that never reads keeps the bytes queued; the connection then
@@ -386,12 +383,11 @@ static void greet_on_connect(void *ud, sack_tcp *conn, sack_tcp_result status) {
  * encrypted for a TLS client, in clear for a plain one; either way it
  * completes once, OK. */
 TEST(borrowed_send_before_fallback_detection) {
-    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key");
-    char *ca = read_cert("ca.pem");
+    tls_files f = tls_files_load();
     sack_tcp_options so;
     CHECK_OK(sack_tcp_options_init(&so));
-    so.cert = cert;
-    so.key = key;
+    so.cert = f.cert;
+    so.key = f.key;
     so.allow_ssl_fallback = true;
     server srv;
     server_start(&srv, "127.0.0.1", &so);
@@ -402,7 +398,7 @@ TEST(borrowed_send_before_fallback_detection) {
         sack_tcp_options co;
         CHECK_OK(sack_tcp_options_init(&co));
         co.ssl = tls;
-        co.ca = tls ? ca : NULL;
+        co.ca = tls ? f.ca : NULL;
         recorder cli;
         recorder_init(&cli);
         done_reset(NULL);
@@ -425,26 +421,23 @@ TEST(borrowed_send_before_fallback_detection) {
     }
     server_stop(&srv);
     server_destroy(&srv);
-    free(cert);
-    free(key);
-    free(ca);
+    tls_files_free(&f);
 }
 
 /* A client's borrowed send before its STARTTLS upgrade leaves in clear,
  * ahead of the handshake; one after it, encrypted; both in order. */
 TEST(borrowed_send_around_starttls) {
-    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key");
-    char *ca = read_cert("ca.pem");
+    tls_files f = tls_files_load();
     sack_tcp_options so;
     CHECK_OK(sack_tcp_options_init(&so));
-    so.cert = cert;
-    so.key = key;
+    so.cert = f.cert;
+    so.key = f.key;
     so.starttls = true;
     server srv;
     server_start(&srv, "127.0.0.1", &so);
     sack_tcp_options co;
     CHECK_OK(sack_tcp_options_init(&co));
-    co.ca = ca;
+    co.ca = f.ca;
     co.host = "localhost";
     recorder cli;
     recorder_init(&cli);
@@ -472,7 +465,5 @@ TEST(borrowed_send_around_starttls) {
     recorder_destroy(&cli);
     server_stop(&srv);
     server_destroy(&srv);
-    free(cert);
-    free(key);
-    free(ca);
+    tls_files_free(&f);
 }

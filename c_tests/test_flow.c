@@ -22,21 +22,6 @@ typedef enum mode { M_PLAIN, M_TLS, M_FALLBACK_TLS, M_FALLBACK_PLAIN, M_STARTTLS
 static const char *const mode_names[M_COUNT] = {"plain", "tls", "fallback-tls", "fallback-plain",
                                                 "starttls"};
 
-typedef struct tls_files {
-    char *cert, *key, *ca;
-} tls_files;
-
-static tls_files tls_load(void) {
-    tls_files f = {read_cert("localhost.pem"), read_cert("localhost.key"), read_cert("ca.pem")};
-    return f;
-}
-
-static void tls_free(tls_files *f) {
-    free(f->cert);
-    free(f->key);
-    free(f->ca);
-}
-
 /* Server and client options for `m`. */
 static void mode_options(mode m, const tls_files *f, sack_tcp_options *srv, sack_tcp_options *cli) {
     CHECK_OK(sack_tcp_options_init(srv));
@@ -139,7 +124,7 @@ TEST(no_sigpipe_when_peers_reset_mid_transfer) {
     struct sigaction current;
     CHECK(sigaction(SIGPIPE, NULL, &current) == 0);
     CHECK(current.sa_handler == SIG_DFL);
-    tls_files f = tls_load();
+    tls_files f = tls_files_load();
     for (int m = 0; m < M_COUNT; m++) {
         for (int client_writes = 0; client_writes < 2; client_writes++) {
             for (int round = 0; round < 4; round++) {
@@ -171,7 +156,7 @@ TEST(no_sigpipe_when_peers_reset_mid_transfer) {
             }
         }
     }
-    tls_free(&f);
+    tls_files_free(&f);
 }
 
 /* ---- drain after QUEUE_FULL, on every path that empties the queue ---- */
@@ -259,7 +244,7 @@ static void ds_check(int path, recorder *sender, recorder *receiver) {
 }
 
 TEST(drain_after_queue_full_on_every_path) {
-    tls_files f = tls_load();
+    tls_files f = tls_files_load();
     for (int path = 0; path < 5; path++) {
         ds_reset();
         sack_tcp_options so, co;
@@ -317,7 +302,7 @@ TEST(drain_after_queue_full_on_every_path) {
         server_destroy(&srv);
         recorder_destroy(&cli);
     }
-    tls_free(&f);
+    tls_files_free(&f);
 }
 
 /* ---- pause and resume ---- */

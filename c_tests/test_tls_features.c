@@ -161,17 +161,17 @@ static sack_tcp_tls_info get_info(sack_tcp *s) {
 /* Item 4: our client and our server agree on X25519MLKEM768; item 2: each
  * sees the other as openssl describes it. */
 TEST(tlsx_pq_group_and_peer_certificate) {
-    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    tls_files f = tls_files_load();
     openssl_cert want = openssl_describe("localhost.pem");
     sack_tcp_options so = new_options();
-    so.cert = cert;
-    so.key = key;
+    so.cert = f.cert;
+    so.key = f.key;
     server srv;
     server_start(&srv, "127.0.0.1", &so);
 
     sack_tcp_options o = new_options();
     o.ssl = true;
-    o.ca = ca;
+    o.ca = f.ca;
     o.host = "localhost";
     recorder cli;
     recorder_init(&cli);
@@ -219,21 +219,19 @@ TEST(tlsx_pq_group_and_peer_certificate) {
     server_stop(&srv);
     server_destroy(&srv);
     free(want.der);
-    free(cert);
-    free(key);
-    free(ca);
+    tls_files_free(&f);
 }
 
 /* Item 2 against openssl s_client (OpenSSL 3.0, without ML-KEM): the
  * server's view of a client with a certificate, and the same version, suite
  * and group s_client reports; X25519 is the fallback (item 4). */
 TEST(tlsx_server_view_matches_s_client) {
-    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    tls_files f = tls_files_load();
     openssl_cert want = openssl_describe("client.pem");
     sack_tcp_options so = new_options();
-    so.cert = cert;
-    so.key = key;
-    so.ca = ca;
+    so.cert = f.cert;
+    so.key = f.key;
+    so.ca = f.ca;
     so.client_auth = SACK_TCP_CLIENT_AUTH_REQUIRE;
     server srv;
     server_start(&srv, "127.0.0.1", &so);
@@ -276,9 +274,7 @@ TEST(tlsx_server_view_matches_s_client) {
     server_stop(&srv);
     server_destroy(&srv);
     free(want.der);
-    free(cert);
-    free(key);
-    free(ca);
+    tls_files_free(&f);
 }
 
 /* Item 4's interop: our client (ML-KEM first) with openssl s_server 3.0,
@@ -354,15 +350,15 @@ TEST(tlsx_info_errors) {
     server_destroy(&plain);
 
     /* A TLS connection: argument checks. */
-    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    tls_files f = tls_files_load();
     sack_tcp_options so = new_options();
-    so.cert = cert;
-    so.key = key;
+    so.cert = f.cert;
+    so.key = f.key;
     server srv;
     server_start(&srv, "127.0.0.1", &so);
     sack_tcp_options o = new_options();
     o.ssl = true;
-    o.ca = ca;
+    o.ca = f.ca;
     o.host = "localhost";
     recorder_init(&cli);
     c = open_client_to(&cli, srv.port, &o);
@@ -391,9 +387,7 @@ TEST(tlsx_info_errors) {
     recorder_destroy(&cli);
     server_stop(&srv);
     server_destroy(&srv);
-    free(cert);
-    free(key);
-    free(ca);
+    tls_files_free(&f);
 }
 
 /* ---- item 3: client session resumption ---- */
@@ -452,27 +446,25 @@ static char *ca_plus_other(const char *ca) {
  * with a different `ca` does a full handshake; the first settings still
  * resume afterwards. */
 TEST(tlsx_client_resumes_with_the_same_settings) {
-    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
-    char *ca2 = ca_plus_other(ca);
+    tls_files f = tls_files_load();
+    char *ca2 = ca_plus_other(f.ca);
     sack_tcp_options so = new_options();
-    so.cert = cert;
-    so.key = key;
+    so.cert = f.cert;
+    so.key = f.key;
     server srv;
     server_start(&srv, "127.0.0.1", &so);
     srv.echo = true;
 
-    CHECK(!connect_and_check_resumed(srv.port, ca, 6, &srv, 0, NULL));
-    CHECK(connect_and_check_resumed(srv.port, ca, 6, &srv, 1, NULL));
+    CHECK(!connect_and_check_resumed(srv.port, f.ca, 6, &srv, 0, NULL));
+    CHECK(connect_and_check_resumed(srv.port, f.ca, 6, &srv, 1, NULL));
     CHECK(!connect_and_check_resumed(srv.port, ca2, 6, &srv, 2, NULL));
     CHECK(connect_and_check_resumed(srv.port, ca2, 6, &srv, 3, NULL));
-    CHECK(connect_and_check_resumed(srv.port, ca, 6, &srv, 4, NULL));
+    CHECK(connect_and_check_resumed(srv.port, f.ca, 6, &srv, 4, NULL));
 
     server_stop(&srv);
     server_destroy(&srv);
     free(ca2);
-    free(cert);
-    free(key);
-    free(ca);
+    tls_files_free(&f);
 }
 
 static int count_of(const child *c, const char *needle) {
@@ -716,10 +708,10 @@ static bool keylog_has(const char *line) {
  * -keylogfile (so they decrypt it: they are the connection's secrets). */
 TEST(tlsx_key_log_matches_s_client) {
     memset(&keylog, 0, sizeof keylog);
-    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    tls_files tls = tls_files_load();
     sack_tcp_options so = new_options();
-    so.cert = cert;
-    so.key = key;
+    so.cert = tls.cert;
+    so.key = tls.key;
     server srv;
     server_start(&srv, "127.0.0.1", &so);
     srv.echo = true;
@@ -727,7 +719,7 @@ TEST(tlsx_key_log_matches_s_client) {
     /* Off by default: a whole handshake logs nothing. */
     sack_tcp_options o = new_options();
     o.ssl = true;
-    o.ca = ca;
+    o.ca = tls.ca;
     o.host = "localhost";
     recorder cli;
     recorder_init(&cli);
@@ -781,9 +773,7 @@ TEST(tlsx_key_log_matches_s_client) {
     CHECK_OK(sack_tcp_set_key_log_callback(NULL, NULL));
     server_stop(&srv);
     server_destroy(&srv);
-    free(cert);
-    free(key);
-    free(ca);
+    tls_files_free(&tls);
 }
 
 /* ---- item 5 (part): version, group and suite policy; resumption off ---- */
@@ -815,17 +805,17 @@ static bool policy_try(server *srv, sack_tcp_options o, const char *ca, sack_tcp
 }
 
 TEST(tlsx_policy_versions_groups_suites) {
-    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    tls_files f = tls_files_load();
     sack_tcp_options so = new_options();
-    so.cert = cert;
-    so.key = key;
+    so.cert = f.cert;
+    so.key = f.key;
     so.tls_max_version = SACK_TCP_PROTOCOL_TLS_1_2;
     server tls12;
     server_start(&tls12, "127.0.0.1", &so);
     sack_tcp_tls_info ci, si;
 
     /* A TLS 1.2-only server: X25519MLKEM768 is TLS 1.3's, X25519 next. */
-    CHECK(policy_try(&tls12, new_options(), ca, &ci, &si));
+    CHECK(policy_try(&tls12, new_options(), f.ca, &ci, &si));
     CHECK_STR(ci.protocol_name, "TLSv1.2");
     CHECK_EQ(si.protocol_version, SACK_TCP_PROTOCOL_TLS_1_2);
     CHECK_STR(ci.key_exchange_group_name, "X25519");
@@ -834,7 +824,7 @@ TEST(tlsx_policy_versions_groups_suites) {
     /* A client that insists on TLS 1.3 fails against it. */
     sack_tcp_options o = new_options();
     o.tls_min_version = SACK_TCP_PROTOCOL_TLS_1_3;
-    CHECK(!policy_try(&tls12, o, ca, &ci, &si));
+    CHECK(!policy_try(&tls12, o, f.ca, &ci, &si));
     server_stop(&tls12);
     server_destroy(&tls12);
 
@@ -845,7 +835,7 @@ TEST(tlsx_policy_versions_groups_suites) {
     o = new_options();
     o.tls_groups = "secp384r1, X25519";
     o.tls_cipher_suites = "TLS_CHACHA20_POLY1305_SHA256";
-    CHECK(policy_try(&srv, o, ca, &ci, &si));
+    CHECK(policy_try(&srv, o, f.ca, &ci, &si));
     CHECK_STR(ci.key_exchange_group_name, "secp384r1");
     CHECK_EQ(si.key_exchange_group, 0x0018);
     CHECK_STR(si.cipher_suite_name, "TLS_CHACHA20_POLY1305_SHA256");
@@ -876,30 +866,26 @@ TEST(tlsx_policy_versions_groups_suites) {
     CHECK_RESULT(sack_tcp_open(&plain, &h), SACK_TCP_ERR_NOT_APPLICABLE);
     CHECK(h == NULL);
 
-    free(cert);
-    free(key);
-    free(ca);
+    tls_files_free(&f);
 }
 
 /* tls_no_resumption on a server: a client with the same settings twice
  * does not resume (it does against a default server, see
  * tlsx_client_resumes_with_the_same_settings). */
 TEST(tlsx_policy_server_without_resumption) {
-    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    tls_files f = tls_files_load();
     sack_tcp_options so = new_options();
-    so.cert = cert;
-    so.key = key;
+    so.cert = f.cert;
+    so.key = f.key;
     so.tls_no_resumption = true;
     server srv;
     server_start(&srv, "127.0.0.1", &so);
     srv.echo = true;
-    CHECK(!connect_and_check_resumed(srv.port, ca, 6, &srv, 0, NULL));
-    CHECK(!connect_and_check_resumed(srv.port, ca, 6, &srv, 1, NULL));
+    CHECK(!connect_and_check_resumed(srv.port, f.ca, 6, &srv, 0, NULL));
+    CHECK(!connect_and_check_resumed(srv.port, f.ca, 6, &srv, 1, NULL));
     server_stop(&srv);
     server_destroy(&srv);
-    free(cert);
-    free(key);
-    free(ca);
+    tls_files_free(&f);
 }
 
 /* ---- item 6: atomic rotation of a listener's TLS configuration ---- */
@@ -975,17 +961,17 @@ static void *rot_thread(void *arg) {
  * is removed. */
 TEST(tlsx_reload_during_handshakes) {
     memset(&rot, 0, sizeof rot);
-    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    tls_files f = tls_files_load();
     char *ucert = read_cert("untrusted.pem"), *ukey = read_cert("untrusted.key");
-    char *both = ca_plus_other(ca);
+    char *both = ca_plus_other(f.ca);
     openssl_cert old_c = openssl_describe("localhost.pem"), new_c = openssl_describe("untrusted.pem");
     memcpy(rot.old_sha, old_c.sha256, 32);
     memcpy(rot.new_sha, new_c.sha256, 32);
     rot.ca = both;
 
     sack_tcp_options so = new_options();
-    so.cert = cert;
-    so.key = key;
+    so.cert = f.cert;
+    so.key = f.key;
     so.alpn = "old";
     server srv;
     server_start(&srv, "127.0.0.1", &so);
@@ -1027,7 +1013,7 @@ TEST(tlsx_reload_during_handshakes) {
     CHECK_OK(sack_tcp_reload_tls(srv.listener, &sni));
     sack_tcp_options o = new_options();
     o.ssl = true;
-    o.ca = ca;
+    o.ca = f.ca;
     o.host = "a.example.com";
     recorder cli;
     recorder_init(&cli);
@@ -1076,9 +1062,7 @@ TEST(tlsx_reload_during_handshakes) {
     free(both);
     free(ucert);
     free(ukey);
-    free(cert);
-    free(key);
-    free(ca);
+    tls_files_free(&f);
 }
 
 /* ---- item 7: certificates that warn before they expire ---- */
@@ -1110,15 +1094,15 @@ static int warned(const char *a, const char *b) {
 TEST(tlsx_expiry_warnings_and_getter) {
     memset(&warns, 0, sizeof warns);
     CHECK_OK(sack_tcp_set_log_callback(warn_log, NULL, SACK_TCP_LOG_WARN));
-    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    tls_files f = tls_files_load();
     char *ecert = read_cert("expired.pem"), *ekey = read_cert("expired.key");
     openssl_cert local = openssl_describe("localhost.pem"), expired = openssl_describe("expired.pem");
 
     /* The test certificates are valid for 30 days: a 1-day window says
      * nothing, a 60-day one warns at open. */
     sack_tcp_options so = new_options();
-    so.cert = cert;
-    so.key = key;
+    so.cert = f.cert;
+    so.key = f.key;
     so.tls_expiry_warning_days = 1;
     server quiet;
     server_start(&quiet, "127.0.0.1", &so);
@@ -1143,7 +1127,7 @@ TEST(tlsx_expiry_warnings_and_getter) {
     /* A client with a 60-day window warns of the peer's certificate. */
     sack_tcp_options o = new_options();
     o.ssl = true;
-    o.ca = ca;
+    o.ca = f.ca;
     o.host = "localhost";
     o.tls_expiry_warning_days = 60;
     recorder cli;
@@ -1172,9 +1156,7 @@ TEST(tlsx_expiry_warnings_and_getter) {
     free(expired.der);
     free(ecert);
     free(ekey);
-    free(cert);
-    free(key);
-    free(ca);
+    tls_files_free(&f);
 }
 
 /* ---- item 5 (part): certificate revocation lists ---- */
@@ -1226,15 +1208,15 @@ static char *make_crl(void) {
 
 TEST(tlsx_crl_revoked_peers) {
     char *crl = make_crl();
-    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    tls_files f = tls_files_load();
     char *ccert = read_cert("client.pem"), *ckey = read_cert("client.key");
     char *acert = read_cert("a.example.com.pem"), *akey = read_cert("a.example.com.key");
 
     /* A server checking client certificates against the CRL. */
     sack_tcp_options so = new_options();
-    so.cert = cert;
-    so.key = key;
-    so.ca = ca;
+    so.cert = f.cert;
+    so.key = f.key;
+    so.ca = f.ca;
     so.client_auth = SACK_TCP_CLIENT_AUTH_REQUIRE;
     so.crl = crl;
     server srv;
@@ -1246,14 +1228,14 @@ TEST(tlsx_crl_revoked_peers) {
     sack_tcp_options o = new_options();
     o.cert = acert; /* not revoked */
     o.key = akey;
-    CHECK(policy_try(&srv, o, ca, &ci, &si));
+    CHECK(policy_try(&srv, o, f.ca, &ci, &si));
     /* Revoked: in TLS 1.3 the client may see ready before the server has
      * checked its certificate; the server's connection fails with 8 and
      * never gets ready, and the client is closed. */
     o.cert = ccert;
     o.key = ckey;
     o.ssl = true;
-    o.ca = ca;
+    o.ca = f.ca;
     o.host = "localhost";
     recorder rc;
     recorder_init(&rc);
@@ -1269,12 +1251,12 @@ TEST(tlsx_crl_revoked_peers) {
 
     /* A client checking the server's certificate (localhost.pem, revoked). */
     so = new_options();
-    so.cert = cert;
-    so.key = key;
+    so.cert = f.cert;
+    so.key = f.key;
     server_start(&srv, "127.0.0.1", &so);
     o = new_options();
     o.ssl = true;
-    o.ca = ca;
+    o.ca = f.ca;
     o.host = "localhost";
     o.crl = crl;
     o.tls_no_resumption = true;
@@ -1295,7 +1277,7 @@ TEST(tlsx_crl_revoked_peers) {
     recorder_destroy(&cli);
     /* Without the CRL the same client is content. */
     o = new_options();
-    CHECK(policy_try(&srv, o, ca, &ci, &si));
+    CHECK(policy_try(&srv, o, f.ca, &ci, &si));
     server_stop(&srv);
     server_destroy(&srv);
 
@@ -1306,21 +1288,19 @@ TEST(tlsx_crl_revoked_peers) {
     o.ssl = true;
     o.crl = crl; /* without ca */
     CHECK_RESULT(sack_tcp_open(&o, &h), SACK_TCP_ERR_INVALID_ARGUMENT);
-    o.ca = ca;
+    o.ca = f.ca;
     o.crl = "not a crl";
     CHECK_RESULT(sack_tcp_open(&o, &h), SACK_TCP_ERR_BAD_PEM);
     so = new_options();
     so.address = "127.0.0.1";
-    so.cert = cert;
-    so.key = key;
+    so.cert = f.cert;
+    so.key = f.key;
     so.crl = crl; /* without client_auth */
     CHECK_RESULT(sack_tcp_open(&so, &h), SACK_TCP_ERR_INVALID_ARGUMENT);
     CHECK_STR(sack_tcp_error_name(SACK_TCP_TLS_REVOKED), "SACK_TCP_TLS_REVOKED");
 
     free(crl);
-    free(cert);
-    free(key);
-    free(ca);
+    tls_files_free(&f);
     free(ccert);
     free(ckey);
     free(acert);
@@ -1402,20 +1382,20 @@ static bool pin_try(uint16_t port, sack_tcp_options o, pin_check *p, sack_tcp_re
 }
 
 TEST(tlsx_verify_callback_pins) {
-    char *cert = read_cert("localhost.pem"), *key = read_cert("localhost.key"), *ca = read_cert("ca.pem");
+    tls_files f = tls_files_load();
     char *acert = read_cert("a.example.com.pem"), *akey = read_cert("a.example.com.key");
     openssl_cert want = openssl_describe("localhost.pem");
     unsigned char want_spki[32];
     openssl_spki_sha256("localhost.pem", want_spki);
 
     sack_tcp_options so = new_options();
-    so.cert = cert;
-    so.key = key;
+    so.cert = f.cert;
+    so.key = f.key;
     server srv;
     server_start(&srv, "127.0.0.1", &so);
     sack_tcp_options o = new_options();
     o.ssl = true;
-    o.ca = ca;
+    o.ca = f.ca;
     o.host = "localhost";
     sack_tcp_result code = 0;
 
@@ -1489,9 +1469,9 @@ TEST(tlsx_verify_callback_pins) {
         memset(&server_pin, 0, sizeof server_pin);
         server_pin.accept_all = accept;
         so = new_options();
-        so.cert = cert;
-        so.key = key;
-        so.ca = ca;
+        so.cert = f.cert;
+        so.key = f.key;
+        so.ca = f.ca;
         so.client_auth = SACK_TCP_CLIENT_AUTH_REQUIRE;
         so.tls_verify = pin_verify;
         so.tls_verify_user_data = &server_pin;
@@ -1502,7 +1482,7 @@ TEST(tlsx_verify_callback_pins) {
         co.cert = ccert;
         co.key = ckey;
         co.ssl = true;
-        co.ca = ca;
+        co.ca = f.ca;
         co.host = "localhost";
         recorder rc;
         recorder_init(&rc);
@@ -1533,8 +1513,8 @@ TEST(tlsx_verify_callback_pins) {
     sack_tcp *h = NULL;
     so = new_options();
     so.address = "127.0.0.1";
-    so.cert = cert;
-    so.key = key;
+    so.cert = f.cert;
+    so.key = f.key;
     so.tls_verify = pin_verify;
     CHECK_RESULT(sack_tcp_open(&so, &h), SACK_TCP_ERR_NOT_APPLICABLE); /* no client_auth */
     CHECK(strstr(sack_tcp_last_error_message(), "tls_verify") != NULL);
@@ -1544,9 +1524,7 @@ TEST(tlsx_verify_callback_pins) {
     CHECK_STR(sack_tcp_error_name(SACK_TCP_TLS_REJECTED), "SACK_TCP_TLS_REJECTED");
 
     free(want.der);
-    free(cert);
-    free(key);
-    free(ca);
+    tls_files_free(&f);
     free(acert);
     free(akey);
     free(ccert);

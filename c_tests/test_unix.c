@@ -44,6 +44,16 @@ static void abstract_name(char *buf, size_t n) {
     snprintf(buf, n, "unix:@sack-test-%d-%d", (int)getpid(), ++counter);
 }
 
+/* Zeroed first, so that passing sizeof the whole struct as the length is
+ * valid: the rest of sun_path is NULs. */
+static struct sockaddr_un unix_sockaddr(const char *path) {
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    return sa;
+}
+
 static sack_tcp_options new_options(void) {
     sack_tcp_options o;
     CHECK_OK(sack_tcp_options_init(&o));
@@ -216,25 +226,10 @@ TEST(unix_text_mode) {
 
 /* ---- TLS, fallback, STARTTLS ---- */
 
-typedef struct pem {
-    char *cert, *key, *ca;
-} pem;
-
-static pem load_pem(void) {
-    pem p = {read_cert("localhost.pem"), read_cert("localhost.key"), read_cert("ca.pem")};
-    return p;
-}
-
-static void free_pem(pem *p) {
-    free(p->cert);
-    free(p->key);
-    free(p->ca);
-}
-
 TEST(unix_tls_echo) {
     tmp_dir t;
     tmp_dir_make(&t);
-    pem p = load_pem();
+    tls_files p = tls_files_load();
     sack_tcp_options so = new_options();
     so.cert = p.cert;
     so.key = p.key;
@@ -242,14 +237,14 @@ TEST(unix_tls_echo) {
     co.ssl = true;
     co.ca = p.ca; /* no `host`: a Unix client verifies "localhost" */
     echo_round_trip(t.addr, &so, &co);
-    free_pem(&p);
+    tls_files_free(&p);
     tmp_dir_remove(&t);
 }
 
 TEST(unix_tls_fallback_serves_both) {
     char name[96];
     abstract_name(name, sizeof name);
-    pem p = load_pem();
+    tls_files p = tls_files_load();
     sack_tcp_options so = new_options();
     so.cert = p.cert;
     so.key = p.key;
@@ -287,7 +282,7 @@ TEST(unix_tls_fallback_serves_both) {
     recorder_destroy(&plain_cli);
     server_stop(&srv);
     server_destroy(&srv);
-    free_pem(&p);
+    tls_files_free(&p);
 }
 
 static struct {
@@ -327,7 +322,7 @@ static void ustt_accept(void *ud, sack_tcp *conn, sack_tcp_result status) {
 TEST(unix_starttls) {
     tmp_dir t;
     tmp_dir_make(&t);
-    pem p = load_pem();
+    tls_files p = tls_files_load();
     sack_tcp_options so = new_options();
     so.cert = p.cert;
     so.key = p.key;
@@ -363,7 +358,7 @@ TEST(unix_starttls) {
     recorder_destroy(&cli);
     server_stop(&srv);
     server_destroy(&srv);
-    free_pem(&p);
+    tls_files_free(&p);
     tmp_dir_remove(&t);
 }
 
@@ -441,10 +436,7 @@ TEST(unix_peer_credentials_not_on_tcp) {
 static void make_stale_socket(const char *path) {
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     CHECK(fd >= 0);
-    struct sockaddr_un a;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    struct sockaddr_un a = unix_sockaddr(path);
     CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
     CHECK(listen(fd, 1) == 0);
     close(fd);
@@ -646,10 +638,7 @@ TEST(unix_python_peer) {
 static int unix_raw_connect(const char *path) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) FAIL("socket: %s", strerror(errno));
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    struct sockaddr_un sa = unix_sockaddr(path);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) FAIL("connect %s: %s", path, strerror(errno));
     return fd;
 }
@@ -658,7 +647,7 @@ static int unix_raw_connect(const char *path) {
 TEST(unix_tls_openssl_s_client) {
     tmp_dir t;
     tmp_dir_make(&t);
-    pem p = load_pem();
+    tls_files p = tls_files_load();
     sack_tcp_options so = new_options();
     so.cert = p.cert;
     so.key = p.key;
@@ -687,7 +676,7 @@ TEST(unix_tls_openssl_s_client) {
     child_finish(&s);
     server_stop(&srv);
     server_destroy(&srv);
-    free_pem(&p);
+    tls_files_free(&p);
     tmp_dir_remove(&t);
 }
 
@@ -709,7 +698,7 @@ TEST(unix_tls_client_to_openssl_s_server) {
         if (harness_now_ms() > deadline) FAIL("s_server never made %s", t.path);
         child_read(&s, harness_now_ms() + 20);
     }
-    pem p = load_pem();
+    tls_files p = tls_files_load();
     sack_tcp_options co = new_options();
     co.ssl = true;
     co.ca = p.ca;
@@ -729,7 +718,7 @@ TEST(unix_tls_client_to_openssl_s_server) {
     WAIT_UNTIL(cli.closes == 1);
     sack_tcp_free(c);
     recorder_destroy(&cli);
-    free_pem(&p);
+    tls_files_free(&p);
     tmp_dir_remove(&t);
 }
 
@@ -812,10 +801,7 @@ TEST(unix_inherited_listener) {
     tmp_dir_make(&t);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     CHECK(fd >= 0);
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", t.path);
+    struct sockaddr_un sa = unix_sockaddr(t.path);
     CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     CHECK_EQ(listen(fd, 16), 0);
     server srv;
