@@ -210,14 +210,8 @@ mod tests {
 
     fn table(user_data: usize) -> CallbackTable {
         CallbackTable {
-            on_connect: None,
-            on_ready: None,
-            on_message: None,
-            on_close: None,
-            on_error: None,
-            on_drain: None,
-            on_end: None,
             user_data: user_data as *mut c_void,
+            ..CallbackTable::from_options(&super::super::options::defaults())
         }
     }
 
