@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::sync::Arc;
+use std::thread::LocalKey;
 
 use super::Driver;
 use crate::events::{self, Event, TextChunk};
@@ -23,37 +24,43 @@ thread_local! {
 /// Runs `f` with this thread's read buffer, at least `size` bytes and not
 /// shared with anyone when `f` starts (`Arc::get_mut` succeeds).
 pub(super) fn with_read_buffer<R>(size: usize, f: impl FnOnce(&mut Arc<Vec<u8>>) -> R) -> R {
-    // Taken out rather than borrowed, so nothing a callback does on this
-    // thread can find it borrowed.
-    let mut buf = READ_BUFFER.with(Cell::take).unwrap_or_default();
-    if Arc::get_mut(&mut buf).is_none() {
-        // Still shared (a pass that failed before it could let go): the
-        // queue that holds it keeps it; this thread takes a new one.
-        buf = Arc::default();
-    }
-    let bytes = Arc::get_mut(&mut buf).expect("a buffer no one else holds");
-    if bytes.len() < size {
-        bytes.resize(size, 0);
-    }
-    let result = f(&mut buf);
-    READ_BUFFER.with(|cell| cell.set(Some(buf)));
-    result
+    with_unshared(
+        &READ_BUFFER,
+        |bytes| {
+            if bytes.len() < size {
+                bytes.resize(size, 0);
+            }
+        },
+        f,
+    )
 }
 
 /// TLS plaintext is gathered in a buffer of its own (empty when lent) and
 /// delivered once the read is decrypted.
+///
 /// As for the read buffer, `f` starts with it unshared.
 pub(super) fn with_plain_buffer<R>(f: impl FnOnce(&mut Arc<Vec<u8>>) -> R) -> R {
-    // Taken out, as the read buffer is.
-    let mut buf = PLAIN_BUFFER.with(Cell::take).unwrap_or_default();
-    match Arc::get_mut(&mut buf) {
-        Some(bytes) => bytes.clear(),
-        // Still shared (a session that failed before its pass let go):
-        // the session keeps it; this thread takes a new one.
-        None => buf = Arc::default(),
+    with_unshared(&PLAIN_BUFFER, Vec::clear, f)
+}
+
+/// Lends one of this thread's shared buffers, `prepare`d, to `f`.
+fn with_unshared<R>(
+    cell: &'static LocalKey<Cell<Option<Arc<Vec<u8>>>>>,
+    prepare: impl FnOnce(&mut Vec<u8>),
+    f: impl FnOnce(&mut Arc<Vec<u8>>) -> R,
+) -> R {
+    // Taken out rather than borrowed, so nothing a callback does on this
+    // thread can find it borrowed.
+    let mut buf = cell.with(Cell::take).unwrap_or_default();
+    if Arc::get_mut(&mut buf).is_none() {
+        // Still shared (a pass that failed before it could let go): the
+        // queue or session that holds it keeps it; this thread takes a new
+        // one.
+        buf = Arc::default();
     }
+    prepare(Arc::get_mut(&mut buf).expect("a buffer no one else holds"));
     let result = f(&mut buf);
-    PLAIN_BUFFER.with(|cell| cell.set(Some(buf)));
+    cell.with(|c| c.set(Some(buf)));
     result
 }
 

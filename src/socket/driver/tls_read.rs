@@ -2,9 +2,9 @@
 //! answers held until the pass ends (corked), ready raised when a
 //! handshake completes, and the plaintext handed to delivery.
 
-use super::deadlines::Deadline;
 use std::sync::Arc;
 
+use super::deadlines::Deadline;
 use super::delivery::with_plain_buffer;
 use super::{Driver, End};
 use crate::error::Error;
