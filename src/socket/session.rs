@@ -63,13 +63,9 @@ pub(crate) enum TlsRole {
     Server(Arc<ServerTls>),
 }
 
-impl TlsRole {
-    pub fn new_session(&self) -> crate::error::Result<TlsSession> {
-        let conn = match self {
-            TlsRole::Client(c) => c.new_session()?,
-            TlsRole::Server(s) => s.new_session()?,
-        };
-        Ok(TlsSession {
+impl TlsSession {
+    fn new(conn: Engine) -> TlsSession {
+        TlsSession {
             conn,
             initial: Vec::new(),
             alpn: None,
@@ -77,7 +73,25 @@ impl TlsRole {
             failed_rest: Vec::new(),
             demotion: Demotion::NotOffered,
             held_window: None,
-        })
+        }
+    }
+}
+
+/// Encryption is refused only by a session that already failed (its error
+/// is being reported) or whose keys are exhausted (rustls then closes it).
+fn not_encrypted(result: Result<(), rustls::Error>) {
+    if let Err(e) = result {
+        log::debug!("TLS: data not encrypted: {e}");
+    }
+}
+
+impl TlsRole {
+    pub fn new_session(&self) -> crate::error::Result<TlsSession> {
+        let conn = match self {
+            TlsRole::Client(c) => c.new_session()?,
+            TlsRole::Server(s) => s.new_session()?,
+        };
+        Ok(TlsSession::new(conn))
     }
 
     pub fn handshake_timeout(&self) -> std::time::Duration {
@@ -151,11 +165,7 @@ impl TlsSession {
     /// Encrypts `data` (or holds it until the handshake is done), leaving
     /// the records for a later `pump`.
     pub fn encrypt(&mut self, data: &[u8]) {
-        // Refused only by a session that already failed (its error is being
-        // reported) or whose keys are exhausted (rustls then closes it).
-        if let Err(e) = self.conn.encrypt(data) {
-            log::debug!("TLS: data not encrypted: {e}");
-        }
+        not_encrypted(self.conn.encrypt(data));
     }
 
     /// Keeps `data` for the end of a corked pass (see `Engine::hold`);
@@ -176,31 +186,24 @@ impl TlsSession {
             }
         }
         self.hold_window_copy();
-        if let Err(e) = self.conn.hold(data) {
-            log::debug!("TLS: data not encrypted: {e}");
-        }
+        not_encrypted(self.conn.hold(data));
     }
 
     /// The reference kept so far goes to the engine's held bytes, ahead of
     /// a send that does not continue it.
     fn hold_window_copy(&mut self) {
         if let Some(window) = self.held_window.take() {
-            if let Err(e) = self.conn.hold(window.bytes()) {
-                log::debug!("TLS: data not encrypted: {e}");
-            }
+            not_encrypted(self.conn.hold(window.bytes()));
         }
     }
 
     /// Encrypts what a corked pass held back, in as few records as it fits.
     pub fn release_held(&mut self) {
         // The engine holds nothing while a reference is kept (see `hold`).
-        let result = match self.held_window.take() {
+        not_encrypted(match self.held_window.take() {
             Some(window) => self.conn.encrypt(window.bytes()),
             None => self.conn.release_held(),
-        };
-        if let Err(e) = result {
-            log::debug!("TLS: data not encrypted: {e}");
-        }
+        });
     }
 
     /// Queues TLS's own close (close_notify) behind everything sent.
@@ -369,16 +372,12 @@ mod tests {
         use crate::tls::engine::tests::{handshake, pair};
         let (mut client, mut server) = pair();
         handshake(&mut client, &mut server, usize::MAX);
-        let session = TlsSession {
-            conn: server,
-            initial: Vec::new(),
-            alpn: None,
-            failed: false,
-            failed_rest: Vec::new(),
-            demotion: Demotion::NotOffered,
-            held_window: None,
-        };
-        (client, session)
+        (client, TlsSession::new(server))
+    }
+
+    /// What the client decrypts of everything the session has output.
+    fn heard(session: &mut TlsSession, client: &mut Engine) -> Vec<u8> {
+        crate::tls::engine::tests::carry_over(&mut session.conn, client, usize::MAX)
     }
 
     fn hold(session: &mut TlsSession, data: &[u8], sent: &mut Vec<u8>) {
@@ -402,9 +401,7 @@ mod tests {
         }
         session.release_held();
         assert_eq!(Arc::strong_count(&delivered), 1, "the buffer let go");
-        let heard =
-            crate::tls::engine::tests::carry_over(&mut session.conn, &mut client, usize::MAX);
-        assert_eq!(heard, sent);
+        assert_eq!(heard(&mut session, &mut client), sent);
     }
 
     #[test]
@@ -426,9 +423,7 @@ mod tests {
             hold(&mut session, &delivered[8192..20_000], &mut sent);
         }
         session.release_held();
-        let heard =
-            crate::tls::engine::tests::carry_over(&mut session.conn, &mut client, usize::MAX);
-        assert_eq!(heard, sent);
+        assert_eq!(heard(&mut session, &mut client), sent);
 
         // A new pass: a reference that does not continue the first one.
         let mut sent = Vec::new();
@@ -439,9 +434,7 @@ mod tests {
             hold(&mut session, &delivered[500..600], &mut sent);
         }
         session.send_close_notify();
-        let heard =
-            crate::tls::engine::tests::carry_over(&mut session.conn, &mut client, usize::MAX);
-        assert_eq!(heard, sent);
+        assert_eq!(heard(&mut session, &mut client), sent);
         assert!(client.peer_closed(), "close_notify behind the held bytes");
     }
 }
