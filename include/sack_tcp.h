@@ -13,6 +13,12 @@
  *     runtime's worker threads (one per CPU unless sack_tcp_runtime_start
  *     says otherwise), never on the thread that called sack_tcp_open.
  *     Different sockets' callbacks may run at the same time.
+ *   - Return from callbacks quickly, as in any event loop: while one runs,
+ *     its worker thread serves no other connection. Hand slow work (disk,
+ *     databases, long computations) to threads of your own and call
+ *     sack_tcp_send from there. Never wait inside one socket's callback for
+ *     another socket's callback: the event you wait for may be queued
+ *     behind you on the same worker, and then it never comes.
  *   - Queued delivery (SACK_TCP_DELIVERY_QUEUED): callbacks run only inside
  *     sack_tcp_dispatch, on the thread that calls it, one at a time;
  *     sack_tcp_get_event_fd is readable while events wait. Received bytes
